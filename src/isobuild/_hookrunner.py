@@ -1,0 +1,197 @@
+"""The hook process: runs inside the target interpreter, started as ``python -S -s _hookrunner.py``.
+
+Stdlib-only, and valid on Python 3.8+. One process serves a whole build: the
+frontend sends JSON lines on stdin and reads JSON lines on stdout; the backend's
+own stdout is pointed at stderr first, so nothing it prints can corrupt the
+channel or the frontend's stdout.
+
+Messages from the frontend:
+  {"op": "setup", "pythonpath": [...], "site_dirs": [...], "backend_path": [...],
+   "system_site": bool, "shim_dir": str}
+      -> {"sys_path": [...], "executable": ..., "markers": {...}, ...}
+  {"op": "dists", "names": [normalized names]}
+      -> {"dists": {name: {"version", "requires", "location"} or null}}
+  {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}}
+      -> {"status": "ok" | "exit" | "exception" | "backend_unavailable" | "hook_missing", ...}
+      Runs a pyproject-hooks style script (it must define ``main()``) in this
+      process, so the backend is imported once for all hooks of a build.
+"""
+
+import json
+import os
+import sys
+
+_SCRIPTS = {}  # script path -> its globals, loaded once
+_DIST_INDEX = None  # normalized name -> importlib.metadata.Distribution, first on sys.path wins
+
+
+def _normalize(name):
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _markers():
+    """PEP 508 environment markers of this interpreter, as packaging.markers computes them."""
+    import platform
+
+    def full_version(info):
+        version = "{0.major}.{0.minor}.{0.micro}".format(info)
+        if info.releaselevel != "final":
+            version += info.releaselevel[0] + str(info.serial)
+        return version
+
+    return {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": full_version(sys.implementation.version),
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+
+
+def _load_shim(shim_dir):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_isobuild_shim", os.path.join(shim_dir, "sitecustomize.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def setup(msg):
+    """Build sys.path from the stdlib and the pipeline's dirs only; prepare the children's environment."""
+    import site
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    # With -S and no PYTHONPATH, sys.path is [this script's dir] + the stdlib.
+    stdlib = [p for p in sys.path if os.path.abspath(p) != here]
+    base = list(msg["pythonpath"]) + stdlib
+    excluded_system = [] if msg["system_site"] else site.getsitepackages()
+    site_dirs = list(msg["site_dirs"]) + (site.getsitepackages() if msg["system_site"] else [])
+
+    shim = _load_shim(msg["shim_dir"])
+    shim.isolate(list(msg["backend_path"]) + base, site_dirs)
+
+    # Children started with sys.executable: no user site, and the shim puts
+    # their sys.path back to `base` + `site_dirs` before their code runs.
+    child_env = {
+        "PYTHONPATH": os.pathsep.join([msg["shim_dir"]] + list(msg["pythonpath"])),
+        "PYTHONNOUSERSITE": "1",
+        "_ISOBUILD_HOOK_PATH": json.dumps(
+            {
+                "identity": [sys.prefix, sys.exec_prefix, sys.version],
+                "path": base,
+                "site_dirs": site_dirs,
+                "system_site": msg["system_site"],
+            }
+        ),
+    }
+    os.environ.update(child_env)
+    return {
+        "sys_path": list(sys.path),
+        "executable": sys.executable,
+        "version": list(sys.version_info[:3]),
+        "implementation": sys.implementation.name,
+        "markers": _markers(),
+        "excluded": {"user_site": site.getusersitepackages(), "system_site": excluded_system},
+        "child_env": child_env,
+    }
+
+
+def dists(msg):
+    """Look names up as importlib.metadata sees them here, before the backend is imported."""
+    global _DIST_INDEX
+    if _DIST_INDEX is None:
+        import importlib.metadata
+
+        _DIST_INDEX = {}
+        for dist in importlib.metadata.distributions():
+            name = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
+            _DIST_INDEX.setdefault(_normalize(name), dist)
+    found = {}
+    for name in msg["names"]:
+        dist = _DIST_INDEX.get(name)
+        found[name] = None
+        if dist is not None:
+            found[name] = {
+                "version": dist.version,
+                "requires": list(dist.requires or []),
+                "location": str(dist.locate_file("")),
+            }
+    return {"dists": found}
+
+
+def _diagnose(script_globals, hook_name):
+    """After a hook failed: was it the backend import, or a mandatory hook it lacks?"""
+    build_backend = script_globals.get("_build_backend")
+    if build_backend is None or hook_name not in script_globals.get("HOOK_NAMES", ()):
+        return None
+    try:
+        backend = build_backend()
+    except Exception as exc:
+        return {"status": "backend_unavailable", "message": "{}: {}".format(type(exc).__name__, exc)}
+    if hook_name in ("build_wheel", "build_sdist") and not hasattr(backend, hook_name):
+        return {"status": "hook_missing", "hook": hook_name}
+    return None
+
+
+def run(msg):
+    import runpy
+    import traceback
+
+    argv = msg["argv"]
+    os.chdir(msg["cwd"])
+    os.environ.update(msg["env"])
+    script = argv[0]
+    if script not in _SCRIPTS:
+        _SCRIPTS[script] = runpy.run_path(script, run_name="__isobuild_hooks__")
+    script_globals = _SCRIPTS[script]
+    sys.argv = list(argv)
+    try:
+        script_globals["main"]()
+    except SystemExit as exc:
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            sys.stderr.write("{}\n".format(code))
+            code = 1
+        return {"status": "exit", "code": code or 0}
+    except BaseException as exc:
+        diagnosis = _diagnose(script_globals, argv[1] if len(argv) > 1 else "")
+        if diagnosis is not None:
+            return diagnosis
+        traceback.print_exc()
+        return {"status": "exception", "type": type(exc).__name__, "message": str(exc)}
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return {"status": "ok"}
+
+
+def main():
+    # Keep the control channel private: the frontend's pipes move to new fds
+    # (not inherited by children), stdin becomes /dev/null, stdout becomes stderr.
+    channel_in = os.fdopen(os.dup(0), "rb")
+    channel_out = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    sys.stdout.reconfigure(line_buffering=True)
+
+    ops = {"setup": setup, "dists": dists, "run": run}
+    for line in channel_in:
+        msg = json.loads(line.decode("utf-8"))
+        reply = ops[msg["op"]](msg)
+        channel_out.write(json.dumps(reply).encode("utf-8") + b"\n")
+        channel_out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Command line: argparse, output and exit codes. Results on stdout, everything else on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from types import FrameType
+from typing import IO, Any
+
+from . import __version__
+from .errors import EXIT_CODES, BadInput, Interrupted, IsobuildError
+
+COMMANDS = {
+    "wheel": "build a wheel (build_wheel)",
+    "sdist": "build a source distribution (build_sdist)",
+    "editable": "build an editable wheel (PEP 660 build_editable)",
+    "metadata": "prepare the wheel's .dist-info (falls back to a wheel build); prints its path",
+    "requires": "list build requirements, each satisfied or missing in the isolated environment",
+}
+
+
+class Console:
+    """stderr reporting: progress lines unless -q, colour only on a TTY without NO_COLOR."""
+
+    def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet, self.verbose = quiet, verbose
+        self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def progress(self, text: str) -> None:
+        if not self.quiet:
+            print(f"{self._paint('isobuild:', '1')} {text}", file=self.stream, flush=True)
+
+    def detail(self, text: str) -> None:
+        if self.verbose:
+            self.progress(text)
+
+    def error(self, exc: IsobuildError) -> None:
+        if exc.details:
+            print(exc.details, file=self.stream)
+        print(f"{self._paint('ERROR', '1;31')} {exc.message}", file=self.stream)
+        if exc.hint:
+            print(f"{self._paint('hint:', '1')} {exc.hint}", file=self.stream)
+        self.stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("srcdir", nargs="?", default=".", help="project directory (default: .)")
+    common.add_argument("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
+                        help="pass a config setting to the backend; a repeated key becomes a list")
+    common.add_argument("--config-json", metavar="JSON", help="config settings as one JSON object (-C wins on a clash)")
+    common.add_argument("-x", "--skip-dependency-check", action="store_true", help="do not check build requirements")
+    common.add_argument("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild)")
+    common.add_argument("--path", action="append", default=[], metavar="DIR",
+                        help="extra build-environment dir, added as a site dir (its .pth files run); repeatable")
+    common.add_argument("--system-site", action="store_true",
+                        help="keep the interpreter's own site-packages (never the user site)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress; backend output only on failure")
+    common.add_argument("-v", "--verbose", action="store_true", help="also show sys.path and environment of the hooks")
+    common.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    parser = argparse.ArgumentParser(
+        prog="isobuild",
+        description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
+        "with user and system site-packages scrubbed from sys.path.",
+        epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),
+    )
+    parser.add_argument("--version", action="version", version=f"isobuild {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        cmd = sub.add_parser(name, parents=[common], help=text, description=text)
+        if name == "requires":
+            cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
+        else:
+            cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
+    return parser
+
+
+def _config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if json_text is not None:
+        try:
+            settings = json.loads(json_text)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"--config-json is not valid JSON: {exc}") from None
+        if not isinstance(settings, dict):
+            raise BadInput("--config-json must be a JSON object")
+    seen: set[str] = set()
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key:
+            raise BadInput(f"-C {pair!r}: the key is empty")
+        if key not in seen:
+            settings[key] = value
+        elif isinstance(settings[key], list):
+            settings[key].append(value)
+        else:
+            settings[key] = [settings[key], value]
+        seen.add(key)
+    return settings
+
+
+def _python(value: str | None) -> str:
+    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
+    if value is None:
+        return sys.executable
+    if os.sep not in value:
+        found = shutil.which(value)
+        if found is None:
+            raise BadInput(f"--python {value}: not found on PATH")
+        value = found
+    return os.path.abspath(value)
+
+
+def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
+    from .frontend import Request
+    from .isolation import Isolation, split_pythonpath
+
+    for directory in args.path:
+        if not os.path.isdir(directory):
+            raise BadInput(f"--path {directory}: not a directory")
+    isolation = Isolation(
+        python=_python(args.python),
+        pythonpath=split_pythonpath(os.environ.get("PYTHONPATH")),
+        site_dirs=[os.path.abspath(d) for d in args.path],
+        system_site=args.system_site,
+    )
+    return Request(
+        srcdir=args.srcdir,
+        isolation=isolation,
+        config_settings=_config_settings(args.config_setting, args.config_json),
+        skip_dependency_check=args.skip_dependency_check,
+        log=log,
+    )
+
+
+def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    from . import frontend
+
+    request = _request(args, log)
+    console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
+    if args.command == "requires":
+        outcome = frontend.requires(args.kind, request, console.progress)
+        if args.json:
+            print(json.dumps(outcome.as_json(), indent=2))
+        else:
+            for status in outcome.requirements:
+                print(f"{status.requirement}\t{status.describe()}")
+        if outcome.missing is not None:
+            console.error(outcome.missing)
+            return outcome.missing.exit_code
+        return 0
+    outdir = args.outdir or os.path.join(args.srcdir, "dist")
+    outcome = frontend.build(args.command, outdir, request, console.progress)
+    console.detail(f"hook sys.path: {outcome.hello.sys_path}")
+    print(json.dumps(outcome.as_json(), indent=2) if args.json else outcome.path, flush=True)
+    return 0
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
+        return exc.code if isinstance(exc.code, int) else 2
+    console = Console(args.quiet, args.verbose)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    log = tempfile.TemporaryFile() if args.quiet else None
+    try:
+        return _run(args, console, log)
+    except (IsobuildError, KeyboardInterrupt) as exc:
+        error = exc if isinstance(exc, IsobuildError) else Interrupted("interrupted; the hook process was killed")
+        if log is not None and not isinstance(exc, KeyboardInterrupt):
+            log.seek(0)
+            sys.stderr.flush()
+            shutil.copyfileobj(log, sys.stderr.buffer)
+            sys.stderr.buffer.flush()
+        console.error(error)
+        return error.exit_code
+    except Exception as exc:  # a bug in isobuild: say so, with the traceback only when asked
+        if args.verbose:
+            traceback.print_exc()
+        console.error(IsobuildError(f"internal error: {exc!r}", hint="rerun with -v for the traceback, and report it"))
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if log is not None:
+            log.close()

@@ -1,0 +1,116 @@
+"""The dependency check, against the environment the hooks see and the target's markers.
+
+build.check_dependency asks the *frontend's* importlib.metadata and marker
+environment; a pipeline that builds for another interpreter, or whose frontend
+has packages the hooks cannot see, needs the question put to the hook process.
+The walk is build's: markers (with the parent's extras), version, then the
+requirement's own dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion
+
+Lookup = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
+
+
+@dataclass(frozen=True)
+class Status:
+    """One top-level requirement's verdict; ``unmet`` holds the chains that fail it."""
+
+    requirement: str
+    origin: str  # "build-system.requires" or the hook that returned it
+    found: str | None = None  # "NAME VERSION" when installed
+    needed: bool = True  # False when its marker excludes the target
+    unmet: list[tuple[str, ...]] = field(default_factory=list)
+
+    @property
+    def satisfied(self) -> bool:
+        return not self.unmet
+
+    def describe(self) -> str:
+        if not self.needed:
+            return "not needed (marker)"
+        if self.satisfied:
+            return f"satisfied ({self.found})"
+        chains = "; ".join(" -> ".join(chain) for chain in self.unmet)
+        if self.unmet == [(self.requirement,)]:
+            return f"missing (found {self.found})" if self.found else "missing"
+        return f"missing: {chains}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requirement": self.requirement,
+            "origin": self.origin,
+            "satisfied": self.satisfied,
+            "needed": self.needed,
+            "found": self.found,
+            "unmet": [list(chain) for chain in self.unmet],
+        }
+
+
+class Environment:
+    """The hook process's distributions, looked up lazily and cached."""
+
+    def __init__(self, lookup: Lookup, markers: Mapping[str, str]) -> None:
+        self._lookup = lookup
+        self._cache: dict[str, Mapping[str, Any] | None] = {}
+        self.markers = dict(markers)
+
+    def get(self, name: str) -> Mapping[str, Any] | None:
+        key = canonicalize_name(name)
+        if key not in self._cache:
+            self._cache.update(self._lookup([key]))
+        return self._cache.get(key)
+
+    def wants(self, req: Requirement, extras: Iterable[str]) -> bool:
+        if req.marker is None:
+            return True
+        return any(req.marker.evaluate({**self.markers, "extra": extra}) for extra in {"", *extras})
+
+
+def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set[str]) -> list[tuple[str, ...]]:
+    dist = env.get(req.name)
+    if dist is None:
+        return [chain]
+    try:
+        if req.specifier and not req.specifier.contains(dist["version"], prereleases=True):
+            return [chain]
+    except InvalidVersion:
+        return [chain]
+    unmet: list[tuple[str, ...]] = []
+    for text in dist["requires"]:
+        try:
+            child = Requirement(text)
+        except InvalidRequirement:
+            continue  # an installed distribution's broken metadata is not the build's concern
+        key = str(child)
+        if key in seen or key in chain or not env.wants(child, req.extras):
+            continue
+        found = _unmet(child, (*chain, key), env, seen)
+        if not found:
+            seen.add(key)
+        unmet.extend(found)
+    return unmet
+
+
+def check(requirements: Iterable[str], origin: str, env: Environment) -> list[Status]:
+    """Raises InvalidRequirement for a bad string; the caller knows whose string it was."""
+    statuses = []
+    seen: set[str] = set()
+    for text in requirements:
+        req = Requirement(text)
+        dist = env.get(req.name)
+        found = f"{dist['version']} at {dist['location']}" if dist else None
+        found = f"{req.name} {found}" if found else None
+        if not env.wants(req, ()):
+            statuses.append(Status(text, origin, found, needed=False))
+            continue
+        statuses.append(Status(text, origin, found, unmet=_unmet(req, (str(req),), env, seen)))
+    return statuses

@@ -1,0 +1,257 @@
+"""One build, start to end: hook process, dependency check, hooks, and the artifact moved into place.
+
+The order matters: the hook process is started first (its start-up overlaps
+the frontend's imports), the static requirements are checked before the
+backend is imported (a backend can put vendored distributions on sys.path), and
+the artifact is built in a temp dir inside OUTDIR and renamed into place, so
+OUTDIR never holds a partial artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Literal, Union
+
+from . import project as project_config
+from .errors import BackendFailed, BackendUnavailable, BadInput, IsobuildError, MissingDependencies
+from .hookprocess import Hello, HookProcess
+from .isolation import Isolation
+
+if TYPE_CHECKING:
+    from build import ProjectBuilder
+
+    from .deps import Status
+
+Kind = Literal["wheel", "sdist", "editable", "metadata"]
+ConfigSettings = dict[str, Union[str, list[str]]]
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Request:
+    srcdir: str
+    isolation: Isolation
+    config_settings: ConfigSettings = field(default_factory=dict)
+    skip_dependency_check: bool = False
+    log: IO[bytes] | None = None  # where backend output goes; None: isobuild's stderr
+
+
+@dataclass
+class Outcome:
+    path: str | None
+    requirements: list[Status]
+    hello: Hello
+    seconds: float
+    missing: MissingDependencies | None = None  # set by requires() instead of raising
+
+    def as_json(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"path": self.path, "size": None, "sha256": None}
+        if self.path and os.path.isfile(self.path):
+            info["size"] = os.path.getsize(self.path)
+            with open(self.path, "rb") as f:
+                info["sha256"] = hashlib.sha256(f.read()).hexdigest()
+        info.update(
+            requirements=[status.as_json() for status in self.requirements],
+            interpreter=self.hello.executable,
+            python_version=self.hello.version_text,
+            seconds=round(self.seconds, 3),
+        )
+        return info
+
+
+class _Session:
+    """The live state of one command: hook process, project, builder, statuses."""
+
+    def __init__(self, request: Request, progress: Progress) -> None:
+        self.request = request
+        self.progress = progress
+        self.started = time.perf_counter()
+        self.statuses: list[Status] = []
+        self._env: Any = None
+        self.process: HookProcess | None = None
+
+    def start(self) -> None:
+        request = self.request
+        self.process = process = HookProcess(request.isolation, log=request.log)
+        self.project = project_config.load(request.srcdir)
+        self.hello = process.setup(self.project.backend_path)
+        self.step(f"hooks run by {self.hello.executable} (Python {self.hello.version_text}); {self.excluded}")
+        self.builder, self.static_requires, warnings = project_config.builder(
+            self.project, request.isolation.python, process
+        )
+        for warning in warnings:
+            self.step(f"warning: {warning}")
+
+    @property
+    def excluded(self) -> str:
+        return "user site excluded" if self.request.isolation.system_site else "user and system site excluded"
+
+    def step(self, text: str, since: float | None = None) -> None:
+        if since is not None:
+            text = f"{text} ({time.perf_counter() - since:.3f} s)"
+        self.progress(text)
+
+    def check(self, requirements: list[str], origin: str) -> None:
+        """Record the requirements' statuses; raise MissingDependencies unless -x."""
+        if self.request.skip_dependency_check:
+            return
+        from packaging.requirements import InvalidRequirement
+
+        from .deps import Environment, check
+
+        assert self.process is not None
+        t0 = time.perf_counter()
+        if self._env is None:
+            self._env = Environment(self.process.dists, self.hello.markers)
+        try:
+            statuses = check(requirements, origin, self._env)
+        except InvalidRequirement as exc:
+            culprit = BadInput if origin == "build-system.requires" else BackendFailed
+            raise culprit(f"{origin} gave an invalid requirement: {exc}") from None
+        self.statuses.extend(statuses)
+        unmet = [s for s in statuses if not s.satisfied]
+        self.step(f"checked {origin}: {len(statuses) - len(unmet)} of {len(statuses)} satisfied", t0)
+        if unmet:
+            raise MissingDependencies(
+                f"missing build dependencies (checked against {self.hello.executable}, {self.excluded}): "
+                + ", ".join(s.requirement for s in unmet),
+                details="\n".join(f"  {s.requirement}: {s.describe()}" for s in unmet),
+                hint="install them into the build environment (PYTHONPATH or --path), or pass -x to skip the check",
+            )
+
+    def get_requires(self, kind: Kind) -> list[str]:
+        distribution = "wheel" if kind == "metadata" else kind
+        t0 = time.perf_counter()
+        with _backend_errors():
+            requires = sorted(self.builder.get_requires_for_build(distribution, self.request.config_settings or None))
+        self.step(f"get_requires_for_build_{distribution}: {', '.join(requires) or 'nothing more'}", t0)
+        return requires
+
+    def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
+        return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing)
+
+
+@contextmanager
+def _session(request: Request, progress: Progress) -> Iterator[_Session]:
+    session = _Session(request, progress)
+    try:
+        session.start()
+        yield session
+    finally:
+        if session.process is not None:
+            session.process.close()
+
+
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    """build wraps every hook failure in BuildBackendException; unwrap it into ours."""
+    import pyproject_hooks
+    from build import BuildBackendException, BuildException
+
+    try:
+        yield
+    except BuildBackendException as wrapper:
+        exc = wrapper.exception
+        if isinstance(exc, IsobuildError):
+            raise exc from None
+        if isinstance(exc, pyproject_hooks.BackendUnavailable):
+            raise BackendUnavailable(
+                f"cannot import backend {exc.backend_name}", details=(exc.traceback or "").rstrip() or None
+            ) from None
+        if isinstance(exc, pyproject_hooks.HookMissing):
+            raise BackendUnavailable(f"the backend has no {exc.hook_name} hook") from None
+        if isinstance(exc, pyproject_hooks.UnsupportedOperation):
+            raise BackendFailed("the backend cannot build this kind of artifact here (UnsupportedOperation)",
+                                details=(exc.traceback or "").rstrip() or None) from None
+        raise BackendFailed(f"the backend's hook gave no usable result: {exc!r}") from None
+    except BuildException as exc:
+        raise BackendFailed(f"the backend's result is unusable: {exc}") from None
+
+
+def _prepare_outdir(outdir: str) -> list[str]:
+    """Create OUTDIR (and missing parents); return what was created, deepest last."""
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise BadInput(f"output directory {outdir} exists and is not a directory")
+    created: list[str] = []
+    path = os.path.abspath(outdir)
+    while not os.path.exists(path):
+        created.insert(0, path)
+        path = os.path.dirname(path)
+    if created and not os.path.isdir(path):
+        raise BadInput(f"output directory {outdir} cannot be created: {path} is not a directory")
+    try:
+        for path in created:
+            os.mkdir(path)
+    except OSError as exc:
+        _remove_created(created)
+        raise BadInput(f"cannot create output directory {outdir}: {exc.strerror}") from None
+    return created
+
+
+def _remove_created(created: list[str]) -> None:
+    for path in reversed(created):
+        try:
+            os.rmdir(path)
+        except OSError:
+            break
+
+
+def _place(built: str, staging: str, outdir: str, hook: str) -> str:
+    """Move the backend's artifact from the staging dir into OUTDIR, atomically."""
+    name = os.path.basename(built)
+    if os.path.dirname(os.path.normpath(built)) != staging or name in ("", ".", ".."):
+        raise BackendFailed(f"{hook} returned {os.path.relpath(built, staging)!r}, which is not a file name")
+    if not os.path.lexists(built):
+        raise BackendFailed(f"{hook} returned {name!r}, but created no such file")
+    target = os.path.join(os.path.abspath(outdir), name)
+    if os.path.isdir(built) and os.path.isdir(target):
+        shutil.rmtree(target)  # a metadata dir from an earlier run: directories cannot be replaced in one step
+    os.replace(built, target)
+    return target
+
+
+def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outcome:
+    """Check, build in a staging dir inside OUTDIR, rename into place."""
+    with _session(request, progress) as session:
+        session.check(session.static_requires, "build-system.requires")
+        distribution = "wheel" if kind == "metadata" else kind
+        session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
+        created = _prepare_outdir(outdir)
+        staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
+        try:
+            t0 = time.perf_counter()
+            hook = "prepare_metadata_for_build_wheel" if kind == "metadata" else f"build_{kind}"
+            with _backend_errors():
+                builder: ProjectBuilder = session.builder
+                if kind == "metadata":
+                    built = builder.metadata_path(staging)
+                else:
+                    built = builder.build(kind, staging, request.config_settings or None)
+            path = _place(built, staging, outdir, hook)
+            session.step(f"{hook}: {os.path.basename(path)}", t0)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            _remove_created(created)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        return session.outcome(path)
+
+
+def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
+    """Every build requirement's status; ``missing`` is set if any is unmet."""
+    request.skip_dependency_check = False
+    with _session(request, progress) as session:
+        try:
+            session.check(session.static_requires, "build-system.requires")
+            distribution = "wheel" if kind == "metadata" else kind
+            session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
+        except MissingDependencies as exc:
+            return session.outcome(None, exc)  # unmet static ones: the backend is not asked
+        return session.outcome(None)

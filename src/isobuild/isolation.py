@@ -1,0 +1,57 @@
+"""What the hook process may see: its sys.path ingredients and its environment variables.
+
+The hook process is the real interpreter started with ``-S -s``: no site
+module, so no user site, no system site, no .pth file, no sitecustomize or
+usercustomize. Its sys.path is then built from the stdlib, PYTHONPATH, the
+``--path`` dirs (as site dirs: their .pth files run), backend-path and, with
+``--system-site``, the interpreter's own site-packages.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+# Variables removed from the hook process's environment, and why.
+REMOVED_VARIABLES: dict[str, str] = {
+    "PYTHONPATH": "read by isobuild and rebuilt: absolute entries for the hooks, plus the shim for their children",
+    "PYTHONUSERBASE": "it only locates a user site, and no user site is allowed",
+    "PYTHONSTARTUP": "interactive start-up code has no place in a build",
+    "PYTHONINSPECT": "it would leave the hook process waiting at an interactive prompt",
+    "PYTHONEXECUTABLE": "it would make sys.executable lie about the interpreter",
+    "__PYVENV_LAUNCHER__": "it would make sys.executable a venv launcher's",
+}
+
+# Variables set in the hook process's environment, and why.
+SET_VARIABLES: dict[str, str] = {
+    "PYTHONNOUSERSITE": "1: Python processes the backend starts see no user site",
+}
+
+# Everything else passes through unchanged, PYTHONHOME and SOURCE_DATE_EPOCH included.
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The build environment a pipeline names; everything else is kept out."""
+
+    python: str
+    pythonpath: list[str] = field(default_factory=list)
+    site_dirs: list[str] = field(default_factory=list)
+    system_site: bool = False
+
+
+def split_pythonpath(value: str | None, cwd: str | None = None) -> list[str]:
+    """PYTHONPATH entries made absolute, because the hooks run with the source tree as cwd.
+
+    Empty entries are dropped: Python reads them as the current directory,
+    which would put the source tree on sys.path (usually a stray ``:``).
+    """
+    base = cwd or os.getcwd()
+    return [os.path.normpath(os.path.join(base, entry)) for entry in (value or "").split(os.pathsep) if entry]
+
+
+def hook_environ(environ: dict[str, str]) -> dict[str, str]:
+    """The hook process's environment: ``environ`` minus REMOVED_VARIABLES, plus SET_VARIABLES."""
+    env = {key: value for key, value in environ.items() if key not in REMOVED_VARIABLES}
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
