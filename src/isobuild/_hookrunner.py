@@ -23,6 +23,7 @@ import sys
 
 _SCRIPTS = {}  # script path -> its globals, loaded once
 _DIST_INDEX = None  # normalized name -> importlib.metadata.Distribution, first on sys.path wins
+_SETUP_PATH = []  # sys.path as set up, before any backend import could extend it
 
 
 def _normalize(name):
@@ -94,6 +95,7 @@ def setup(msg):
         ),
     }
     os.environ.update(child_env)
+    _SETUP_PATH[:] = sys.path
     return {
         "sys_path": list(sys.path),
         "executable": sys.executable,
@@ -106,13 +108,18 @@ def setup(msg):
 
 
 def dists(msg):
-    """Look names up as importlib.metadata sees them here, before the backend is imported."""
+    """Look names up as importlib.metadata sees them on the sys.path that setup() built.
+
+    Not the current sys.path: an imported backend may have extended it with
+    vendored distributions (setuptools' _vendor holds a wheel), which would
+    satisfy a requirement that the build environment does not.
+    """
     global _DIST_INDEX
     if _DIST_INDEX is None:
         import importlib.metadata
 
         _DIST_INDEX = {}
-        for dist in importlib.metadata.distributions():
+        for dist in importlib.metadata.distributions(path=list(_SETUP_PATH)):
             name = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
             _DIST_INDEX.setdefault(_normalize(name), dist)
     found = {}
@@ -166,7 +173,8 @@ def run(msg):
         diagnosis = _diagnose(script_globals, argv[1] if len(argv) > 1 else "")
         if diagnosis is not None:
             return diagnosis
-        traceback.print_exc()
+        # The backend's traceback is useful; this runner's own frame is not.
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
         return {"status": "exception", "type": type(exc).__name__, "message": str(exc)}
     finally:
         sys.stdout.flush()

@@ -140,13 +140,17 @@ class _Session:
 
 @contextmanager
 def _session(request: Request, progress: Progress) -> Iterator[_Session]:
+    """On success the hook process ends; on any failure or interrupt its process group is killed."""
     session = _Session(request, progress)
     try:
         session.start()
         yield session
-    finally:
+    except BaseException:
         if session.process is not None:
-            session.process.close()
+            session.process.kill()
+        raise
+    if session.process is not None:
+        session.process.close()
 
 
 @contextmanager
@@ -163,7 +167,7 @@ def _backend_errors() -> Iterator[None]:
             raise exc from None
         if isinstance(exc, pyproject_hooks.BackendUnavailable):
             raise BackendUnavailable(
-                f"cannot import backend {exc.backend_name}", details=(exc.traceback or "").rstrip() or None
+                f"cannot import backend {getattr(exc, 'backend_name', None) or 'named in pyproject.toml'}", details=(exc.traceback or "").rstrip() or None
             ) from None
         if isinstance(exc, pyproject_hooks.HookMissing):
             raise BackendUnavailable(f"the backend has no {exc.hook_name} hook") from None
@@ -219,13 +223,16 @@ def _place(built: str, staging: str, outdir: str, hook: str) -> str:
 
 def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outcome:
     """Check, build in a staging dir inside OUTDIR, rename into place."""
-    with _session(request, progress) as session:
-        session.check(session.static_requires, "build-system.requires")
-        distribution = "wheel" if kind == "metadata" else kind
-        session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
-        created = _prepare_outdir(outdir)
-        staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
-        try:
+    created: list[str] = []
+    staging: str | None = None
+    done = False
+    try:
+        with _session(request, progress) as session:
+            session.check(session.static_requires, "build-system.requires")
+            distribution = "wheel" if kind == "metadata" else kind
+            session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
+            created = _prepare_outdir(outdir)
+            staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
             t0 = time.perf_counter()
             hook = "prepare_metadata_for_build_wheel" if kind == "metadata" else f"build_{kind}"
             with _backend_errors():
@@ -236,12 +243,15 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
                     built = builder.build(kind, staging, request.config_settings or None)
             path = _place(built, staging, outdir, hook)
             session.step(f"{hook}: {os.path.basename(path)}", t0)
-        except BaseException:
+            outcome = session.outcome(path)
+        done = True
+        return outcome
+    finally:
+        # Only now is the hook process gone (killed on failure): nothing writes here any more.
+        if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        if not done:
             _remove_created(created)
-            raise
-        shutil.rmtree(staging, ignore_errors=True)
-        return session.outcome(path)
 
 
 def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:

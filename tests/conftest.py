@@ -1,0 +1,187 @@
+"""Shared test machinery: target interpreters, real build environments, poisoned site dirs.
+
+Everything here is real: interpreters from pyenv, backends installed with
+``pip install --target`` into a build-env dir that PYTHONPATH names, and site
+dirs that record every piece of foreign code that runs in them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+CACHE = Path(os.environ.get("ISOBUILD_TEST_CACHE", REPO / ".cache" / "tests"))
+TARGET_VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+BACKENDS = ["setuptools>=70", "flit_core>=3.9", "hatchling"]
+
+# Variables of the developer's shell that would change what the tests see.
+_SCRUBBED = ("PYTHONPATH", "PYTHONUSERBASE", "PYTHONNOUSERSITE", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
+
+
+def _pyenv_root() -> Path | None:
+    if os.environ.get("PYENV_ROOT"):
+        return Path(os.environ["PYENV_ROOT"])
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return Path(out) if out else None
+
+
+def find_interpreter(version: str) -> str | None:
+    """A real (non-venv) CPython X.Y: pyenv's newest patch release, else one on PATH."""
+    root = _pyenv_root()
+    if root is not None:
+        found = sorted(glob.glob(str(root / "versions" / f"{version}.*" / "bin" / f"python{version}")))
+        found = [p for p in found if Path(p).parent.parent.name.replace(version + ".", "", 1).isdigit()]
+        if found:
+            return found[-1]
+    return shutil.which(f"python{version}")
+
+
+def require_interpreter(version: str) -> str:
+    python = find_interpreter(version)
+    if python is None:
+        pytest.skip(f"no Python {version} on this machine (looked in `pyenv root`/versions and PATH)")
+    return python
+
+
+def base_python() -> str:
+    """The interpreter behind the one running the tests (not a venv): it has a user site."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return find_interpreter(version) or os.path.join(sys.base_prefix, "bin", f"python{version}")
+
+
+def build_env(version: str) -> Path:
+    """setuptools, flit_core and hatchling for Python X.Y, installed once with pip install --target."""
+    target = CACHE / f"build-env-{version}"
+    stamp = target / ".complete"
+    if not stamp.exists():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+             "--target", str(target), "--python-version", version, "--only-binary=:all:", *BACKENDS],
+            check=True,
+        )
+        stamp.touch()
+    return target
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env.update(extra)
+    return env
+
+
+def run_isobuild(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
+                 python: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+    """``python -m isobuild ARGS`` as a pipeline runs it: a real process, bytes out."""
+    return subprocess.run([python or sys.executable, "-m", "isobuild", *args], env=env if env is not None else clean_env(),
+                          cwd=cwd, capture_output=True, timeout=timeout)
+
+
+def copy_fixture(name: str, tmp_path: Path) -> Path:
+    dest = tmp_path / name
+    shutil.copytree(FIXTURES / name, dest, ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info"))
+    return dest
+
+
+# ---------------------------------------------------------------- poisoned site dirs
+
+_MARK = """\
+import os
+open(os.path.join({markers!r}, "{kind}-{tag}-%d" % os.getpid()), "w").close()
+"""
+
+FIXTURE_DEP = "isobuild_fixture_dep"  # the requires-dep fixture's requirement
+
+
+def _dist_info(site: Path, name: str, version: str, entry_points: str = "") -> None:
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    if entry_points:
+        (info / "entry_points.txt").write_text(entry_points)
+    (info / "RECORD").write_text("")
+
+
+def poison_site(site: Path, markers: Path, tag: str) -> Path:
+    """Fill a site dir with code that leaves a marker file whenever it runs.
+
+    A .pth line, sitecustomize, usercustomize, a module, and a distribution whose
+    entry points sit in the groups setuptools calls during a build; plus
+    distributions that would mask missing build requirements.
+    """
+    site.mkdir(parents=True, exist_ok=True)
+    markers.mkdir(parents=True, exist_ok=True)
+
+    def mark(kind: str) -> str:
+        return _MARK.format(markers=str(markers), kind=kind, tag=tag)
+
+    (site / f"zz_poison_{tag}.pth").write_text(mark("pth").replace("\n", "; ").rstrip("; ") + "\n")
+    (site / "sitecustomize.py").write_text(mark("sitecustomize"))
+    (site / "usercustomize.py").write_text(mark("usercustomize"))
+    (site / "poisonmod.py").write_text(mark("import") + textwrap.dedent(f"""
+        def hook(*args, **kwargs):
+            open(os.path.join({str(markers)!r}, "entrypoint-{tag}-%d" % os.getpid()), "w").close()
+        """))
+    groups = ["setuptools.finalize_distribution_options", "distutils.setup_keywords",
+              "setuptools.file_finders", "egg_info.writers"]
+    entry_points = "".join(f"[{group}]\npoison_{tag} = poisonmod:hook\n\n" for group in groups)
+    _dist_info(site, "poison", "1.0", entry_points + "[console_scripts]\npoison = poisonmod:hook\n")
+    _dist_info(site, FIXTURE_DEP, "1.0")
+    _dist_info(site, "wheel", "99.0")
+    return site
+
+
+def user_site(home: Path, version: str) -> Path:
+    return home / ".local" / "lib" / f"python{version}" / "site-packages"
+
+
+@dataclass
+class Poisoned:
+    """A fake HOME with a poisoned user site, and a venv (its site-packages is its system site) poisoned too."""
+
+    home: Path
+    markers: Path
+    venv_python: str
+    venv_site: Path
+
+    def fired(self) -> list[str]:
+        return sorted(p.name for p in self.markers.iterdir())
+
+    def env(self, pythonpath: str = "", **extra: str) -> dict[str, str]:
+        return clean_env(HOME=str(self.home), PYTHONPATH=pythonpath, **extra)
+
+
+def make_poisoned(tmp_path: Path, python: str, version: str) -> Poisoned:
+    home, markers = tmp_path / "home", tmp_path / "markers"
+    poison_site(user_site(home, version), markers, "user")
+    venv = tmp_path / "venv"
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
+    venv_site = venv / "lib" / f"python{version}" / "site-packages"
+    poison_site(venv_site, markers, "system")
+    return Poisoned(home, markers, str(venv / "bin" / "python"), venv_site)
+
+
+def read_report(path: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def fake_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home

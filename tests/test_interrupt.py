@@ -1,0 +1,55 @@
+"""Ctrl-C and SIGTERM: the hook process group dies, temp dirs go, exit code 130."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import clean_env, copy_fixture
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None:
+    src = copy_fixture("probe", tmp_path)
+    pidfile = tmp_path / "grandchild.pid"
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+                            env=clean_env(TMPDIR=str(tmpdir)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    grandchild = int(pidfile.read_text())
+    assert _alive(grandchild)
+
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err.decode(errors="replace")
+    assert b"ERROR interrupted" in err and out == b""
+    deadline = time.monotonic() + 10
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild)
+    assert list(tmpdir.iterdir()) == []
+    assert not (src / "dist").exists()

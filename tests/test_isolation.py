@@ -1,0 +1,163 @@
+"""The isolation contract, proved with real interpreters and real poisoned user and system sites."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import (
+    FIXTURE_DEP,
+    TARGET_VERSIONS,
+    copy_fixture,
+    make_poisoned,
+    read_report,
+    require_interpreter,
+    run_isobuild,
+)
+
+
+def _sysconfig_purelib(python: str) -> str:
+    return subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _inside(path: str, root: Path | str) -> bool:
+    path, root = os.path.realpath(path), os.path.realpath(root)
+    return path == root or path.startswith(root + os.sep)
+
+
+@pytest.mark.parametrize("version", TARGET_VERSIONS)
+@pytest.mark.parametrize("target_kind", ["interpreter", "venv"])
+def test_hooks_see_stdlib_and_build_env_only(tmp_path: Path, version: str, target_kind: str) -> None:
+    python = require_interpreter(version)
+    poisoned = make_poisoned(tmp_path, python, version)
+    target = python if target_kind == "interpreter" else poisoned.venv_python
+    build_env = tmp_path / "build-env"
+    (build_env / "envdep-1.0.dist-info").mkdir(parents=True)
+    (build_env / "envdep-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: envdep\nVersion: 1.0\n")
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "report.json"
+
+    result = run_isobuild("wheel", str(src), "--python", target,
+                          env=poisoned.env(str(build_env), PROBE_REPORT=str(report)))
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    wheel = Path(result.stdout.decode().strip())
+    assert wheel.name == "probe-1.0-py3-none-any.whl" and wheel.is_file()
+    data = read_report(report)
+
+    # 3. sys.executable is the target as named, not resolved, not a wrapper.
+    assert data["executable"] == target
+    # 1. stdlib + PYTHONPATH + backend-path; no user or system site, nothing of isobuild's.
+    forbidden = [poisoned.home, poisoned.venv_site, _sysconfig_purelib(python)]
+    for entry in data["sys_path"]:
+        assert not any(_inside(entry, root) for root in forbidden), entry
+        assert "isobuild" not in entry, entry
+    assert str(build_env) in data["sys_path"]
+    assert str(src / "_backend") == data["sys_path"][0]
+    # 2. No foreign code ran and importlib.metadata sees the build env only.
+    assert data["modules"] == {"sitecustomize": None, "usercustomize": None}
+    names = {d["name"] for d in data["distributions"]}
+    assert "envdep" in names
+    assert not names & {"poison", "wheel", FIXTURE_DEP}
+    assert all(not eps for group, eps in data["entry_points"].items() if group != "console_scripts")
+    # 4. A child started with sys.executable: same sys.path, no user site, no system site.
+    child = data["grandchild"]
+    assert "sys_path" in child, child
+    assert [p for p in child["sys_path"] if p not in ("", str(src))] == [
+        p for p in data["sys_path"] if p != str(src / "_backend")
+    ]
+    assert child["enable_user_site"] is False
+    assert child["sitecustomize"] is None or "isobuild" in child["sitecustomize"]
+    assert child["usercustomize"] is None
+    assert not set(child["distributions"]) & {"poison", "wheel", FIXTURE_DEP}
+    # The hook process ran no foreign code at all. A child of a venv target runs
+    # the venv's .pth lines (Python cannot stop that without -S): that one is documented.
+    expected = {"interpreter": set(), "venv": {"pth-system"}}[target_kind]
+    fired = {"-".join(name.split("-")[:2]) for name in poisoned.fired()}
+    assert fired == expected, poisoned.fired()
+
+
+def test_requirement_masked_by_user_site_is_missing(tmp_path: Path) -> None:
+    version = "3.11"
+    python = require_interpreter(version)
+    poisoned = make_poisoned(tmp_path, python, version)
+    src = copy_fixture("requires-dep", tmp_path)
+
+    result = run_isobuild("wheel", str(src), "--python", python, env=poisoned.env())
+
+    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    err = result.stderr.decode()
+    assert f"missing build dependencies (checked against {python}, user and system site excluded): " in err
+    assert "isobuild-fixture-dep>=1.0" in err
+    assert "Traceback" not in err
+    assert not (src / "dist").exists()
+    assert poisoned.fired() == []
+
+
+def test_requirement_in_system_site_counts_only_with_system_site(tmp_path: Path) -> None:
+    version = "3.11"
+    python = require_interpreter(version)
+    poisoned = make_poisoned(tmp_path, python, version)
+    src = copy_fixture("requires-dep", tmp_path)
+
+    without = run_isobuild("wheel", str(src), "--python", poisoned.venv_python, env=poisoned.env())
+    with_site = run_isobuild("wheel", str(src), "--python", poisoned.venv_python, "--system-site", env=poisoned.env())
+
+    assert without.returncode == 3
+    assert with_site.returncode == 0, with_site.stderr.decode(errors="replace")
+    assert "user site excluded" in with_site.stderr.decode()
+
+
+def test_requirement_on_pythonpath_is_satisfied(tmp_path: Path) -> None:
+    python = require_interpreter("3.11")
+    poisoned = make_poisoned(tmp_path, python, "3.11")
+    build_env = tmp_path / "build-env"
+    info = build_env / f"{FIXTURE_DEP}-1.2.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n")
+    src = copy_fixture("requires-dep", tmp_path)
+
+    result = run_isobuild("wheel", str(src), "--python", python, env=poisoned.env(str(build_env)))
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert Path(result.stdout.decode().strip()).name == "needsdep-1.0-py3-none-any.whl"
+
+
+def test_path_dirs_are_site_dirs_and_reach_children(tmp_path: Path) -> None:
+    python = require_interpreter("3.11")
+    extra = tmp_path / "extra"
+    (extra / "deeper").mkdir(parents=True)
+    (extra / "add-deeper.pth").write_text(str(extra / "deeper") + "\n")
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "report.json"
+
+    result = run_isobuild("wheel", str(src), "--python", python, "--path", str(extra),
+                          env=make_poisoned(tmp_path, python, "3.11").env(PROBE_REPORT=str(report)))
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    data = read_report(report)
+    assert str(extra) in data["sys_path"] and str(extra / "deeper") in data["sys_path"]
+    assert str(extra / "deeper") in data["grandchild"]["sys_path"]
+
+
+def test_environment_variables(tmp_path: Path) -> None:
+    python = require_interpreter("3.11")
+    poisoned = make_poisoned(tmp_path, python, "3.11")
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "report.json"
+    env = poisoned.env(PROBE_REPORT=str(report), SOURCE_DATE_EPOCH="315532800",
+                       PYTHONUSERBASE=str(poisoned.home / ".local"), PYTHONSTARTUP=str(tmp_path / "startup.py"),
+                       PYTHONNOUSERSITE="")
+
+    result = run_isobuild("wheel", str(src), "--python", python, env=env)
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    environ = read_report(report)["environ"]
+    assert environ["SOURCE_DATE_EPOCH"] == "315532800"
+    assert environ["PYTHONNOUSERSITE"] == "1"
+    assert environ["PYTHONUSERBASE"] is None and environ["PYTHONSTARTUP"] is None
+    assert poisoned.fired() == []
