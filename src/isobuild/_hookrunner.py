@@ -66,6 +66,26 @@ def _load_shim(shim_dir):
     return module
 
 
+def _venv_prefixes():
+    """site.venv()'s prefix logic, without the site dirs it would add: sys.prefix as a venv's python has it."""
+    exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+    site_prefix = os.path.dirname(exe_dir)
+    for conf in (os.path.join(exe_dir, "pyvenv.cfg"), os.path.join(site_prefix, "pyvenv.cfg")):
+        if os.path.isfile(conf):
+            break
+    else:
+        return None
+    system_site = "true"
+    with open(conf, encoding="utf-8") as f:
+        for line in f:
+            key, sep, value = line.partition("=")
+            if sep and key.strip().lower() == "include-system-site-packages":
+                system_site = value.strip().lower()
+    prefixes = [site_prefix] + ([sys.prefix] if system_site == "true" else [])
+    sys.prefix = sys.exec_prefix = site_prefix
+    return prefixes
+
+
 def setup(msg):
     """Build sys.path from the stdlib and the pipeline's dirs only; prepare the children's environment."""
     import site
@@ -74,8 +94,9 @@ def setup(msg):
     # With -S and no PYTHONPATH, sys.path is [this script's dir] + the stdlib.
     stdlib = [p for p in sys.path if os.path.abspath(p) != here]
     base = list(msg["pythonpath"]) + stdlib
-    excluded_system = [] if msg["system_site"] else site.getsitepackages()
-    site_dirs = list(msg["site_dirs"]) + (site.getsitepackages() if msg["system_site"] else [])
+    system = site.getsitepackages(_venv_prefixes())
+    excluded_system = [] if msg["system_site"] else system
+    site_dirs = list(msg["site_dirs"]) + (system if msg["system_site"] else [])
 
     shim = _load_shim(msg["shim_dir"])
     shim.isolate(list(msg["backend_path"]) + base, site_dirs)
@@ -87,7 +108,7 @@ def setup(msg):
         "PYTHONNOUSERSITE": "1",
         "_ISOBUILD_HOOK_PATH": json.dumps(
             {
-                "identity": [sys.prefix, sys.exec_prefix, sys.version],
+                "identity": [sys.executable, sys.version],
                 "path": base,
                 "site_dirs": site_dirs,
                 "system_site": msg["system_site"],

@@ -44,7 +44,7 @@ def _main():
     if not spec:
         return
     spec = json.loads(spec)
-    if spec.get("identity") == [sys.prefix, sys.exec_prefix, sys.version]:
+    if spec.get("identity") == [sys.executable, sys.version]:
         isolate(spec["path"], spec["site_dirs"])
     elif not spec.get("system_site"):
         _drop_own_site_dirs()
