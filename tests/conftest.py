@@ -64,16 +64,20 @@ def base_python() -> str:
 
 
 def build_env(version: str) -> Path:
-    """setuptools, flit_core and hatchling for Python X.Y, installed once with pip install --target."""
+    """setuptools, flit_core and hatchling for Python X.Y, installed once with pip install --target.
+
+    Kept in CACHE between runs; delete it to refresh.
+    """
     target = CACHE / f"build-env-{version}"
     stamp = target / ".complete"
     if not stamp.exists():
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
+        # The target's own pip, so that Requires-Python and markers are the target's.
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-             "--target", str(target), "--python-version", version, "--only-binary=:all:", *BACKENDS],
-            check=True,
+            [require_interpreter(version), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--no-compile", "--target", str(target), *BACKENDS],
+            check=True, env=clean_env(PIP_NO_WARN_SCRIPT_LOCATION="1", PIP_ROOT_USER_ACTION="ignore"),
         )
         stamp.touch()
     return target

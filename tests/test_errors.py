@@ -27,7 +27,8 @@ BACKEND_FILES = {"_b/b.py": "def build_wheel(d, c=None, m=None):\n    raise Syst
 
 PYPROJECT_CASES = {
     "invalid-toml": (b'[build-system]\nrequires = ["setuptools"\n', {}, "is not valid TOML", "line 3"),
-    "not-utf8": (b'[project]\nname = "caf\xe9"\n', {}, "is not UTF-8", "line 2, column 13"),
+    "invalid-toml-midfile": (b'[build-system]\nrequires = [1 2]\n', {}, "is not valid TOML", "line 2"),
+    "not-utf8": (b'[project]\nname = "caf\xe9"\n', {}, "is not UTF-8", "line 2, column 12"),
     "build-system-not-table": (b'build-system = "setuptools"\n', {}, "`build-system` must be a table", None),
     "requires-not-list": (b'[build-system]\nrequires = "setuptools"\n', {}, "`requires` must be an array of strings", None),
     "requires-missing": (b'[build-system]\nbuild-backend = "x"\n', {}, "`requires` is a required property", None),

@@ -56,20 +56,22 @@ def _load_toml(path: str) -> Mapping[str, Any]:
     try:
         data: Mapping[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{path} is not valid TOML: {exc}") from None
+        where = "" if "line" in str(exc) else f" (line {text.count(chr(10)) + 1} is the end of the file)"
+        raise BadInput(f"{path} is not valid TOML: {exc}{where}") from None
     return data
 
 
 def _check_backend_path(srcdir: str, entries: list[str]) -> list[str]:
+    where = os.path.join(srcdir, "pyproject.toml")
     absolute = []
     for entry in entries:
         if os.path.isabs(entry):
-            raise BadInput(f"build-system.backend-path entry {entry!r} is absolute; it must be relative to {srcdir}")
+            raise BadInput(f"{where}: build-system.backend-path entry {entry!r} is absolute; it must be relative to {srcdir}")
         path = os.path.normpath(os.path.join(srcdir, entry))
         if os.path.commonpath([srcdir, path]) != srcdir:
-            raise BadInput(f"build-system.backend-path entry {entry!r} points outside the source tree {srcdir}")
+            raise BadInput(f"{where}: build-system.backend-path entry {entry!r} points outside the source tree {srcdir}")
         if not os.path.isdir(path):
-            raise BadInput(f"build-system.backend-path entry {entry!r} does not exist or is not a directory")
+            raise BadInput(f"{where}: build-system.backend-path entry {entry!r} does not exist or is not a directory")
         absolute.append(path)
     return absolute
 
