@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 CACHE = Path(os.environ.get("ISOBUILD_TEST_CACHE", REPO / ".cache" / "tests"))
 TARGET_VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
-BACKENDS = ["setuptools>=70", "flit_core>=3.9", "hatchling"]
+BACKENDS = ["setuptools>=70", "flit_core>=3.9", "hatchling", "editables"]  # editables: hatchling's build_editable
 
 # Variables of the developer's shell that would change what the tests see.
 _SCRUBBED = ("PYTHONPATH", "PYTHONUSERBASE", "PYTHONNOUSERSITE", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
@@ -68,7 +68,9 @@ def build_env(version: str) -> Path:
 
     Kept in CACHE between runs; delete it to refresh.
     """
-    target = CACHE / f"build-env-{version}"
+    import hashlib
+
+    target = CACHE / f"build-env-{version}-{hashlib.sha256(' '.join(BACKENDS).encode()).hexdigest()[:8]}"
     stamp = target / ".complete"
     if not stamp.exists():
         shutil.rmtree(target, ignore_errors=True)
