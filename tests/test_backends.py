@@ -152,3 +152,12 @@ def test_backend_output_goes_to_stderr(tmp_path: Path) -> None:
     result = run_isobuild("wheel", str(src), "-C", "echo=loud-backend")
     assert result.stdout.count(b"loud-backend") == 0
     assert result.stderr.count(b"loud-backend") == 2
+
+
+def test_relative_paths(tmp_path: Path) -> None:
+    copy_fixture("probe", tmp_path)
+    default = Path(_ok(run_isobuild("wheel", "probe", cwd=tmp_path)).strip())
+    assert default == tmp_path / "probe" / "dist" / "probe-1.0-py3-none-any.whl"
+    explicit = Path(_ok(run_isobuild("sdist", "probe", "-o", "out/sd", cwd=tmp_path)).strip())
+    assert explicit == tmp_path / "out" / "sd" / "probe-1.0.tar.gz"
+    assert sorted(p.name for p in (tmp_path / "out" / "sd").iterdir()) == ["probe-1.0.tar.gz"]

@@ -223,6 +223,7 @@ def _place(built: str, staging: str, outdir: str, hook: str) -> str:
 
 def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outcome:
     """Check, build in a staging dir inside OUTDIR, rename into place."""
+    outdir = os.path.abspath(outdir)
     created: list[str] = []
     staging: str | None = None
     done = False
