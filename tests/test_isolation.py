@@ -161,3 +161,18 @@ def test_environment_variables(tmp_path: Path) -> None:
     assert environ["PYTHONNOUSERSITE"] == "1"
     assert environ["PYTHONUSERBASE"] is None and environ["PYTHONSTARTUP"] is None
     assert poisoned.fired() == []
+
+
+def test_vendored_distribution_does_not_satisfy_the_check(tmp_path: Path) -> None:
+    from conftest import build_env
+
+    python = require_interpreter("3.11")
+    src = copy_fixture("setuptools-vendored-wheel", tmp_path)
+    env = make_poisoned(tmp_path, python, "3.11").env(str(build_env("3.11")))
+
+    result = run_isobuild("wheel", str(src), "--python", python, env=env)
+
+    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    assert b"get_requires_for_build_wheel: wheel" in result.stderr
+    assert b"missing build dependencies" in result.stderr and b": wheel\n" in result.stderr
+    assert not (src / "dist").exists()
