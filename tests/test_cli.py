@@ -1,0 +1,84 @@
+"""The command line itself: console script, output channels, colour, isobuild on its oldest Python."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CACHE, REPO, clean_env, copy_fixture, require_interpreter, run_isobuild
+from isobuild.cli import Console, main
+from isobuild.errors import BadInput
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.mark.parametrize("tty, no_color, coloured", [(True, None, True), (True, "1", False), (False, None, False)])
+def test_colour_only_on_a_tty_without_no_color(monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None,
+                                                coloured: bool) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    stream = _Stream(tty)
+    console = Console(quiet=False, verbose=False, stream=stream)
+    console.progress("step")
+    console.error(BadInput("broken", hint="fix it"))
+    assert ("\033[" in stream.getvalue()) is coloured
+    assert "ERROR" in stream.getvalue() and "fix it" in stream.getvalue()
+
+
+def test_main_returns_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wheel", str(tmp_path / "missing")]) == 2
+    assert "ERROR source directory" in capsys.readouterr().err
+    assert main(["--version"]) == 0
+    assert main(["wheel", "--no-such-option"]) == 2
+
+
+def test_console_script_and_no_temp_left_on_success(tmp_path: Path) -> None:
+    script = shutil.which("isobuild", path=os.path.dirname(sys.executable))
+    assert script is not None, "the isobuild console script is installed next to the interpreter"
+    src = copy_fixture("probe", tmp_path)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    result = subprocess.run([script, "wheel", str(src)], env=clean_env(TMPDIR=str(tmpdir)), capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == str(src / "dist" / "probe-1.0-py3-none-any.whl")
+    assert list(tmpdir.iterdir()) == []
+    assert sorted(p.name for p in (src / "dist").iterdir()) == ["probe-1.0-py3-none-any.whl"]
+
+
+def test_progress_lines_have_times(tmp_path: Path) -> None:
+    result = run_isobuild("wheel", str(copy_fixture("probe", tmp_path)))
+    lines = [line for line in result.stderr.decode().splitlines() if line.startswith("isobuild: ")]
+    assert any(line.startswith("isobuild: build_wheel: probe-1.0-py3-none-any.whl (") and line.endswith(" s)")
+               for line in lines), lines
+
+
+@pytest.mark.slow
+def test_isobuild_runs_on_python_3_9(tmp_path: Path) -> None:
+    """isobuild itself supports 3.9: its dependencies resolve there and its code parses and runs there."""
+    python = require_interpreter("3.9")
+    deps = CACHE / "isobuild-deps-3.9"
+    if not (deps / ".complete").exists():
+        shutil.rmtree(deps, ignore_errors=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target",
+                        str(deps), str(REPO)], check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+        (deps / ".complete").touch()
+    src = copy_fixture("probe", tmp_path)
+    result = subprocess.run([python, "-m", "isobuild", "wheel", str(src), "--json"],
+                            env=clean_env(PYTHONPATH=str(deps)), capture_output=True)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b'"python_version": "3.9.' in result.stdout
