@@ -203,7 +203,58 @@ def run(msg):
     return {"status": "ok"}
 
 
+def scheme(name, prefix):
+    """Print the sysconfig paths an install uses: posix_prefix under a prefix, unless a scheme is named."""
+    import sysconfig
+
+    _venv_prefixes()
+    schemes = sysconfig.get_scheme_names()
+    if not name:
+        if prefix:
+            name = "posix_prefix" if "posix_prefix" in schemes else sysconfig.get_default_scheme()
+        else:
+            name = getattr(sysconfig, "get_default_scheme", getattr(sysconfig, "_get_default_scheme", None))()
+    if name not in schemes:
+        return {"error": "--scheme {}: {} knows the schemes {}".format(name, sys.executable, ", ".join(schemes))}
+    variables = None
+    if prefix:
+        variables = {"base": prefix, "platbase": prefix, "installed_base": prefix, "installed_platbase": prefix}
+    return {"scheme": name, "paths": sysconfig.get_paths(name, vars=variables)}
+
+
+def _compile_one(job):
+    import py_compile
+
+    source, final, level, mode = job
+    kwargs = {"optimize": level, "doraise": True}
+    if mode:
+        kwargs["invalidation_mode"] = py_compile.PycInvalidationMode[mode.upper().replace("-", "_")]
+    try:
+        return [py_compile.compile(source, dfile=final, **kwargs), final]
+    except py_compile.PyCompileError:
+        return None  # as pip and installer do: a file that does not compile is left without bytecode
+
+
+def compile_files(request):
+    """Byte-compile with this interpreter (its magic number), in parallel; list the .pyc files written."""
+    jobs = [(source, final, level, request["mode"]) for source, final in request["files"] for level in request["levels"]]
+    if request["jobs"] > 1 and len(jobs) > 1:
+        import concurrent.futures
+
+        with concurrent.futures.ProcessPoolExecutor(request["jobs"]) as pool:
+            results = list(pool.map(_compile_one, jobs, chunksize=max(1, len(jobs) // (request["jobs"] * 4))))
+    else:
+        results = [_compile_one(job) for job in jobs]
+    return [r for r in results if r]
+
+
 def main():
+    if sys.argv[1:2] == ["scheme"]:
+        print(json.dumps(scheme(sys.argv[2], sys.argv[3])))
+        return
+    if sys.argv[1:2] == ["compile"]:
+        print(json.dumps(compile_files(json.load(sys.stdin))))
+        return
     # Keep the control channel private: the frontend's pipes move to new fds
     # (not inherited by children), stdin becomes /dev/null, stdout becomes stderr.
     channel_in = os.fdopen(os.dup(0), "rb")

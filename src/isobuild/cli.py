@@ -23,6 +23,7 @@ COMMANDS = {
     "editable": "build an editable wheel (PEP 660 build_editable)",
     "metadata": "prepare the wheel's .dist-info (falls back to a wheel build); prints its path",
     "requires": "list build requirements, each satisfied or missing in the isolated environment",
+    "install": "install wheels (or build SRCDIR's wheel in isolation, then install it) into a scheme",
 }
 
 
@@ -82,9 +83,48 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, parents=[common], help=text, description=text)
         if name == "requires":
             cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
+        elif name == "install":
+            _install_options(cmd)
         else:
             cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
     return parser
+
+
+def _install_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("wheels", nargs="*", metavar="WHEEL", help="more wheels (SRCDIR may be a wheel too)")
+    cmd.add_argument("--prefix", help="install under this prefix (scheme posix_prefix unless --scheme)")
+    cmd.add_argument("--destdir", help="stage under this root; it appears in no installed file")
+    cmd.add_argument("--scheme", help="sysconfig scheme of the target (posix_local, deb_system, venv, ...)")
+    cmd.add_argument("--interpreter", help="shebang interpreter (default: --python as named, else this Python)")
+    cmd.add_argument("--shebang-flags", default="", metavar="FLAGS", help="flags for the shebang, e.g. -sP")
+    cmd.add_argument("--no-compile", action="store_true", help="write no bytecode")
+    cmd.add_argument("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
+    cmd.add_argument("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
+    cmd.add_argument("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
+    cmd.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    cmd.add_argument("--installer", default="isobuild", help="INSTALLER name to record")
+    cmd.add_argument("--requested", action="store_true", help="write REQUESTED")
+
+
+def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    from . import frontend
+    from .install import Target, install_paths, parse_levels
+
+    python = _python(args.python)
+    target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=args.shebang_flags,
+                    prefix=args.prefix and os.path.abspath(args.prefix), scheme=args.scheme,
+                    destdir=args.destdir and os.path.abspath(args.destdir),
+                    levels=parse_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
+                    jobs=args.jobs, overwrite=args.overwrite, installer_name=args.installer, requested=args.requested)
+    results = install_paths([args.srcdir, *args.wheels], target,
+                            lambda outdir: frontend.build("wheel", outdir, _request(args, log), console.progress).path or "")
+    for result in results:
+        console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
+    if args.json:
+        print(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
+    else:
+        print("\n".join(r.dist_info for r in results))
+    return 0
 
 
 def _config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
@@ -150,6 +190,8 @@ def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> i
 
     request = _request(args, log)
     console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
+    if args.command == "install":
+        return _install(args, console, log)
     if args.command == "requires":
         outcome = frontend.requires(args.kind, request, console.progress)
         if args.json:

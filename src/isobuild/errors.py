@@ -49,6 +49,18 @@ class InterpreterError(IsobuildError):
     exit_code = 6
 
 
+class RefusedWheel(IsobuildError):
+    """A hostile or broken wheel, or one whose files exist already: refused before anything is written."""
+
+    exit_code = 7
+
+
+class InstallFailed(IsobuildError):
+    """An install failed part-way (disk full, permissions); what it wrote has been removed."""
+
+    exit_code = 8
+
+
 class Interrupted(IsobuildError):
     """Ctrl-C or SIGTERM; the hook process group has been killed and temp dirs removed."""
 
@@ -63,5 +75,7 @@ EXIT_CODES: dict[int, str] = {
     4: "the backend failed: raised, exited, aborted, or returned a bad result",
     5: "the backend cannot be imported, or lacks the hook",
     6: "the target interpreter (--python) cannot run the hooks",
+    7: "install: a wheel was refused (hostile, broken, or its files exist); nothing written",
+    8: "install: failed part-way; what it wrote was removed",
     130: "interrupted (Ctrl-C or SIGTERM)",
 }
