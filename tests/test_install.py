@@ -1,0 +1,254 @@
+"""isobuild install: real interpreters, real wheels, hostile wheels refused with nothing written."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import TARGET_VERSIONS, clean_env, copy_fixture, require_interpreter, run_isobuild
+
+REFUSED, INSTALL_FAILED = 7, 8
+VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _digest(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(directory: Path, files: dict[str, bytes], *, name: str = "demo", version: str = "1.0",
+               record: str | None = None, symlinks: tuple[str, ...] = (), wheel_name: str | None = None) -> Path:
+    """A wheel with a correct RECORD unless ``record`` replaces it; dist-info files are added when absent."""
+    info = f"{name}-{version}.dist-info"
+    files = dict(files)
+    files.setdefault(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode())
+    files.setdefault(f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    lines = [f"{p},{_digest(d)},{len(d)}" for p, d in files.items() if d is not None] + [f"{info}/RECORD,,"]
+    path = directory / (wheel_name or f"{name}-{version}-py3-none-any.whl")
+    directory.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in files.items():
+            if data is None:
+                continue
+            zi = zipfile.ZipInfo(member)
+            if member in symlinks:
+                zi.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(zi, data)
+        if record is not False:
+            zf.writestr(f"{info}/RECORD", record if record is not None else "\n".join(lines) + "\n")
+    return path
+
+
+GOOD = {"demo/__init__.py": b"def main():\n    print('demo ok')\n",
+        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"}
+
+
+def _hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
+    wheels = tmp / "hostile"
+    cases: dict[str, tuple[Path, str]] = {}
+
+    def case(key: str, message: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        files = {**GOOD, **kwargs.pop("extra", {})}
+        for drop in kwargs.pop("drop", ()):
+            files.pop(drop)
+        cases[key] = (make_wheel(wheels / key, files, **kwargs), message)
+
+    case("absolute", "'/etc/evil' is absolute or escapes", extra={"/etc/evil": b"x"})
+    case("dotdot", "'../evil.py' is absolute or escapes", extra={"../evil.py": b"x"})
+    case("data-escape", "'demo-1.0.data/purelib/../../../evil' is absolute or escapes",
+         extra={"demo-1.0.data/purelib/../../../evil": b"x"})
+    case("data-unknown-key", "unknown scheme 'etc'", extra={"demo-1.0.data/etc/passwd": b"x"})
+    case("script-name", "console script name '../../evil' is not a plain file name",
+         extra={"demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\n../../evil = demo:main\n"})
+    case("symlink", "'demo/link' is a symlink", extra={"demo/link": b"/etc/passwd"}, symlinks=("demo/link",))
+    case("no-record", "RECORD", record=False)
+    case("hash-mismatch", "demo/__init__.py",
+         record="demo/__init__.py,sha256=AAAA,34\ndemo-1.0.dist-info/RECORD,,\n")
+    case("unlisted-member", "is not mentioned in RECORD",
+         record=f"demo/__init__.py,{_digest(GOOD['demo/__init__.py'])},{len(GOOD['demo/__init__.py'])}\n")
+    case("no-wheel-file", "demo-1.0.dist-info/WHEEL is missing", extra={"demo-1.0.dist-info/WHEEL": None})
+    case("bad-wheel-file", "WHEEL is malformed", extra={"demo-1.0.dist-info/WHEEL": b"Generator: x\n"})
+    case("no-metadata", "demo-1.0.dist-info/METADATA is missing", extra={"demo-1.0.dist-info/METADATA": None})
+    case("metadata-mismatch", "METADATA names other 1.0",
+         extra={"demo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: other\nVersion: 1.0\n"})
+    case("distinfo-mismatch", "does not match the file name", wheel_name="demo-2.0-py3-none-any.whl")
+    good = make_wheel(wheels / "base", GOOD)
+    truncated = wheels / "truncated" / "demo-1.0-py3-none-any.whl"
+    truncated.parent.mkdir(parents=True)
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    cases["truncated"] = (truncated, "not a readable zip file")
+    corrupt = wheels / "corrupt" / "demo-1.0-py3-none-any.whl"
+    corrupt.parent.mkdir(parents=True)
+    data = bytearray(good.read_bytes())
+    offset = data.index(b"def main")
+    data[offset:offset + 3] = b"XYZ"
+    corrupt.write_bytes(bytes(data))
+    cases["corrupt"] = (corrupt, "corrupt or truncated zip")
+    return cases
+
+
+HOSTILE_KEYS = ["absolute", "dotdot", "data-escape", "data-unknown-key", "script-name", "symlink", "no-record",
+                "hash-mismatch", "unlisted-member", "no-wheel-file", "bad-wheel-file", "no-metadata",
+                "metadata-mismatch", "distinfo-mismatch", "truncated", "corrupt"]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_hostile_wheel_is_refused_with_nothing_written(tmp_path: Path, key: str) -> None:
+    wheel, message = _hostile(tmp_path)[key]
+    stage = tmp_path / "stage"
+    result = run_isobuild("install", str(wheel), "--prefix", "/opt/demo", "--destdir", str(stage))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == REFUSED, err
+    assert message in err and "Traceback" not in err
+    assert not stage.exists()
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize("version", TARGET_VERSIONS)
+def test_console_script_runs_the_target(tmp_path: Path, version: str) -> None:
+    python = require_interpreter(version)
+    wheel = make_wheel(tmp_path / "w", GOOD)
+    stage, prefix = tmp_path / "stage", "/opt/isobuild-test"
+    flags = ["--shebang-flags=-s"]  # argparse needs the = for a value that starts with -
+
+    result = run_isobuild("install", str(wheel), "--python", python, "--prefix", prefix, "--destdir", str(stage),
+                          *flags)
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    script = stage / prefix.lstrip("/") / "bin" / "demo-cli"
+    assert script.read_bytes().split(b"\n", 1)[0] == f"#!{python} -s".encode()
+    site = stage / prefix.lstrip("/") / "lib" / f"python{version}" / "site-packages"
+    pyc = next((site / "demo" / "__pycache__").glob("__init__.cpython-*.pyc"))
+    assert f"cpython-{version.replace('.', '')}" in pyc.name
+    record = (site / "demo-1.0.dist-info" / "RECORD").read_text()
+    assert f"demo/__pycache__/{pyc.name}," in record
+    assert (site / "demo-1.0.dist-info" / "INSTALLER").read_text() == "isobuild\n"
+    for path in stage.rglob("*"):
+        if path.is_file():
+            assert str(stage).encode() not in path.read_bytes(), path
+    run = subprocess.run([str(script)], env=clean_env(PYTHONPATH=str(site)), capture_output=True)
+    assert run.stdout == b"demo ok\n", run.stderr
+
+
+def test_long_interpreter_path_uses_the_sh_trampoline(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "w", GOOD)
+    real = Path(require_interpreter(VERSION))
+    long_dir = tmp_path / ("d" * 60) / ("e" * 60) / "with space"
+    long_dir.mkdir(parents=True)
+    (long_dir / "python").symlink_to(real)
+    prefix = tmp_path / "prefix"
+    result = run_isobuild("install", str(wheel), "--python", str(long_dir / "python"), "--prefix", str(prefix))
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    script = prefix / "bin" / "demo-cli"
+    assert script.read_bytes().startswith(b"#!/bin/sh\n'''exec' ")
+    site = prefix / "lib" / f"python{VERSION}" / "site-packages"
+    assert subprocess.run([str(script)], env=clean_env(PYTHONPATH=str(site)), capture_output=True).stdout == b"demo ok\n"
+
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def _debian_python() -> str:
+    if not os.path.exists(DEBIAN_PYTHON):
+        pytest.skip("no /usr/bin/python3 here")
+    schemes = subprocess.run([DEBIAN_PYTHON, "-c", "import sysconfig; print(sysconfig.get_scheme_names())"],
+                             capture_output=True, text=True).stdout
+    if "deb_system" not in schemes:
+        pytest.skip("/usr/bin/python3 is not Debian's (no deb_system scheme)")
+    return DEBIAN_PYTHON
+
+
+@pytest.mark.parametrize("scheme, expected", [(None, "lib/python{v}/site-packages"), ("deb_system", "lib/python3/dist-packages")])
+def test_debian_python_schemes(tmp_path: Path, scheme: str | None, expected: str) -> None:
+    python = _debian_python()
+    version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()
+    wheel = make_wheel(tmp_path / "w", GOOD)
+    prefix = tmp_path / "P"
+    args = ["--scheme", scheme] if scheme else []
+    result = run_isobuild("install", str(wheel), "--python", python, "--prefix", str(prefix), *args)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert (prefix / expected.format(v=version) / "demo" / "__init__.py").is_file()
+    assert (prefix / "bin" / "demo-cli").read_bytes().startswith(b"#!/usr/bin/python3\n")
+
+
+def test_matches_python_m_installer(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "w", {**GOOD, "demo-1.0.data/data/share/demo.txt": b"data",
+                                        "demo-1.0.data/scripts/tool": b"#!python\nprint('tool')\n"})
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    assert run_isobuild("install", str(wheel), "--prefix", "/p", "--destdir", str(ours)).returncode == 0
+    subprocess.run([sys.executable, "-m", "installer", "--prefix", "/p", "--destdir", str(theirs), "--no-compile-bytecode",
+                    str(wheel)], check=True)
+
+    def listing(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+
+    a, b = listing(ours), listing(theirs)
+    installer_file = "p/lib/python{}/site-packages/demo-1.0.dist-info/INSTALLER".format(VERSION)
+    assert a.pop(installer_file) == b"isobuild\n"  # python -m installer writes none
+    assert sorted(a) == sorted(b)
+    for name in a:
+        if not name.endswith(("RECORD", "INSTALLER")) and "/bin/" not in name:
+            assert a[name] == b[name], name
+
+
+def test_install_srcdir_builds_in_isolation_and_installs(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    prefix = tmp_path / "prefix"
+    result = run_isobuild("install", str(src), "--prefix", str(prefix))
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    site = prefix / "lib" / f"python{VERSION}" / "site-packages"
+    assert result.stdout.decode().strip() == str(site / "probe-1.0.dist-info")
+    assert (prefix / "bin" / "probe-cli").is_file() and (site / "probe" / "__init__.py").is_file()
+    assert not (src / "dist").exists()
+
+
+def test_existing_files_need_overwrite_and_failures_roll_back(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "w", GOOD)
+    prefix = tmp_path / "prefix"
+    site = prefix / "lib" / f"python{VERSION}" / "site-packages"
+    (site / "demo" / "__init__.py").mkdir(parents=True)  # a directory where a file must go
+
+    refused = run_isobuild("install", str(wheel), "--prefix", str(prefix))
+    assert refused.returncode == REFUSED and b"exists" in refused.stderr
+    assert not (prefix / "bin").exists()
+
+    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--overwrite")
+    assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
+    assert b"rolled back" in failed.stderr
+    assert not (prefix / "bin").exists(), "the script written before the failure is removed"
+    assert sorted(p.name for p in site.iterdir()) == ["demo"]
+
+
+def test_bytecode_options_installer_name_and_requested(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "w", GOOD)
+    prefix = tmp_path / "prefix"
+    result = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--optimize", "0,1,2", "-j", "2",
+                          "--invalidation-mode", "checked-hash", "--installer", "fedora-rpm", "--requested",
+                          "--interpreter", "/usr/bin/python3")
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    site = prefix / "lib" / f"python{VERSION}" / "site-packages"
+    pycs = sorted((site / "demo" / "__pycache__").iterdir())
+    assert len(pycs) == 3
+    assert all(int.from_bytes(p.read_bytes()[4:8], "little") == 0b11 for p in pycs), "checked-hash pycs"
+    record = (site / "demo-1.0.dist-info" / "RECORD").read_text()
+    assert all(f"demo/__pycache__/{p.name}," in record for p in pycs)
+    assert (site / "demo-1.0.dist-info" / "INSTALLER").read_text() == "fedora-rpm\n"
+    assert (site / "demo-1.0.dist-info" / "REQUESTED").exists()
+    assert (prefix / "bin" / "demo-cli").read_bytes().startswith(b"#!/usr/bin/python3\n")
+
+
+def test_bad_optimize_levels(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "w", GOOD)
+    for levels in ("3", "x"):
+        result = run_isobuild("install", str(wheel), "--prefix", str(tmp_path / "p"), "--optimize", levels)
+        assert result.returncode == 2 and b"--optimize" in result.stderr
+    assert not (tmp_path / "p").exists()
