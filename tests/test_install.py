@@ -112,29 +112,29 @@ def test_hostile_wheel_is_refused_with_nothing_written(tmp_path: Path, key: str)
 
 
 @pytest.mark.parametrize("version", TARGET_VERSIONS)
-def test_console_script_runs_the_target(tmp_path: Path, version: str) -> None:
+def test_fixture_console_script_runs_the_target(tmp_path: Path, version: str) -> None:
+    """The probe fixture, built by the target's hooks and installed through DESTDIR in one command."""
     python = require_interpreter(version)
-    wheel = make_wheel(tmp_path / "w", GOOD)
+    src = copy_fixture("probe", tmp_path)
     stage, prefix = tmp_path / "stage", "/opt/isobuild-test"
-    flags = ["--shebang-flags=-s"]  # argparse needs the = for a value that starts with -
 
-    result = run_isobuild("install", str(wheel), "--python", python, "--prefix", prefix, "--destdir", str(stage),
-                          *flags)
+    result = run_isobuild("install", str(src), "--python", python, "--prefix", prefix, "--destdir", str(stage),
+                          "--shebang-flags=-s")  # argparse needs the = for a value that starts with -
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
-    script = stage / prefix.lstrip("/") / "bin" / "demo-cli"
+    script = stage / prefix.lstrip("/") / "bin" / "probe-cli"
     assert script.read_bytes().split(b"\n", 1)[0] == f"#!{python} -s".encode()
     site = stage / prefix.lstrip("/") / "lib" / f"python{version}" / "site-packages"
-    pyc = next((site / "demo" / "__pycache__").glob("__init__.cpython-*.pyc"))
+    pyc = next((site / "probe" / "__pycache__").glob("__init__.cpython-*.pyc"))
     assert f"cpython-{version.replace('.', '')}" in pyc.name
-    record = (site / "demo-1.0.dist-info" / "RECORD").read_text()
-    assert f"demo/__pycache__/{pyc.name}," in record
-    assert (site / "demo-1.0.dist-info" / "INSTALLER").read_text() == "isobuild\n"
+    record = (site / "probe-1.0.dist-info" / "RECORD").read_text()
+    assert f"probe/__pycache__/{pyc.name}," in record
+    assert (site / "probe-1.0.dist-info" / "INSTALLER").read_text() == "isobuild\n"
     for path in stage.rglob("*"):
         if path.is_file():
             assert str(stage).encode() not in path.read_bytes(), path
     run = subprocess.run([str(script)], env=clean_env(PYTHONPATH=str(site)), capture_output=True)
-    assert run.stdout == b"demo ok\n", run.stderr
+    assert run.stdout == b"probe ok\n", run.stderr
 
 
 def test_long_interpreter_path_uses_the_sh_trampoline(tmp_path: Path) -> None:
