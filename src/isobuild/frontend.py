@@ -25,7 +25,7 @@ from .hookprocess import Hello, HookProcess
 from .isolation import Isolation
 
 if TYPE_CHECKING:
-    from build import ProjectBuilder
+    from pyproject_hooks import BuildBackendHookCaller
 
     from .deps import Status
 
@@ -67,7 +67,7 @@ class Outcome:
 
 
 class _Session:
-    """The live state of one command: hook process, project, builder, statuses."""
+    """The live state of one command: hook process, project, hook caller, statuses."""
 
     def __init__(self, request: Request, progress: Progress) -> None:
         self.request = request
@@ -78,15 +78,27 @@ class _Session:
         self.process: HookProcess | None = None
 
     def start(self) -> None:
+        """Start the hook process first: its start-up overlaps the imports and parsing done here."""
         request = self.request
         self.process = process = HookProcess(request.isolation, log=request.log)
-        self.project = project_config.load(request.srcdir)
-        self.hello = process.setup(self.project.backend_path)
-        self.step(f"hooks run by {self.hello.executable} (Python {self.hello.version_text}); {self.excluded}")
-        self.builder, self.static_requires, warnings = project_config.builder(
-            self.project, request.isolation.python, process
+        self.project = project = project_config.load(request.srcdir)
+        process.send_setup(project.backend_path, index=not request.skip_dependency_check)
+        from pyproject_hooks import BuildBackendHookCaller
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        for text in project.requires:
+            try:
+                Requirement(text)
+            except InvalidRequirement as exc:
+                raise BadInput(f"{project.display}: invalid requirement {text!r} in build-system.requires: {exc}") from None
+        self.hooks: BuildBackendHookCaller = BuildBackendHookCaller(
+            project.srcdir, project.backend,
+            backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path],
+            runner=process, python_executable=request.isolation.python,
         )
-        for warning in warnings:
+        self.hello = process.hello()
+        self.step(f"hooks run by {self.hello.executable} (Python {self.hello.version_text}); {self.excluded}")
+        for warning in project.warnings:
             self.step(f"warning: {warning}")
 
     @property
@@ -130,7 +142,8 @@ class _Session:
         distribution = "wheel" if kind == "metadata" else kind
         t0 = time.perf_counter()
         with _backend_errors():
-            requires = sorted(self.builder.get_requires_for_build(distribution, self.request.config_settings or None))
+            hook = getattr(self.hooks, f"get_requires_for_build_{distribution}")
+            requires = sorted(hook(self.request.config_settings or None))
         self.step(f"get_requires_for_build_{distribution}: {', '.join(requires) or 'nothing more'}", t0)
         return requires
 
@@ -155,28 +168,25 @@ def _session(request: Request, progress: Progress) -> Iterator[_Session]:
 
 @contextmanager
 def _backend_errors() -> Iterator[None]:
-    """build wraps every hook failure in BuildBackendException; unwrap it into ours."""
+    """pyproject-hooks' exceptions, as ours; the hook process's runner raises ours already."""
     import pyproject_hooks
-    from build import BuildBackendException, BuildException
 
     try:
         yield
-    except BuildBackendException as wrapper:
-        exc = wrapper.exception
-        if isinstance(exc, IsobuildError):
-            raise exc from None
-        if isinstance(exc, pyproject_hooks.BackendUnavailable):
-            raise BackendUnavailable(
-                f"cannot import backend {getattr(exc, 'backend_name', None) or 'named in pyproject.toml'}", details=(exc.traceback or "").rstrip() or None
-            ) from None
-        if isinstance(exc, pyproject_hooks.HookMissing):
-            raise BackendUnavailable(f"the backend has no {exc.hook_name} hook") from None
-        if isinstance(exc, pyproject_hooks.UnsupportedOperation):
-            raise BackendFailed("the backend cannot build this kind of artifact here (UnsupportedOperation)",
-                                details=(exc.traceback or "").rstrip() or None) from None
-        raise BackendFailed(f"the backend's hook gave no usable result: {exc!r}") from None
-    except BuildException as exc:
-        raise BackendFailed(f"the backend's result is unusable: {exc}") from None
+    except IsobuildError:
+        raise
+    except pyproject_hooks.BackendUnavailable as exc:
+        raise BackendUnavailable(
+            f"cannot import backend {getattr(exc, 'backend_name', None) or 'named in pyproject.toml'}",
+            details=(exc.traceback or "").rstrip() or None,
+        ) from None
+    except pyproject_hooks.HookMissing as exc:
+        raise BackendUnavailable(f"the backend has no {exc.hook_name} hook") from None
+    except pyproject_hooks.UnsupportedOperation as exc:
+        raise BackendFailed("the backend cannot build this kind of artifact here (UnsupportedOperation)",
+                            details=(exc.traceback or "").rstrip() or None) from None
+    except (OSError, ValueError) as exc:  # no or unreadable output.json: the hook never returned
+        raise BackendFailed(f"the backend's hook gave no usable result: {exc}") from None
 
 
 def _prepare_outdir(outdir: str) -> list[str]:
@@ -229,20 +239,20 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
     done = False
     try:
         with _session(request, progress) as session:
-            session.check(session.static_requires, "build-system.requires")
+            session.check(session.project.requires, "build-system.requires")
             distribution = "wheel" if kind == "metadata" else kind
             session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
             created = _prepare_outdir(outdir)
             staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
             t0 = time.perf_counter()
             hook = "prepare_metadata_for_build_wheel" if kind == "metadata" else f"build_{kind}"
+            settings = request.config_settings or None
             with _backend_errors():
-                builder: ProjectBuilder = session.builder
-                if kind == "metadata":
-                    built = builder.metadata_path(staging)
+                if kind == "metadata":  # with pyproject-hooks' fallback to a wheel build
+                    name = session.hooks.prepare_metadata_for_build_wheel(staging, settings, _allow_fallback=True)
                 else:
-                    built = builder.build(kind, staging, request.config_settings or None)
-            path = _place(built, staging, outdir, hook)
+                    name = getattr(session.hooks, f"build_{kind}")(staging, settings)
+            path = _place(os.path.join(staging, name), staging, outdir, hook)
             session.step(f"{hook}: {os.path.basename(path)}", t0)
             outcome = session.outcome(path)
         done = True
@@ -260,7 +270,7 @@ def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
     request.skip_dependency_check = False
     with _session(request, progress) as session:
         try:
-            session.check(session.static_requires, "build-system.requires")
+            session.check(session.project.requires, "build-system.requires")
             distribution = "wheel" if kind == "metadata" else kind
             session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
         except MissingDependencies as exc:

@@ -75,19 +75,23 @@ class HookProcess:
                 hint="--python takes the path of a CPython 3.8+ executable",
             ) from None
 
-    def setup(self, backend_path: Sequence[str]) -> Hello:
+    def send_setup(self, backend_path: Sequence[str], index: bool) -> None:
+        """Ask for the isolated sys.path (and the distribution index); read the reply with hello()."""
+        iso = self.isolation
+        self._send({
+            "op": "setup",
+            "pythonpath": iso.pythonpath,
+            "site_dirs": iso.site_dirs,
+            "backend_path": list(backend_path),
+            "system_site": iso.system_site,
+            "shim_dir": SHIM_DIR,
+            "index": index,
+        })
+
+    def hello(self) -> Hello:
         iso = self.isolation
         try:
-            reply = self._request(
-                {
-                    "op": "setup",
-                    "pythonpath": iso.pythonpath,
-                    "site_dirs": iso.site_dirs,
-                    "backend_path": list(backend_path),
-                    "system_site": iso.system_site,
-                    "shim_dir": SHIM_DIR,
-                }
-            )
+            reply = self._receive()
         except BackendFailed:
             raise InterpreterError(
                 f"{iso.python} could not start isobuild's hook process: it {self.exit_description}",
@@ -136,14 +140,20 @@ class HookProcess:
         raise AssertionError(f"unknown hook process status {status!r}")
 
     def _request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
-        stdin, stdout = self._proc.stdin, self._proc.stdout
-        assert stdin is not None and stdout is not None
+        self._send(msg)
+        return self._receive()
+
+    def _send(self, msg: Mapping[str, Any]) -> None:
+        assert self._proc.stdin is not None
         try:
-            stdin.write(json.dumps(msg).encode("utf-8") + b"\n")
-            stdin.flush()
-            line = stdout.readline()
+            self._proc.stdin.write(json.dumps(msg).encode("utf-8") + b"\n")
+            self._proc.stdin.flush()
         except BrokenPipeError:
-            line = b""
+            pass  # the process is gone: _receive() says how it ended
+
+    def _receive(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
         if not line:
             self.exit_description = _describe_exit(self._proc.wait())
             raise BackendFailed(f"the hook process {self.exit_description} during {self.hook}")

@@ -1,33 +1,34 @@
 """The project's build configuration: pyproject.toml's [build-system], validated up front.
 
-build's ProjectBuilder validates the table and drives the hooks; this module
-adds what it leaves to chance: a message with the position for bad TOML or
-bytes that are not UTF-8, requirement strings checked with packaging, and
-backend-path entries that are absolute, outside the tree or missing.
+The checks and messages are build's (ProjectBuilder's table validation, its
+legacy default), plus what it leaves to chance: the position of bad TOML or
+of bytes that are not UTF-8, and backend-path entries that are absolute,
+outside the tree or missing. build itself is not imported: at 85 ms it cost
+more than isobuild's whole start-up budget (see benchmarks/).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import BadInput
 
-if TYPE_CHECKING:
-    from build import ProjectBuilder, RunnerType
-
+# PEP 517's fallback, with pip's and build's requirement for it.
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
+LEGACY_REQUIRES = ["setuptools >= 40.8.0"]
 
 
 @dataclass(frozen=True)
 class Project:
     srcdir: str
-    pyproject: Mapping[str, Any]
+    requires: list[str]
+    backend: str
     backend_path: list[str]  # absolute
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def display(self) -> str:
@@ -76,8 +77,34 @@ def _check_backend_path(srcdir: str, entries: list[str]) -> list[str]:
     return absolute
 
 
+def _is_strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _build_system(path: str, data: Mapping[str, Any]) -> tuple[list[str], str, list[str], list[str]]:
+    """[build-system] as build validates it: (requires, backend, backend-path, warnings)."""
+    if "build-system" not in data:
+        return list(LEGACY_REQUIRES), LEGACY_BACKEND, [], []
+    table = data["build-system"]
+    if not isinstance(table, dict):
+        raise BadInput(f"{path}: `build-system` must be a table")
+    if "requires" not in table:
+        raise BadInput(f"{path}: `requires` is a required property of [build-system]")
+    if not _is_strings(table["requires"]):
+        raise BadInput(f"{path}: `requires` must be an array of strings")
+    backend = table.get("build-backend", LEGACY_BACKEND)
+    if not isinstance(backend, str):
+        raise BadInput(f"{path}: `build-backend` must be a string")
+    backend_path = table.get("backend-path", [])
+    if not _is_strings(backend_path):
+        raise BadInput(f"{path}: `backend-path` must be an array of strings")
+    unknown = sorted(set(table) - {"requires", "build-backend", "backend-path"})
+    notes = [f"{path}: unknown [build-system] keys ignored: {', '.join(unknown)}"] if unknown else []
+    return list(table["requires"]), backend, backend_path, notes
+
+
 def load(srcdir: str) -> Project:
-    """Read and check SRCDIR's configuration, before any process is started for it."""
+    """Read and check SRCDIR's configuration; requirement strings are checked by the dependency check."""
     if not os.path.isdir(srcdir):
         what = "does not exist" if not os.path.exists(srcdir) else "is not a directory"
         raise BadInput(f"source directory {srcdir} {what}")
@@ -92,33 +119,5 @@ def load(srcdir: str) -> Project:
             f"{srcdir} has neither pyproject.toml nor setup.py",
             hint="point isobuild at the directory that holds the project's pyproject.toml",
         )
-    table = data.get("build-system")
-    backend_path: list[str] = []
-    if isinstance(table, dict):
-        entries = table.get("backend-path", [])
-        if isinstance(entries, list) and all(isinstance(e, str) for e in entries):
-            backend_path = _check_backend_path(srcdir, entries)
-    return Project(srcdir, data, backend_path)
-
-
-def builder(project: Project, python: str, runner: RunnerType) -> tuple[ProjectBuilder, list[str], list[str]]:
-    """build's ProjectBuilder for the project, its static requirements in file order, and any warnings."""
-    from build import BuildException, ProjectBuilder
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = ProjectBuilder(project.srcdir, python_executable=python, runner=runner)
-        except BuildException as exc:
-            raise BadInput(f"{project.display}: {exc}") from None
-        except ValueError as exc:  # pyproject-hooks' own backend-path check
-            raise BadInput(f"{project.display}: build-system.backend-path: {exc}") from None
-    table = project.pyproject.get("build-system")
-    requires = list(table["requires"]) if isinstance(table, dict) else sorted(result.build_system_requires)
-    for requirement in requires:
-        try:
-            Requirement(requirement)
-        except InvalidRequirement as exc:
-            raise BadInput(f"{project.display}: invalid requirement {requirement!r} in build-system.requires: {exc}") from None
-    return result, requires, [str(w.message) for w in caught]
+    requires, backend, backend_path, notes = _build_system(pyproject_path, data)
+    return Project(srcdir, requires, backend, _check_backend_path(srcdir, backend_path), notes)
