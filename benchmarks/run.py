@@ -1,0 +1,180 @@
+"""isobuild against the pipeline frontends, side by side: ``python3 benchmarks/run.py``.
+
+Everything goes into a throwaway directory: a venv holding isobuild (this
+checkout), build, gpep517, installer, pip and uv; a build-env dir (setuptools,
+flit_core, hatchling) that PYTHONPATH names for every tool; a fresh copy of the
+source tree for every single run. Tools alternate (A B C A B C ...), all run
+by the venv's interpreter, and the table shows medians.
+
+  1. build overhead over the floor (the backend's build_wheel called directly
+     in one process) on tiny setuptools, flit_core and hatchling projects;
+  2. install of a large pure-Python wheel (sympy) with bytecode;
+  3. scaling: 1, 10 and 50 tiny projects built in a row.
+
+Options: --rounds N (build rounds, default 15), --install-rounds N (default 3),
+--skip-install, --skip-scaling, --keep (leave the throwaway dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECTS = {"setuptools": "setuptools-pyproject", "flit_core": "flit", "hatchling": "hatch"}
+BACKENDS = {"setuptools": "setuptools.build_meta", "flit_core": "flit_core.buildapi", "hatchling": "hatchling.build"}
+SYMPY = "sympy==1.14.0"
+
+FLOOR = """
+import importlib, os, sys
+mod, _, obj = sys.argv[1].partition(":")
+backend = importlib.import_module(mod)
+os.makedirs(sys.argv[2], exist_ok=True)
+backend.build_wheel(sys.argv[2])
+"""
+
+
+def sh(cmd: list[str], **kwargs: object) -> None:
+    subprocess.run(cmd, check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def setup(root: Path) -> tuple[str, Path, dict[str, str]]:
+    venv = root / "venv"
+    sh([sys.executable, "-m", "venv", str(venv)])
+    python = str(venv / "bin" / "python")
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    sh([python, "-m", "pip", "install", *quiet, str(REPO), "build", "gpep517", "installer", "uv"])
+    build_env = root / "build-env"
+    sh([python, "-m", "pip", "install", *quiet, "--target", str(build_env), "setuptools", "flit_core", "hatchling"])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONUSERBASE")}
+    env["PYTHONPATH"] = str(build_env)
+    env["UV_NO_CACHE"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return python, venv, env
+
+
+def build_tools(python: str, venv: Path, backend: str) -> dict[str, list[str]]:
+    """Each tool's command, run in a fresh copy of the project, writing into ./out."""
+    floor = Path(python).parent.parent / "floor.py"
+    floor.write_text(FLOOR)
+    return {
+        "floor": [python, str(floor), backend, "out"],
+        "isobuild": [python, "-m", "isobuild", "wheel", ".", "-o", "out", "-q"],
+        "gpep517": [python, "-m", "gpep517", "build-wheel", "--wheel-dir", "out", "--output-fd", "1"],
+        "uv": [str(venv / "bin" / "uv"), "build", "--no-build-isolation", "--wheel", "-o", "out", "--python", python,
+               "-q", "."],
+        "build": [python, "-m", "build", "--no-isolation", "--wheel", "-o", "out", "."],
+        "pip": [python, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", "out", "."],
+    }
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} failed in {cwd}:\n{proc.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def fresh_copy(project: str, scratch: Path) -> Path:
+    dest = Path(tempfile.mkdtemp(dir=scratch))
+    shutil.copytree(REPO / "fixtures" / project, dest / project)
+    return dest / project
+
+
+def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, rounds: int) -> None:
+    print(f"\n## 1. Build overhead (median of {rounds}, ms; overhead = tool - floor)\n")
+    names = ["floor", "isobuild", "gpep517", "uv", "build", "pip"]
+    print("| project | " + " | ".join(names) + " | isobuild vs gpep517 |")
+    print("|---" * (len(names) + 2) + "|")
+    for label, project in PROJECTS.items():
+        tools = build_tools(python, venv, BACKENDS[label])
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(rounds):
+            for name in names:  # alternating: A B C A B C ...
+                times[name].append(timed(tools[name], fresh_copy(project, scratch), env))
+        med = {name: statistics.median(values) * 1000 for name, values in times.items()}
+        cells = [f"{med['floor']:.0f}"] + [f"{med[n]:.0f} (+{med[n] - med['floor']:.0f})" for n in names[1:]]
+        ratio = (med["isobuild"] - med["floor"]) - (med["gpep517"] - med["floor"])
+        print(f"| {label} | " + " | ".join(cells) + f" | {ratio:+.0f} ms, {med['isobuild'] / med['gpep517']:.2f}x |")
+
+
+def bench_install(python: str, env: dict[str, str], root: Path, rounds: int) -> None:
+    wheels = root / "wheels"
+    sh([python, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(wheels), SYMPY])
+    wheel = str(next(wheels.glob("*.whl")))
+    print(f"\n## 2. Install {os.path.basename(wheel)} into a fresh prefix (median of {rounds}, s)\n")
+    tools = {
+        "isobuild (level 0)": [python, "-m", "isobuild", "install", wheel, "-q", "--prefix"],
+        "pip (level 0)": [python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel, "--prefix"],
+        "isobuild (levels 0,1)": [python, "-m", "isobuild", "install", wheel, "-q", "--optimize", "0,1", "--prefix"],
+        "installer (levels 0,1)": [python, "-m", "installer", wheel, "--prefix"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    for _ in range(rounds):
+        for name, cmd in tools.items():
+            prefix = Path(tempfile.mkdtemp(dir=root)) / "prefix"
+            times[name].append(timed([*cmd, str(prefix)], root, env))
+            shutil.rmtree(prefix.parent)
+    med = {name: statistics.median(values) for name, values in times.items()}
+    print("| tool | seconds | vs isobuild |\n|---|---|---|")
+    for name, seconds in med.items():
+        ours = med["isobuild (level 0)"] if "level 0)" in name else med["isobuild (levels 0,1)"]
+        print(f"| {name} | {seconds:.2f} | {seconds / ours:.2f}x |")
+
+
+def bench_scaling(python: str, venv: Path, env: dict[str, str], scratch: Path) -> None:
+    print("\n## 3. Scaling: tiny setuptools projects built in a row (s)\n")
+    tools = build_tools(python, venv, BACKENDS["setuptools"])
+    print("| projects | isobuild | gpep517 | isobuild per project |\n|---|---|---|---|")
+    for count in (1, 10, 50):
+        row = {}
+        for name in ("isobuild", "gpep517"):
+            trees = [fresh_copy("setuptools-pyproject", scratch) for _ in range(count)]
+            start = time.perf_counter()
+            for tree in trees:
+                timed(tools[name], tree, env)
+            row[name] = time.perf_counter() - start
+        print(f"| {count} | {row['isobuild']:.2f} | {row['gpep517']:.2f} | {row['isobuild'] / count * 1000:.0f} ms |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--install-rounds", type=int, default=3)
+    parser.add_argument("--skip-install", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="isobuild-bench-"))
+    try:
+        python, venv, env = setup(root)
+        version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                                 text=True).stdout.strip()
+        print(f"# isobuild benchmark: Python {version}, {platform.machine()}, {os.cpu_count()} CPUs, "
+              f"{platform.platform()}")
+        scratch = root / "scratch"
+        scratch.mkdir()
+        bench_builds(python, venv, env, scratch, args.rounds)
+        if not args.skip_install:
+            bench_install(python, env, root, args.install_rounds)
+        if not args.skip_scaling:
+            bench_scaling(python, venv, env, scratch)
+    finally:
+        if args.keep:
+            print(f"\n(kept {root})")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
