@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import CACHE, REPO, clean_env, copy_fixture, require_interpreter, run_isobuild
-from isobuild.cli import Console, main
+from isobuild.cli import main
+from isobuild.console import Console
 from isobuild.errors import BadInput
 
 

@@ -273,6 +273,14 @@ def main():
         channel_out.flush()
         if msg["op"] == "setup" and msg.get("index"):
             dists({"names": []})  # while the frontend reads the hello: the check's lookups are then instant
+    # The frontend is done with us. atexit handlers run (backends' temp dirs go), but
+    # tearing down every module of a large backend would only keep the frontend waiting.
+    import atexit
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(0)
 
 
 if __name__ == "__main__":

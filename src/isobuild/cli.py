@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
-from types import FrameType
-from typing import IO, Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: start-up is on every build's clock
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 from . import __version__
+from .console import Console
 from .errors import EXIT_CODES, BadInput, Interrupted, IsobuildError
 
 COMMANDS = {
@@ -25,34 +25,6 @@ COMMANDS = {
     "requires": "list build requirements, each satisfied or missing in the isolated environment",
     "install": "install wheels (or build SRCDIR's wheel in isolation, then install it) into a scheme",
 }
-
-
-class Console:
-    """stderr reporting: progress lines unless -q, colour only on a TTY without NO_COLOR."""
-
-    def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.quiet, self.verbose = quiet, verbose
-        self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
-
-    def _paint(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
-
-    def progress(self, text: str) -> None:
-        if not self.quiet:
-            print(f"{self._paint('isobuild:', '1')} {text}", file=self.stream, flush=True)
-
-    def detail(self, text: str) -> None:
-        if self.verbose:
-            self.progress(text)
-
-    def error(self, exc: IsobuildError) -> None:
-        if exc.details:
-            print(exc.details, file=self.stream)
-        print(f"{self._paint('ERROR', '1;31')} {exc.message}", file=self.stream)
-        if exc.hint:
-            print(f"{self._paint('hint:', '1')} {exc.hint}", file=self.stream)
-        self.stream.flush()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,6 +128,8 @@ def _python(value: str | None) -> str:
     if value is None:
         return sys.executable
     if os.sep not in value:
+        import shutil
+
         found = shutil.which(value)
         if found is None:
             raise BadInput(f"--python {value}: not found on PATH")
@@ -172,8 +146,8 @@ def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
             raise BadInput(f"--path {directory}: not a directory")
     isolation = Isolation(
         python=_python(args.python),
-        pythonpath=split_pythonpath(os.environ.get("PYTHONPATH")),
-        site_dirs=[os.path.abspath(d) for d in args.path],
+        pythonpath=tuple(split_pythonpath(os.environ.get("PYTHONPATH"))),
+        site_dirs=tuple(os.path.abspath(d) for d in args.path),
         system_site=args.system_site,
     )
     return Request(
@@ -210,23 +184,26 @@ def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> i
     return 0
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
     console = Console(args.quiet, args.verbose)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    log = tempfile.TemporaryFile() if args.quiet else None
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
+    if args.quiet:
+        import tempfile
+
+        log: IO[bytes] | None = tempfile.TemporaryFile()
+    else:
+        log = None
     try:
         return _run(args, console, log)
     except (IsobuildError, KeyboardInterrupt) as exc:
         error = exc if isinstance(exc, IsobuildError) else Interrupted("interrupted; the hook process was killed")
         if log is not None and not isinstance(exc, KeyboardInterrupt):
+            import shutil
+
             log.seek(0)
             sys.stderr.flush()
             shutil.copyfileobj(log, sys.stderr.buffer)
@@ -235,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except Exception as exc:  # a bug in isobuild: say so, with the traceback only when asked
         if args.verbose:
+            import traceback
+
             traceback.print_exc()
         console.error(IsobuildError(f"internal error: {exc!r}", hint="rerun with -v for the traceback, and report it"))
         return 1

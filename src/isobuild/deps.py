@@ -10,8 +10,7 @@ requirement's own dependencies.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -20,15 +19,14 @@ from packaging.version import InvalidVersion
 Lookup = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     """One top-level requirement's verdict; ``unmet`` holds the chains that fail it."""
 
     requirement: str
     origin: str  # "build-system.requires" or the hook that returned it
     found: str | None = None  # "NAME VERSION" when installed
     needed: bool = True  # False when its marker excludes the target
-    unmet: list[tuple[str, ...]] = field(default_factory=list)
+    unmet: tuple[tuple[str, ...], ...] = ()
 
     @property
     def satisfied(self) -> bool:
@@ -40,7 +38,7 @@ class Status:
         if self.satisfied:
             return f"satisfied ({self.found})"
         chains = "; ".join(" -> ".join(chain) for chain in self.unmet)
-        if self.unmet == [(self.requirement,)]:
+        if len(self.unmet) == 1 and len(self.unmet[0]) == 1:
             return f"missing (found {self.found})" if self.found else "missing"
         return f"missing: {chains}"
 
@@ -112,5 +110,5 @@ def check(requirements: Iterable[str], origin: str, env: Environment) -> list[St
         if not env.wants(req, ()):
             statuses.append(Status(text, origin, found, needed=False))
             continue
-        statuses.append(Status(text, origin, found, unmet=_unmet(req, (str(req),), env, seen)))
+        statuses.append(Status(text, origin, found, unmet=tuple(_unmet(req, (str(req),), env, seen))))
     return statuses

@@ -9,15 +9,13 @@ OUTDIR never holds a partial artifact.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Literal, Union
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
 from . import project as project_config
 from .errors import BackendFailed, BackendUnavailable, BadInput, IsobuildError, MissingDependencies
@@ -34,17 +32,15 @@ ConfigSettings = dict[str, Union[str, list[str]]]
 Progress = Callable[[str], None]
 
 
-@dataclass
-class Request:
+class Request(NamedTuple):
     srcdir: str
     isolation: Isolation
-    config_settings: ConfigSettings = field(default_factory=dict)
+    config_settings: ConfigSettings = {}  # never mutated
     skip_dependency_check: bool = False
     log: IO[bytes] | None = None  # where backend output goes; None: isobuild's stderr
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     path: str | None
     requirements: list[Status]
     hello: Hello
@@ -55,6 +51,8 @@ class Outcome:
         info: dict[str, Any] = {"path": self.path, "size": None, "sha256": None}
         if self.path and os.path.isfile(self.path):
             info["size"] = os.path.getsize(self.path)
+            import hashlib
+
             with open(self.path, "rb") as f:
                 info["sha256"] = hashlib.sha256(f.read()).hexdigest()
         info.update(
@@ -267,8 +265,7 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
 
 def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
     """Every build requirement's status; ``missing`` is set if any is unmet."""
-    request.skip_dependency_check = False
-    with _session(request, progress) as session:
+    with _session(request._replace(skip_dependency_check=False), progress) as session:
         try:
             session.check(session.project.requires, "build-system.requires")
             distribution = "wheel" if kind == "metadata" else kind

@@ -15,8 +15,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .errors import BackendFailed, BackendUnavailable, InterpreterError
 from .isolation import Isolation, hook_environ
@@ -26,8 +25,7 @@ RUNNER = os.path.join(_HERE, "_hookrunner.py")
 SHIM_DIR = os.path.join(_HERE, "_shim")
 
 
-@dataclass(frozen=True)
-class Hello:
+class Hello(NamedTuple):
     """What the hook process reports once its sys.path is in place, before any backend import."""
 
     sys_path: list[str]
@@ -80,8 +78,8 @@ class HookProcess:
         iso = self.isolation
         self._send({
             "op": "setup",
-            "pythonpath": iso.pythonpath,
-            "site_dirs": iso.site_dirs,
+            "pythonpath": list(iso.pythonpath),
+            "site_dirs": list(iso.site_dirs),
             "backend_path": list(backend_path),
             "system_site": iso.system_site,
             "shim_dir": SHIM_DIR,

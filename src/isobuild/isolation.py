@@ -10,7 +10,7 @@ usercustomize. Its sys.path is then built from the stdlib, PYTHONPATH, the
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Variables removed from the hook process's environment, and why.
 REMOVED_VARIABLES: dict[str, str] = {
@@ -30,13 +30,12 @@ SET_VARIABLES: dict[str, str] = {
 # Everything else passes through unchanged, PYTHONHOME and SOURCE_DATE_EPOCH included.
 
 
-@dataclass(frozen=True)
-class Isolation:
+class Isolation(NamedTuple):
     """The build environment a pipeline names; everything else is kept out."""
 
     python: str
-    pythonpath: list[str] = field(default_factory=list)
-    site_dirs: list[str] = field(default_factory=list)
+    pythonpath: tuple[str, ...] = ()
+    site_dirs: tuple[str, ...] = ()
     system_site: bool = False
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import BadInput
 
@@ -22,13 +21,12 @@ LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 LEGACY_REQUIRES = ["setuptools >= 40.8.0"]
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     srcdir: str
     requires: list[str]
     backend: str
     backend_path: list[str]  # absolute
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
 
     @property
     def display(self) -> str:
@@ -120,4 +118,4 @@ def load(srcdir: str) -> Project:
             hint="point isobuild at the directory that holds the project's pyproject.toml",
         )
     requires, backend, backend_path, notes = _build_system(pyproject_path, data)
-    return Project(srcdir, requires, backend, _check_backend_path(srcdir, backend_path), notes)
+    return Project(srcdir, requires, backend, _check_backend_path(srcdir, backend_path), tuple(notes))

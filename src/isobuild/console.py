@@ -1,0 +1,40 @@
+"""stderr reporting for the CLI: progress lines, errors with hints, colour only where it belongs."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import IsobuildError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
+
+class Console:
+    """stderr reporting: progress lines unless -q, colour only on a TTY without NO_COLOR."""
+
+    def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet, self.verbose = quiet, verbose
+        self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def progress(self, text: str) -> None:
+        if not self.quiet:
+            print(f"{self._paint('isobuild:', '1')} {text}", file=self.stream, flush=True)
+
+    def detail(self, text: str) -> None:
+        if self.verbose:
+            self.progress(text)
+
+    def error(self, exc: IsobuildError) -> None:
+        if exc.details:
+            print(exc.details, file=self.stream)
+        print(f"{self._paint('ERROR', '1;31')} {exc.message}", file=self.stream)
+        if exc.hint:
+            print(f"{self._paint('hint:', '1')} {exc.hint}", file=self.stream)
+        self.stream.flush()
