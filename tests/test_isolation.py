@@ -176,3 +176,34 @@ def test_vendored_distribution_does_not_satisfy_the_check(tmp_path: Path) -> Non
     assert b"get_requires_for_build_wheel: wheel" in result.stderr
     assert b"missing build dependencies" in result.stderr and b": wheel\n" in result.stderr
     assert not (src / "dist").exists()
+
+
+@pytest.mark.parametrize("target_kind", ["interpreter", "venv"])
+def test_env_command_shows_what_the_hooks_see(tmp_path: Path, target_kind: str) -> None:
+    import json
+
+    python = require_interpreter("3.11")
+    poisoned = make_poisoned(tmp_path, python, "3.11")
+    target = python if target_kind == "interpreter" else poisoned.venv_python
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "report.json"
+    env = poisoned.env(str(tmp_path / "build-env"), PROBE_REPORT=str(report), PYTHONUSERBASE=str(tmp_path))
+    common = [str(src), "--python", target, "--path", str(extra)]
+
+    shown = run_isobuild("env", *common, "--json", env=env)
+    built = run_isobuild("wheel", *common, env=env)
+
+    assert shown.returncode == 0 and built.returncode == 0, shown.stderr + built.stderr
+    info, data = json.loads(shown.stdout), read_report(report)
+    assert info["interpreter"] == data["executable"] == target
+    assert info["sys_path"] == data["sys_path"]
+    assert info["environment"]["children"]["PYTHONPATH"] == data["environ"]["PYTHONPATH"]
+    assert info["environment"]["removed"] == {"PYTHONUSERBASE": str(tmp_path)}
+    assert data["environ"]["PYTHONUSERBASE"] is None
+    assert info["excluded"]["user_site"] == str(poisoned.home / ".local" / "lib" / "python3.11" / "site-packages")
+    if target_kind == "venv":
+        assert info["excluded"]["system_site"] == [str(poisoned.venv_site)]
+    text = run_isobuild("env", *common, env=env).stdout.decode()
+    assert f"interpreter: {target} (Python 3.11." in text and f"  {src / '_backend'}" in text

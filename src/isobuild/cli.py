@@ -24,6 +24,7 @@ COMMANDS = {
     "metadata": "prepare the wheel's .dist-info (falls back to a wheel build); prints its path",
     "requires": "list build requirements, each satisfied or missing in the isolated environment",
     "install": "install wheels (or build SRCDIR's wheel in isolation, then install it) into a scheme",
+    "env": "print what the hooks will see: interpreter, sys.path, site dirs removed, environment",
 }
 
 
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
         elif name == "install":
             _install_options(cmd)
-        else:
+        elif name != "env":
             cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
     return parser
 
@@ -166,6 +167,12 @@ def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> i
     console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
     if args.command == "install":
         return _install(args, console, log)
+    if args.command == "env":
+        from .isolation import render
+
+        info = frontend.environment(_request(args, log))
+        print(json.dumps(info, indent=2) if args.json else render(info))
+        return 0
     if args.command == "requires":
         outcome = frontend.requires(args.kind, request, console.progress)
         if args.json:

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Union
 from . import project as project_config
 from .errors import BackendFailed, BackendUnavailable, BadInput, IsobuildError, MissingDependencies
 from .hookprocess import Hello, HookProcess
-from .isolation import Isolation
+from .isolation import REMOVED_VARIABLES, Isolation
 
 if TYPE_CHECKING:
     from pyproject_hooks import BuildBackendHookCaller
@@ -261,6 +261,37 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
             shutil.rmtree(staging, ignore_errors=True)
         if not done:
             _remove_created(created)
+
+
+def environment(request: Request) -> dict[str, Any]:
+    """What the hooks will see, from the hook process itself: for debugging a pipeline."""
+    import json
+
+    srcdir = request.srcdir
+    has_project = any(os.path.exists(os.path.join(srcdir, name)) for name in ("pyproject.toml", "setup.py"))
+    backend_path = project_config.load(srcdir).backend_path if has_project else []
+    process = HookProcess(request.isolation, log=request.log)
+    try:
+        process.send_setup(backend_path, index=False)
+        hello = process.hello()
+    except BaseException:
+        process.kill()
+        raise
+    process.close()
+    # PYTHONPATH is not lost but rebuilt: its entries are on sys.path, and children get it with the shim.
+    removed = {name: os.environ[name] for name in REMOVED_VARIABLES if name in os.environ and name != "PYTHONPATH"}
+    child = dict(hello.child_env)
+    return {
+        "interpreter": hello.executable,
+        "python_version": hello.version_text,
+        "sys_path": hello.sys_path,
+        "excluded": {"user_site": hello.excluded_user_site, "system_site": hello.excluded_system_site},
+        "environment": {
+            "set": {"PYTHONNOUSERSITE": "1"},
+            "removed": removed,
+            "children": {**child, "_ISOBUILD_HOOK_PATH": json.loads(child["_ISOBUILD_HOOK_PATH"])},
+        },
+    }
 
 
 def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:

@@ -10,6 +10,7 @@ usercustomize. Its sys.path is then built from the stdlib, PYTHONPATH, the
 from __future__ import annotations
 
 import os
+from typing import Any
 from typing import NamedTuple
 
 # Variables removed from the hook process's environment, and why.
@@ -47,6 +48,21 @@ def split_pythonpath(value: str | None, cwd: str | None = None) -> list[str]:
     """
     base = cwd or os.getcwd()
     return [os.path.normpath(os.path.join(base, entry)) for entry in (value or "").split(os.pathsep) if entry]
+
+
+def render(info: dict[str, Any]) -> str:
+    """``isobuild env``'s text: one fact a line, paths indented."""
+    lines = [f"interpreter: {info['interpreter']} (Python {info['python_version']})", "sys.path:"]
+    lines += [f"  {entry}" for entry in info["sys_path"]]
+    lines.append(f"excluded user site: {info['excluded']['user_site']}")
+    lines += [f"excluded system site: {entry}" for entry in info["excluded"]["system_site"]]
+    env = info["environment"]
+    lines += [f"set: {key}={value}" for key, value in env["set"].items()]
+    lines += [f"removed: {key} (was {value!r})" for key, value in env["removed"].items()]
+    children = env["children"]
+    lines.append(f"children: PYTHONPATH={children['PYTHONPATH']}")
+    lines.append(f"children: sys.path restored by the shim to {children['_ISOBUILD_HOOK_PATH']['path']}")
+    return "\n".join(lines)
 
 
 def hook_environ(environ: dict[str, str]) -> dict[str, str]:
