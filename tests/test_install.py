@@ -67,6 +67,8 @@ def _hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
     case("data-unknown-key", "unknown scheme 'etc'", extra={"demo-1.0.data/etc/passwd": b"x"})
     case("script-name", "console script name '../../evil' is not a plain file name",
          extra={"demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\n../../evil = demo:main\n"})
+    case("bad-entry-points", "entry_points.txt is malformed",
+         extra={"demo-1.0.dist-info/entry_points.txt": b"[console_scripts\nnot ini at all\n"})
     case("symlink", "'demo/link' is a symlink", extra={"demo/link": b"/etc/passwd"}, symlinks=("demo/link",))
     case("no-record", "RECORD", record=False)
     case("hash-mismatch", "demo/__init__.py",
@@ -94,7 +96,7 @@ def _hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
-HOSTILE_KEYS = ["absolute", "dotdot", "data-escape", "data-unknown-key", "script-name", "symlink", "no-record",
+HOSTILE_KEYS = ["absolute", "dotdot", "data-escape", "data-unknown-key", "script-name", "bad-entry-points", "symlink", "no-record",
                 "hash-mismatch", "unlisted-member", "no-wheel-file", "bad-wheel-file", "no-metadata",
                 "metadata-mismatch", "distinfo-mismatch", "truncated", "corrupt"]
 

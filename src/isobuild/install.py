@@ -165,7 +165,11 @@ def inspect(path: str) -> tuple[str, str, str]:
                 if key not in SCHEME_KEYS:
                     raise _refuse(path, f"member {name!r} names an unknown scheme {key!r}")
         if "entry_points.txt" in source.dist_info_filenames:
-            for script, _module, _attr, _section in parse_entrypoints(source.read_dist_info("entry_points.txt")):
+            try:
+                scripts = [entry[0] for entry in parse_entrypoints(source.read_dist_info("entry_points.txt"))]
+            except Exception as exc:  # configparser's or the decoder's complaint, whatever its class
+                raise _refuse(path, f"{dist_info}/entry_points.txt is malformed: {exc}") from None
+            for script in scripts:
                 if not _plain_member(script) or "/" in script or not script:
                     raise _refuse(path, f"console script name {script!r} is not a plain file name")
         return meta["Name"], parsed.version, dist_info
