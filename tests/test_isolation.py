@@ -207,3 +207,21 @@ def test_env_command_shows_what_the_hooks_see(tmp_path: Path, target_kind: str) 
         assert info["excluded"]["system_site"] == [str(poisoned.venv_site)]
     text = run_isobuild("env", *common, env=env).stdout.decode()
     assert f"interpreter: {target} (Python 3.11." in text and f"  {src / '_backend'}" in text
+
+
+@pytest.mark.parametrize("variable", ["NIX_PYTHONPATH", "GUIX_PYTHONPATH"])
+def test_nix_and_guix_site_variables_are_site_dirs(tmp_path: Path, variable: str) -> None:
+    python = require_interpreter("3.11")
+    store = tmp_path / "store"
+    (store / "nested").mkdir(parents=True)
+    (store / "nested.pth").write_text(str(store / "nested") + "\n")
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "report.json"
+    env = make_poisoned(tmp_path, python, "3.11").env(PROBE_REPORT=str(report), **{variable: str(store)})
+
+    result = run_isobuild("wheel", str(src), "--python", python, env=env)
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    data = read_report(report)
+    assert str(store) in data["sys_path"] and str(store / "nested") in data["sys_path"]
+    assert str(store / "nested") in data["grandchild"]["sys_path"]

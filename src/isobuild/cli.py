@@ -140,7 +140,7 @@ def _python(value: str | None) -> str:
 
 def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
     from .frontend import Request
-    from .isolation import Isolation, split_pythonpath
+    from .isolation import Isolation, pipeline_site_dirs, split_pythonpath
 
     for directory in args.path:
         if not os.path.isdir(directory):
@@ -148,7 +148,7 @@ def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
     isolation = Isolation(
         python=_python(args.python),
         pythonpath=tuple(split_pythonpath(os.environ.get("PYTHONPATH"))),
-        site_dirs=tuple(os.path.abspath(d) for d in args.path),
+        site_dirs=tuple([os.path.abspath(d) for d in args.path] + pipeline_site_dirs(os.environ)),
         system_site=args.system_site,
     )
     return Request(

@@ -65,6 +65,16 @@ def render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# Nix's and Guix's interpreters add these dirs from a sitecustomize that -S switches off.
+PIPELINE_SITE_VARIABLES = ("NIX_PYTHONPATH", "GUIX_PYTHONPATH")
+
+
+def pipeline_site_dirs(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """The site dirs that Nix and Guix name in their variables, honoured like ``--path``."""
+    return [os.path.abspath(entry) for name in PIPELINE_SITE_VARIABLES
+            for entry in environ.get(name, "").split(os.pathsep) if entry]
+
+
 def hook_environ(environ: dict[str, str]) -> dict[str, str]:
     """The hook process's environment: ``environ`` minus REMOVED_VARIABLES, plus SET_VARIABLES."""
     env = {key: value for key, value in environ.items() if key not in REMOVED_VARIABLES}

@@ -1,0 +1,33 @@
+"""The pipeline recipes in docs/pipelines.md, run exactly as written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, clean_env, copy_fixture
+
+BLOCK = re.compile(r"^```sh recipe-test\n(.*?)^```", re.S | re.M)
+SECTIONS = (REPO / "docs" / "pipelines.md").read_text().split("\n## ")[1:]
+RECIPES = {s.split("\n", 1)[0]: m.group(1) for s in SECTIONS for m in [BLOCK.search(s)] if m}
+
+
+def test_recipes_are_found() -> None:
+    assert {"Spack", "Nix and Guix", "Fedora", "conda-build", "Gentoo (gpep517, one to one)"} <= set(RECIPES)
+
+
+@pytest.mark.parametrize("title", sorted(RECIPES))
+def test_recipe(tmp_path: Path, title: str) -> None:
+    src = copy_fixture("probe", tmp_path)
+    build_env = tmp_path / "build-env"
+    build_env.mkdir()
+    destdir = tmp_path / "destdir"
+    destdir.mkdir()
+    env = clean_env(SRC=str(src), BUILD_ENV=str(build_env), PYTHON=sys.executable, DESTDIR=str(destdir),
+                    HOME=str(tmp_path / "home"))
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", RECIPES[title]], env=env, capture_output=True)
+    assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")
