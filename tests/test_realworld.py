@@ -1,0 +1,111 @@
+"""Real packages from the index, built and installed as a pipeline would: ``pytest -m realworld``.
+
+Opt-in (deselected by default): it downloads pinned sdists once into the test
+cache and installs every backend and build requirement with ``pip install
+--target`` into one build-env dir. For each project: isobuild's wheel has the
+same file list as ``python -m build --no-isolation --wheel``'s, and it installs
+with ``isobuild install`` and imports. Targets a venv whose site-packages, and
+a fake HOME whose ~/.local, are poisoned; no marker may fire.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import CACHE, clean_env, make_poisoned, require_interpreter, run_isobuild
+
+pytestmark = pytest.mark.realworld
+
+# sdist pin -> (import name, what it exercises)
+PROJECTS = {
+    "markupsafe==3.0.2": ("markupsafe", "setuptools, C extension"),
+    "simplejson==3.19.3": ("simplejson", "setuptools setup.py, optional C extension"),
+    "msgpack==1.1.0": ("msgpack", "setuptools + Cython C extension"),
+    "six==1.17.0": ("six", "legacy setup.py, no [build-system]"),
+    "docopt==0.6.2": ("docopt", "legacy setup.py only"),
+    "pluggy==1.5.0": ("pluggy", "setuptools-scm versioned"),
+    "iniconfig==2.0.0": ("iniconfig", "hatchling + hatch-vcs"),
+    "attrs==24.2.0": ("attrs", "hatchling + hatch-vcs + hatch-fancy-pypi-readme"),
+    "packaging==24.2": ("packaging", "flit_core"),
+    "idna==3.10": ("idna", "flit_core"),
+    "flit_core==3.10.1": ("flit_core", "in-tree backend (backend-path)"),
+    "tomlkit==0.13.2": ("tomlkit", "poetry-core"),
+    "crashtest==0.4.1": ("crashtest", "poetry-core"),
+    "pdm-backend==2.4.3": ("pdm.backend", "pdm-backend, building itself in-tree (backend-path)"),
+    "pybind11==2.13.6": ("pybind11", "setuptools with a custom setup.py"),
+}
+BUILD_REQUIREMENTS = [
+    "setuptools", "wheel", "setuptools-scm", "hatchling", "hatch-vcs", "hatch-fancy-pypi-readme", "flit_core>=3.9,<4",
+    "poetry-core", "pdm-backend", "Cython>=3", "editables",
+]
+VERSION = "3.11"
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], check=True,
+                   env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+
+
+@pytest.fixture(scope="module")
+def realworld() -> dict[str, Path]:
+    import hashlib
+
+    key = hashlib.sha256(" ".join([*PROJECTS, *BUILD_REQUIREMENTS]).encode()).hexdigest()[:8]
+    root = CACHE / f"realworld-{key}"
+    sdists, build_env, tools = root / "sdists", root / "build-env", root / "tools"
+    if not (root / ".complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        for pin in PROJECTS:
+            _pip("download", "--no-deps", "--no-binary", ":all:", "-d", str(sdists), pin)
+        _pip("install", "--target", str(build_env), *BUILD_REQUIREMENTS)
+        _pip("install", "--target", str(tools), "build")
+        (root / ".complete").touch()
+    return {"sdists": sdists, "build_env": build_env, "tools": tools}
+
+
+def _unpack(sdist: Path, dest: Path) -> Path:
+    with tarfile.open(sdist) as tar:
+        tar.extractall(dest)
+    (tree,) = [p for p in dest.iterdir() if p.is_dir()]
+    return tree
+
+
+@pytest.mark.parametrize("pin", sorted(PROJECTS))
+def test_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> None:
+    name, _what = PROJECTS[pin]
+    python = require_interpreter(VERSION)
+    poisoned = make_poisoned(tmp_path, python, VERSION)
+    dist, version = pin.split("==")
+    (sdist,) = [p for p in realworld["sdists"].iterdir()
+                if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")]
+    env = poisoned.env(str(realworld["build_env"]))
+
+    ours = _unpack(sdist, tmp_path / "ours")
+    result = run_isobuild("wheel", str(ours), "-o", str(tmp_path / "w1"), "--python", poisoned.venv_python, env=env)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-4000:]
+    wheel = Path(result.stdout.decode().strip())
+
+    theirs = _unpack(sdist, tmp_path / "theirs")
+    reference = subprocess.run([python, "-m", "build", "--no-isolation", "--wheel", "-o", str(tmp_path / "w2"),
+                                str(theirs)], env=clean_env(PYTHONPATH=f"{realworld['build_env']}:{realworld['tools']}"),
+                               capture_output=True)
+    assert reference.returncode == 0, reference.stderr.decode(errors="replace")[-4000:]
+    (ref_wheel,) = (tmp_path / "w2").glob("*.whl")
+    assert wheel.name == ref_wheel.name
+    assert sorted(zipfile.ZipFile(wheel).namelist()) == sorted(zipfile.ZipFile(ref_wheel).namelist())
+
+    prefix = tmp_path / "prefix"
+    installed = run_isobuild("install", str(wheel), "--python", poisoned.venv_python, "--prefix", str(prefix), env=env)
+    assert installed.returncode == 0, installed.stderr.decode(errors="replace")
+    site = next(prefix.glob("lib/python*/site-packages"))
+    imported = subprocess.run([python, "-c", f"import {name}; print({name}.__file__)"],
+                              env=clean_env(PYTHONPATH=str(site)), capture_output=True, text=True)
+    assert imported.returncode == 0 and imported.stdout.startswith(str(site)), imported.stderr
+    assert poisoned.fired() == []
