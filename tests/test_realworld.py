@@ -43,6 +43,15 @@ PROJECTS = {
     "pybind11==2.13.6": ("pybind11", "setuptools with a custom setup.py"),
     "pybind11==3.0.1": ("pybind11", "scikit-build-core + CMake"),
     "meson-python==0.17.1": ("mesonpy", "meson-python building itself in-tree (meson, ninja)"),
+    "pyyaml==6.0.2": ("yaml", "setuptools + Cython, optional C extension"),
+    "setuptools-scm==8.1.0": ("setuptools_scm", "in-tree backend wrapping setuptools (_own_version_helper)"),
+    "hatchling==1.25.0": ("hatchling", "hatchling building itself in-tree (ouroboros)"),
+    "poetry-core==1.9.1": ("poetry.core", "poetry-core building itself in-tree"),
+    "wheel==0.45.1": ("wheel", "flit_core"),
+    "tomli==2.2.1": ("tomli", "flit_core"),
+    "zipp==3.21.0": ("zipp", "setuptools-scm"),
+    "platformdirs==4.3.6": ("platformdirs", "hatchling + hatch-vcs"),
+    "certifi==2024.8.30": ("certifi", "legacy setup.py, no pyproject.toml"),
 }
 BUILD_REQUIREMENTS = [
     "setuptools", "wheel", "setuptools-scm", "hatchling", "hatch-vcs", "hatch-fancy-pypi-readme", "flit_core>=3.9,<4",
