@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Union
 from . import project as project_config
 from .errors import BackendFailed, BackendUnavailable, BadInput, IsobuildError, MissingDependencies
 from .hookprocess import Hello, HookProcess
-from .isolation import REMOVED_VARIABLES, Isolation
+from .isolation import REMOVED_VARIABLES, SET_VARIABLES, Isolation
 
 if TYPE_CHECKING:
     from pyproject_hooks import BuildBackendHookCaller
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 Kind = Literal["wheel", "sdist", "editable", "metadata"]
 ConfigSettings = dict[str, Union[str, list[str]]]
 Progress = Callable[[str], None]
+
+
+def _distribution(kind: Kind) -> str:
+    """The artifact whose get_requires hook applies: metadata is prepared for a wheel."""
+    return "wheel" if kind == "metadata" else kind
 
 
 class Request(NamedTuple):
@@ -122,9 +127,8 @@ class _Session:
             self._env = Environment(self.process.dists, self.hello.markers)
         try:
             statuses = check(requirements, origin, self._env)
-        except InvalidRequirement as exc:
-            culprit = BadInput if origin == "build-system.requires" else BackendFailed
-            raise culprit(f"{origin} gave an invalid requirement: {exc}") from None
+        except InvalidRequirement as exc:  # build-system.requires was validated in start()
+            raise BackendFailed(f"{origin} gave an invalid requirement: {exc}") from None
         self.statuses.extend(statuses)
         unmet = [s for s in statuses if not s.satisfied]
         self.step(f"checked {origin}: {len(statuses) - len(unmet)} of {len(statuses)} satisfied", t0)
@@ -137,7 +141,7 @@ class _Session:
             )
 
     def get_requires(self, kind: Kind) -> list[str]:
-        distribution = "wheel" if kind == "metadata" else kind
+        distribution = _distribution(kind)
         t0 = time.perf_counter()
         with _backend_errors():
             hook = getattr(self.hooks, f"get_requires_for_build_{distribution}")
@@ -238,8 +242,7 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
     try:
         with _session(request, progress) as session:
             session.check(session.project.requires, "build-system.requires")
-            distribution = "wheel" if kind == "metadata" else kind
-            session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
+            session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")
             created = _prepare_outdir(outdir)
             staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
             t0 = time.perf_counter()
@@ -287,7 +290,7 @@ def environment(request: Request) -> dict[str, Any]:
         "sys_path": hello.sys_path,
         "excluded": {"user_site": hello.excluded_user_site, "system_site": hello.excluded_system_site},
         "environment": {
-            "set": {"PYTHONNOUSERSITE": "1"},
+            "set": dict(SET_VARIABLES),
             "removed": removed,
             "children": {**child, "_ISOBUILD_HOOK_PATH": json.loads(child["_ISOBUILD_HOOK_PATH"])},
         },
@@ -299,8 +302,7 @@ def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
     with _session(request._replace(skip_dependency_check=False), progress) as session:
         try:
             session.check(session.project.requires, "build-system.requires")
-            distribution = "wheel" if kind == "metadata" else kind
-            session.check(session.get_requires(kind), f"get_requires_for_build_{distribution}")
+            session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")
         except MissingDependencies as exc:
             return session.outcome(None, exc)  # unmet static ones: the backend is not asked
         return session.outcome(None)

@@ -9,8 +9,6 @@ hostile wheel before anything is written, and rollback of a failed install.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import json
 import os
@@ -32,7 +30,7 @@ from installer.exceptions import InstallerError
 from installer.records import Hash, RecordEntry
 from installer.scripts import Script
 from installer.sources import WheelFile
-from installer.utils import Scheme, parse_entrypoints, parse_wheel_filename
+from installer.utils import Scheme, copyfileobj_with_hashing, parse_entrypoints, parse_wheel_filename
 from packaging.utils import canonicalize_name
 
 from .errors import BadInput, InstallFailed, InterpreterError, RefusedWheel
@@ -208,19 +206,14 @@ class _Destination(SchemeDictionaryDestination):
         for directory in reversed(missing):
             os.mkdir(directory)
             self.written.append(directory)
-        digest, size = hashlib.sha256(), 0
         self.written.append(target)
         with open(target, "wb") as f:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-                size += len(chunk)
-                f.write(chunk)
+            value, size = copyfileobj_with_hashing(stream, f, "sha256")
         if is_executable:
             mode = os.stat(target).st_mode
             os.chmod(target, mode | ((mode & 0o444) >> 2))
         if scheme in ("purelib", "platlib") and path.endswith(".py"):
             self.sources.append((target, final))
-        value = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
         return RecordEntry(path, Hash("sha256", value), size)
 
     def write_file(self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO,
@@ -244,13 +237,12 @@ class _Destination(SchemeDictionaryDestination):
         for pyc, final in compile_bytecode(self.target, self.sources):
             self.written.append(pyc)
             with open(pyc, "rb") as f:
-                data = f.read()
-            value = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii").rstrip("=")
+                value, size = copyfileobj_with_hashing(f, io.BytesIO(), "sha256")
             for key in ("purelib", "platlib"):
                 root = os.path.abspath(self.scheme_dict[key])
                 if os.path.commonpath([root, final]) == root:
                     rel = os.path.relpath(final, root).replace(os.sep, "/")
-                    records.append((Scheme(key), RecordEntry(rel, Hash("sha256", value), len(data))))
+                    records.append((Scheme(key), RecordEntry(rel, Hash("sha256", value), size)))
                     break
         super().finalize_installation(scheme, record_file_path, [*records, record_entry])
 
@@ -313,7 +305,7 @@ def install(wheels: Sequence[str], target: Target) -> list[Installed]:
     try:
         for wheel, name, version, dist_info in checked:
             destination = _Destination(scheme, target, written)
-            _precheck_collisions(wheel, destination, dist_info)
+            _precheck_collisions(wheel, destination)
             extra = {"INSTALLER": f"{target.installer_name}\n".encode()}
             if target.requested:
                 extra["REQUESTED"] = b""
@@ -332,7 +324,7 @@ def install(wheels: Sequence[str], target: Target) -> list[Installed]:
     return results
 
 
-def _precheck_collisions(wheel: str, destination: _Destination, dist_info: str) -> None:
+def _precheck_collisions(wheel: str, destination: _Destination) -> None:
     """Refuse before writing when a file exists (without --overwrite) or a member escapes its scheme dir."""
     with zipfile.ZipFile(wheel) as zf:
         source = WheelFile(zf)

@@ -23,10 +23,9 @@ REMOVED_VARIABLES: dict[str, str] = {
     "__PYVENV_LAUNCHER__": "it would make sys.executable a venv launcher's",
 }
 
-# Variables set in the hook process's environment, and why.
-SET_VARIABLES: dict[str, str] = {
-    "PYTHONNOUSERSITE": "1: Python processes the backend starts see no user site",
-}
+# Variables set in the hook process's environment. PYTHONNOUSERSITE: Python processes
+# the backend starts see no user site.
+SET_VARIABLES: dict[str, str] = {"PYTHONNOUSERSITE": "1"}
 
 # Everything else passes through unchanged, PYTHONHOME and SOURCE_DATE_EPOCH included.
 
@@ -78,5 +77,5 @@ def pipeline_site_dirs(environ: dict[str, str] | os._Environ[str]) -> list[str]:
 def hook_environ(environ: dict[str, str]) -> dict[str, str]:
     """The hook process's environment: ``environ`` minus REMOVED_VARIABLES, plus SET_VARIABLES."""
     env = {key: value for key, value in environ.items() if key not in REMOVED_VARIABLES}
-    env["PYTHONNOUSERSITE"] = "1"
+    env.update(SET_VARIABLES)
     return env
