@@ -1,4 +1,4 @@
-"""The hook process: runs inside the target interpreter, started as ``python -S -s _hookrunner.py``.
+"""The hook process: runs inside the target interpreter, started as ``python -S -s _hookmain.py``.
 
 Stdlib-only, and valid on Python 3.8+. One process serves a whole build: the
 frontend sends JSON lines on stdin and reads JSON lines on stdout; the backend's
@@ -7,8 +7,10 @@ channel or the frontend's stdout.
 
 Messages from the frontend:
   {"op": "setup", "pythonpath": [...], "site_dirs": [...], "backend_path": [...],
-   "system_site": bool, "shim_dir": str}
+   "system_site": bool, "shim_dir": str, "index": bool, "ahead": null or a "run" message}
       -> {"sys_path": [...], "executable": ..., "markers": {...}, ...}
+      With "ahead", that hook runs before the reply, its output held back:
+      the build's first hook overlaps the frontend's dependency check.
   {"op": "dists", "names": [normalized names]}
       -> {"dists": {name: {"version", "requires", "location"} or null}}
   {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}}
@@ -24,6 +26,7 @@ import sys
 _SCRIPTS = {}  # script path -> its globals, loaded once
 _DIST_INDEX = None  # normalized name -> importlib.metadata.Distribution, first on sys.path wins
 _SETUP_PATH = []  # sys.path as set up, before any backend import could extend it
+_AHEAD = {}  # (script, hook) -> (the "run" message, return value, fd of its held-back output)
 
 
 def _normalize(name):
@@ -90,9 +93,7 @@ def setup(msg):
     """Build sys.path from the stdlib and the pipeline's dirs only; prepare the children's environment."""
     import site
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    # With -S and no PYTHONPATH, sys.path is [this script's dir] + the stdlib.
-    stdlib = [p for p in sys.path if os.path.abspath(p) != here]
+    stdlib = list(sys.path)  # -S, no PYTHONPATH, and main() removed isobuild's dir
     base = list(msg["pythonpath"]) + stdlib
     system = site.getsitepackages(_venv_prefixes())
     excluded_system = [] if msg["system_site"] else system
@@ -117,15 +118,18 @@ def setup(msg):
     }
     os.environ.update(child_env)
     _SETUP_PATH[:] = sys.path
-    return {
+    hello = {
         "sys_path": list(sys.path),
         "executable": sys.executable,
         "version": list(sys.version_info[:3]),
         "implementation": sys.implementation.name,
-        "markers": _markers(),
         "excluded": {"user_site": site.getusersitepackages(), "system_site": excluded_system},
         "child_env": child_env,
     }
+    if msg.get("ahead") and sys.version_info >= (3, 8):  # older: the frontend refuses it on hello
+        run_ahead(msg["ahead"])
+    hello["markers"] = _markers()  # after: the backend has usually imported platform by now
+    return hello
 
 
 def dists(msg):
@@ -137,10 +141,12 @@ def dists(msg):
     """
     global _DIST_INDEX
     if _DIST_INDEX is None:
-        import importlib.metadata
+        from importlib.metadata import DistributionFinder, MetadataPathFinder
 
+        # The path finder alone: a meta path finder that the backend's import
+        # installed must not contribute distributions either.
         _DIST_INDEX = {}
-        for dist in importlib.metadata.distributions(path=list(_SETUP_PATH)):
+        for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context(path=list(_SETUP_PATH))):
             name = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
             _DIST_INDEX.setdefault(_normalize(name), dist)
     found = {}
@@ -170,18 +176,124 @@ def _diagnose(script_globals, hook_name):
     return None
 
 
-def run(msg):
+def _script(msg):
     import runpy
+
+    os.chdir(msg["cwd"])
+    os.environ.update(msg["env"])
+    script = msg["argv"][0]
+    if script not in _SCRIPTS:
+        # run_path() returns a copy of the script's globals; its functions use the original.
+        _SCRIPTS[script] = runpy.run_path(script, run_name="__isobuild_hooks__")["main"].__globals__
+    return _SCRIPTS[script]
+
+
+def _held_output():
+    """An unnamed file for held-back output: nothing to clean up, whatever kills this process."""
+    directory = os.environ.get("TMPDIR") or "/tmp"
+    if hasattr(os, "O_TMPFILE"):
+        try:
+            return os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+        except OSError:
+            pass
+    path = os.path.join(directory, ".isobuild-held-{}-{}".format(os.getpid(), os.urandom(8).hex()))
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    os.unlink(path)
+    return fd
+
+
+def run_ahead(msg):
+    """Call a hook before it is asked for, with its stdout and stderr held back.
+
+    The frontend sends the build's first hook (get_requires_for_build_*) with
+    the setup, so the backend's import and that hook overlap the frontend's
+    own imports and its check of build-system.requires; with -x, only the
+    import (pyproject-hooks' _build_backend), whose output the next call shows. The answer is kept for
+    run(), which gives it, and replays the output, when pyproject-hooks asks
+    for the same hook with the same arguments; if the build stops before that
+    (a missing requirement), the output is never shown. A failure is not kept:
+    run() calls the hook again, so a failure shows as it would have.
+    """
+    script_globals = _script(msg)
+    hook = msg["argv"][1]
+    held = _held_output()
+    saved = (os.dup(1), os.dup(2))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(held, 1)
+    os.dup2(held, 2)
+    answered = False
+    try:
+        result = script_globals[hook](**msg["kwargs"])
+        answered = True
+    except BaseException:
+        result = None
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+    if answered:
+        _AHEAD[(msg["argv"][0], hook)] = (msg, result, held)
+    else:
+        os.close(held)
+
+
+def _replay(held):
+    os.lseek(held, 0, os.SEEK_SET)
+    while True:
+        chunk = os.read(held, 1 << 16)
+        if not chunk:
+            break
+        while chunk:
+            chunk = chunk[os.write(2, chunk):]
+    os.close(held)
+
+
+def _backend_spec(env):
+    """The backend and its backend-path as _in_process.py reads them: pyproject-hooks 1.3 sends
+    the path as JSON, earlier releases joined with os.pathsep (the frontend sends both ahead)."""
+    if "_PYPROJECT_HOOKS_BACKEND_PATH_JSON" in env:
+        path = json.loads(env["_PYPROJECT_HOOKS_BACKEND_PATH_JSON"])
+    else:
+        path = [entry for entry in env.get("_PYPROJECT_HOOKS_BACKEND_PATH", "").split(os.pathsep) if entry]
+    return env.get("_PYPROJECT_HOOKS_BUILD_BACKEND"), path
+
+
+def _answered_ahead(msg):
+    """The held answer if run_ahead() made this very call (same hook, arguments, cwd, environment)."""
+    argv = msg["argv"]
+    imported = _AHEAD.pop((argv[0], "_build_backend"), None)
+    if imported is not None:  # only the backend's import ran ahead: its output comes first
+        _replay(imported[2])
+    ahead = _AHEAD.pop((argv[0], argv[1] if len(argv) > 2 else None), None)
+    if ahead is None:
+        return None
+    earlier, result, held = ahead
+    try:
+        with open(os.path.join(argv[2], "input.json"), encoding="utf-8") as f:
+            kwargs = json.load(f).get("kwargs")
+    except (OSError, ValueError):
+        kwargs = None
+    if (kwargs, msg["cwd"], _backend_spec(msg["env"])) != (earlier["kwargs"], earlier["cwd"], _backend_spec(earlier["env"])):
+        os.close(held)
+        return None
+    _replay(held)
+    return lambda **kwargs: result
+
+
+def run(msg):
     import traceback
 
     argv = msg["argv"]
-    os.chdir(msg["cwd"])
-    os.environ.update(msg["env"])
-    script = argv[0]
-    if script not in _SCRIPTS:
-        _SCRIPTS[script] = runpy.run_path(script, run_name="__isobuild_hooks__")
-    script_globals = _SCRIPTS[script]
+    script_globals = _script(msg)
     sys.argv = list(argv)
+    answer = _answered_ahead(msg)
+    original = script_globals.get(argv[1]) if answer is not None else None
+    if answer is not None:
+        script_globals[argv[1]] = answer
     try:
         script_globals["main"]()
     except SystemExit as exc:
@@ -198,9 +310,11 @@ def run(msg):
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
         return {"status": "exception", "type": type(exc).__name__, "message": str(exc)}
     finally:
+        if answer is not None:
+            script_globals[argv[1]] = original
         sys.stdout.flush()
         sys.stderr.flush()
-    return {"status": "ok"}
+    return {"status": "ok", "ahead": answer is not None}
 
 
 def scheme(name, prefix):
@@ -248,7 +362,34 @@ def compile_files(request):
     return [r for r in results if r]
 
 
+# Small steps (a few ms each), so that the setup never waits long: importlib.metadata
+# (for the index) comes last, after the bulk of what it imports.
+_WHILE_WAITING = ("site", "runpy", "platform", "typing", "pathlib", "zipfile", "email.utils", "email.message",
+                  "importlib.abc", "importlib.metadata")
+
+
+def _while_waiting(channel):
+    """Until the frontend's setup arrives, import the stdlib modules this process uses anyway.
+
+    The frontend sends the setup once argparse and pyproject.toml are done;
+    the time until then is free. The backend later finds these in sys.modules,
+    as it would have after setup(), the hook script, the index and the markers
+    had imported them. Modules only: nothing is run, and sys.path is untouched.
+    """
+    import select
+
+    for name in _WHILE_WAITING:
+        if select.select([channel], [], [], 0)[0]:
+            return
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+
+
 def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p) != here]  # isobuild's own dir
     if sys.argv[1:2] == ["scheme"]:
         print(json.dumps(scheme(sys.argv[2], sys.argv[3])))
         return
@@ -266,6 +407,7 @@ def main():
     sys.stdout.reconfigure(line_buffering=True)
 
     ops = {"setup": setup, "dists": dists, "run": run}
+    _while_waiting(channel_in)
     for line in channel_in:
         msg = json.loads(line.decode("utf-8"))
         reply = ops[msg["op"]](msg)
@@ -283,5 +425,3 @@ def main():
     os._exit(0)
 
 
-if __name__ == "__main__":
-    main()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import signal
 import sys
-from collections.abc import Sequence
 
 TYPE_CHECKING = False  # typing is not imported at run time: start-up is on every build's clock
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
     from typing import IO, Any
 
 from . import __version__
@@ -29,6 +27,8 @@ COMMANDS = {
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("srcdir", nargs="?", default=".", help="project directory (default: .)")
     common.add_argument("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
@@ -80,6 +80,8 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
 
 
 def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    import json
+
     from . import frontend
     from .install import Target, install_paths, parse_levels
 
@@ -103,6 +105,8 @@ def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
 def _config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if json_text is not None:
+        import json
+
         try:
             settings = json.loads(json_text)
         except json.JSONDecodeError as exc:
@@ -161,6 +165,8 @@ def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
 
 
 def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    import json
+
     from . import frontend
 
     request = _request(args, log)
@@ -192,6 +198,21 @@ def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> i
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .hookprocess import HookProcess
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    HookProcess.prestart(argv)  # the hook process starts while argparse and the rest load
+    try:
+        return _main(argv)
+    finally:
+        HookProcess.discard_early()
+
+
+def _main(argv: list[str]) -> int:
+    import signal
+
+    from .hookprocess import HookProcess
+
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
@@ -201,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quiet:
         import tempfile
 
-        log: IO[bytes] | None = tempfile.TemporaryFile()
+        log: IO[bytes] | None = HookProcess.early_log() or tempfile.TemporaryFile()
     else:
         log = None
     try:

@@ -80,29 +80,62 @@ class _Session:
         self._env: Any = None
         self.process: HookProcess | None = None
 
-    def start(self) -> None:
+    def start(self, kind: Kind) -> None:
         """Start the hook process first: its start-up overlaps the imports and parsing done here."""
         request = self.request
-        self.process = process = HookProcess(request.isolation, log=request.log)
+        self.process = process = HookProcess.start(request.isolation.python, log=request.log)
         self.project = project = project_config.load(request.srcdir)
-        process.send_setup(project.backend_path, index=not request.skip_dependency_check)
+        ahead = self._first_hook(kind)
+        process.send_setup(request.isolation, project.backend_path, not request.skip_dependency_check, ahead)
         from pyproject_hooks import BuildBackendHookCaller
         from packaging.requirements import InvalidRequirement, Requirement
+
+        from . import deps  # noqa: F401  (imported while the hook process runs ahead, not after)
 
         for text in project.requires:
             try:
                 Requirement(text)
             except InvalidRequirement as exc:
                 raise BadInput(f"{project.display}: invalid requirement {text!r} in build-system.requires: {exc}") from None
+        try:
+            self.hello = process.hello()
+        except BackendFailed:
+            if ahead is None:
+                raise
+            # The process died in the hook run ahead: start over without it, so
+            # that the failure happens again in the open, output and all.
+            process.kill()
+            self.process = process = HookProcess(request.isolation.python, log=request.log)
+            process.send_setup(request.isolation, project.backend_path, not request.skip_dependency_check)
+            self.hello = process.hello()
         self.hooks: BuildBackendHookCaller = BuildBackendHookCaller(
             project.srcdir, project.backend,
             backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path],
             runner=process, python_executable=request.isolation.python,
         )
-        self.hello = process.hello()
         self.step(f"hooks run by {self.hello.executable} (Python {self.hello.version_text}); {self.excluded}")
         for warning in project.warnings:
             self.step(f"warning: {warning}")
+
+    def _first_hook(self, kind: Kind) -> dict[str, Any] | None:
+        """The get_requires hook as pyproject-hooks will call it, for the hook process to run ahead (-x: the import)."""
+        script = _in_process_script()
+        if script is None:
+            return None
+        project = self.project
+        env = {"_PYPROJECT_HOOKS_BUILD_BACKEND": project.backend}
+        if project.backend_path:  # in both of pyproject-hooks' encodings: _in_process.py reads its own
+            import json
+
+            env["_PYPROJECT_HOOKS_BACKEND_PATH"] = os.pathsep.join(project.backend_path)
+            env["_PYPROJECT_HOOKS_BACKEND_PATH_JSON"] = json.dumps(project.backend_path)
+        hook = "_build_backend" if self.request.skip_dependency_check else f"get_requires_for_build_{_distribution(kind)}"
+        return {
+            "argv": [script, hook],
+            "cwd": project.srcdir,
+            "env": env,
+            "kwargs": {} if self.request.skip_dependency_check else {"config_settings": self.request.config_settings or None},
+        }
 
     @property
     def excluded(self) -> str:
@@ -146,19 +179,31 @@ class _Session:
         with _backend_errors():
             hook = getattr(self.hooks, f"get_requires_for_build_{distribution}")
             requires = sorted(hook(self.request.config_settings or None))
-        self.step(f"get_requires_for_build_{distribution}: {', '.join(requires) or 'nothing more'}", t0)
+        ahead = " (run ahead)" if self.process is not None and self.process.answered_ahead else ""
+        self.step(f"get_requires_for_build_{distribution}{ahead}: {', '.join(requires) or 'nothing more'}", t0)
         return requires
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing)
 
 
+def _in_process_script() -> str | None:
+    """pyproject-hooks' _in_process.py, named as its hook caller names it, without importing it yet."""
+    from importlib.util import find_spec
+
+    spec = find_spec("pyproject_hooks")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "_in_process", "_in_process.py")
+    return path if os.path.isfile(path) else None
+
+
 @contextmanager
-def _session(request: Request, progress: Progress) -> Iterator[_Session]:
+def _session(request: Request, progress: Progress, kind: Kind = "wheel") -> Iterator[_Session]:
     """On success the hook process ends; on any failure or interrupt its process group is killed."""
     session = _Session(request, progress)
     try:
-        session.start()
+        session.start(kind)
         yield session
     except BaseException:
         if session.process is not None:
@@ -240,9 +285,10 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
     staging: str | None = None
     done = False
     try:
-        with _session(request, progress) as session:
-            session.check(session.project.requires, "build-system.requires")
-            session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")
+        with _session(request, progress, kind) as session:
+            if not request.skip_dependency_check:  # as build's --skip-dependency-check: not even asked
+                session.check(session.project.requires, "build-system.requires")
+                session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")
             created = _prepare_outdir(outdir)
             staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
             t0 = time.perf_counter()
@@ -273,9 +319,9 @@ def environment(request: Request) -> dict[str, Any]:
     srcdir = request.srcdir
     has_project = any(os.path.exists(os.path.join(srcdir, name)) for name in ("pyproject.toml", "setup.py"))
     backend_path = project_config.load(srcdir).backend_path if has_project else []
-    process = HookProcess(request.isolation, log=request.log)
+    process = HookProcess.start(request.isolation.python, log=request.log)
     try:
-        process.send_setup(backend_path, index=False)
+        process.send_setup(request.isolation, backend_path, index=False)
         hello = process.hello()
     except BaseException:
         process.kill()
@@ -299,7 +345,7 @@ def environment(request: Request) -> dict[str, Any]:
 
 def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
     """Every build requirement's status; ``missing`` is set if any is unmet."""
-    with _session(request._replace(skip_dependency_check=False), progress) as session:
+    with _session(request._replace(skip_dependency_check=False), progress, kind) as session:
         try:
             session.check(session.project.requires, "build-system.requires")
             session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")

@@ -10,31 +10,40 @@ imported once and everything else stays pyproject-hooks' logic.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-from collections.abc import Mapping, Sequence
-from typing import IO, Any, NamedTuple
+import sys
 
 from .errors import BackendFailed, BackendUnavailable, InterpreterError
-from .isolation import Isolation, hook_environ
+from .isolation import hook_environ
+
+TYPE_CHECKING = False  # os and sys only at run time: this module starts the hook process, early
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import IO, Any
+
+    from .isolation import Isolation
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-RUNNER = os.path.join(_HERE, "_hookrunner.py")
+RUNNER = os.path.join(_HERE, "_hookmain.py")
 SHIM_DIR = os.path.join(_HERE, "_shim")
+BUILD_COMMANDS = ("wheel", "sdist", "editable", "metadata", "requires", "install")
 
 
-class Hello(NamedTuple):
+class Hello:
     """What the hook process reports once its sys.path is in place, before any backend import."""
 
-    sys_path: list[str]
-    executable: str
-    version: tuple[int, int, int]
-    markers: dict[str, str]
-    excluded_user_site: str
-    excluded_system_site: list[str]
-    child_env: dict[str, str]
+    __slots__ = ("sys_path", "executable", "version", "markers", "excluded_user_site", "excluded_system_site",
+                 "child_env")
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.sys_path: list[str] = reply["sys_path"]
+        self.executable: str = reply["executable"]
+        major, minor, micro = reply["version"]
+        self.version: tuple[int, int, int] = (major, minor, micro)
+        self.markers: dict[str, str] = reply["markers"]
+        self.excluded_user_site: str = reply["excluded"]["user_site"]
+        self.excluded_system_site: list[str] = reply["excluded"]["system_site"]
+        self.child_env: dict[str, str] = reply["child_env"]
 
     @property
     def version_text(self) -> str:
@@ -43,6 +52,8 @@ class Hello(NamedTuple):
 
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
+        import signal
+
         try:
             return f"was killed by {signal.Signals(-returncode).name}"
         except ValueError:
@@ -50,32 +61,133 @@ def _describe_exit(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-class HookProcess:
-    """The target interpreter running ``_hookrunner.py`` with ``-S -s``, in its own process group."""
+def _scratch_file() -> IO[bytes]:
+    """tempfile.TemporaryFile() without importing tempfile (Linux's O_TMPFILE), else with it."""
+    if hasattr(os, "O_TMPFILE"):
+        try:
+            fd = os.open(os.environ.get("TMPDIR") or "/tmp", os.O_TMPFILE | os.O_RDWR, 0o600)
+            return os.fdopen(fd, "w+b")
+        except OSError:
+            pass
+    import tempfile
 
-    def __init__(self, isolation: Isolation, *, log: IO[bytes] | None = None) -> None:
-        self.isolation = isolation
+    return tempfile.TemporaryFile()
+
+
+def _inherited_fds() -> list[int]:
+    """Descriptors a child would inherit beyond 0-2: closed for it, as Popen's close_fds does."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd" if sys.platform == "linux" else "/dev/fd")]
+    except OSError:
+        return []
+    found = []
+    for fd in fds:
+        try:
+            if fd > 2 and os.get_inheritable(fd):
+                found.append(fd)
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return found
+
+
+def _spawn(argv: list[str], env: dict[str, str], stdin: int, stdout: int, stderr: int | None) -> int:
+    """posix_spawn, in a new session: no subprocess import on the way to the hook process."""
+    actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)]
+    if stderr is not None:
+        actions.append((os.POSIX_SPAWN_DUP2, stderr, 2))
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()]
+    try:
+        return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+    except NotImplementedError:  # no POSIX_SPAWN_SETSID: a process group is enough for killpg
+        return os.posix_spawn(argv[0], argv, env, file_actions=actions, setpgroup=0)
+
+
+class HookProcess:
+    """The target interpreter running ``_hookrunner.py`` with ``-S -s``, in its own session."""
+
+    _early: HookProcess | None = None  # started by prestart(), taken by start()
+
+    def __init__(self, python: str, *, log: IO[bytes] | None = None) -> None:
+        self.python = python
+        self.log = log
         self.hook: str | None = None
         self.exit_description: str | None = None
-        argv = [isolation.python, "-S", "-s", RUNNER]
+        self.answered_ahead = False  # the last hook's answer was computed with the setup
+        self.returncode: int | None = None
+        self.log_owned = False  # prestart()'s -q log, until early_log() hands it over
+        argv = [python, "-S", "-s", RUNNER]
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
         try:
-            self._proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env=hook_environ(dict(os.environ)),
-                start_new_session=True,
-            )
+            self.pid = _spawn(argv, hook_environ(dict(os.environ)), stdin_r, stdout_w,
+                              None if log is None else log.fileno())
         except OSError as exc:
+            for fd in (stdin_w, stdout_r):
+                os.close(fd)
             raise InterpreterError(
-                f"cannot run the target interpreter {isolation.python}: {exc.strerror or exc}",
+                f"cannot run the target interpreter {python}: {exc.strerror or exc}",
                 hint="--python takes the path of a CPython 3.8+ executable",
             ) from None
+        finally:
+            os.close(stdin_r)
+            os.close(stdout_w)
+        self._stdin = os.fdopen(stdin_w, "wb")
+        self._stdout = os.fdopen(stdout_r, "rb")
 
-    def send_setup(self, backend_path: Sequence[str], index: bool) -> None:
-        """Ask for the isolated sys.path (and the distribution index); read the reply with hello()."""
-        iso = self.isolation
+    @classmethod
+    def prestart(cls, argv: Sequence[str]) -> None:
+        """Start the hook process before argparse has run, when argv names a build with this Python.
+
+        The guess (no --python; -q only as ``-q`` or ``--quiet``) is checked by
+        start(), which discards a process that does not fit. The interpreter's
+        start-up then overlaps the frontend's imports and pyproject.toml.
+        """
+        if not argv or argv[0] not in BUILD_COMMANDS or any(arg.startswith("--py") for arg in argv):
+            return
+        log = _scratch_file() if "-q" in argv or "--quiet" in argv else None
+        try:
+            cls._early = cls(sys.executable, log=log)
+        except InterpreterError:
+            if log is not None:
+                log.close()
+            return
+        cls._early.log_owned = log is not None
+
+    @classmethod
+    def early_log(cls) -> IO[bytes] | None:
+        """The -q log prestart() opened for its process; the caller owns it from now on."""
+        if cls._early is None or cls._early.log is None:
+            return None
+        cls._early.log_owned = False
+        return cls._early.log
+
+    @classmethod
+    def start(cls, python: str, *, log: IO[bytes] | None = None) -> HookProcess:
+        """The process prestart() started if it fits, else a new one."""
+        early, cls._early = cls._early, None
+        if early is not None:
+            if early.python == python and early.log is log:
+                return early
+            early.kill()
+        return cls(python, log=log)
+
+    @classmethod
+    def discard_early(cls) -> None:
+        early, cls._early = cls._early, None
+        if early is not None:
+            early.kill()
+            if early.log is not None and early.log_owned:
+                early.log.close()
+
+    def send_setup(self, isolation: Isolation, backend_path: Sequence[str], index: bool,
+                   ahead: Mapping[str, Any] | None = None) -> None:
+        """Ask for the isolated sys.path (and the distribution index); read the reply with hello().
+
+        ``ahead`` is a "run" message for the first hook, run before the reply (see _hookrunner.py).
+        """
+        self.isolation = iso = isolation
+        if ahead is not None:
+            self.hook = ahead["argv"][1]
         self._send({
             "op": "setup",
             "pythonpath": list(iso.pythonpath),
@@ -84,29 +196,25 @@ class HookProcess:
             "system_site": iso.system_site,
             "shim_dir": SHIM_DIR,
             "index": index,
+            "ahead": ahead,
         })
 
     def hello(self) -> Hello:
+        """The setup's reply. If a hook ran ahead and the process died, BackendFailed says so."""
         iso = self.isolation
         try:
             reply = self._receive()
         except BackendFailed:
+            if self.hook is not None:
+                raise
             raise InterpreterError(
                 f"{iso.python} could not start isobuild's hook process: it {self.exit_description}",
                 hint="--python takes the path of a CPython 3.8+ executable",
             ) from None
-        version = tuple(reply["version"])
-        if version < (3, 8):
-            raise InterpreterError(f"{iso.python} is Python {'.'.join(map(str, version))}; hooks need 3.8 or newer")
-        return Hello(
-            sys_path=reply["sys_path"],
-            executable=reply["executable"],
-            version=(version[0], version[1], version[2]),
-            markers=reply["markers"],
-            excluded_user_site=reply["excluded"]["user_site"],
-            excluded_system_site=reply["excluded"]["system_site"],
-            child_env=reply["child_env"],
-        )
+        hello = Hello(reply)
+        if hello.version < (3, 8):
+            raise InterpreterError(f"{iso.python} is Python {hello.version_text}; hooks need 3.8 or newer")
+        return hello
 
     def dists(self, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
         """Distributions as importlib.metadata sees them in the hook process (normalized names)."""
@@ -121,6 +229,7 @@ class HookProcess:
         env = dict(extra_environ or {})
         reply = self._request({"op": "run", "argv": list(cmd[1:]), "cwd": cwd or os.getcwd(), "env": env})
         status = reply["status"]
+        self.answered_ahead = bool(reply.get("ahead"))
         backend = env.get("_PYPROJECT_HOOKS_BUILD_BACKEND", "the backend")
         if status == "ok":
             return
@@ -142,44 +251,54 @@ class HookProcess:
         return self._receive()
 
     def _send(self, msg: Mapping[str, Any]) -> None:
-        assert self._proc.stdin is not None
+        import json
+
         try:
-            self._proc.stdin.write(json.dumps(msg).encode("utf-8") + b"\n")
-            self._proc.stdin.flush()
+            self._stdin.write(json.dumps(msg).encode("utf-8") + b"\n")
+            self._stdin.flush()
         except BrokenPipeError:
             pass  # the process is gone: _receive() says how it ended
 
     def _receive(self) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
+        import json
+
+        line = self._stdout.readline()
         if not line:
-            self.exit_description = _describe_exit(self._proc.wait())
+            self.exit_description = _describe_exit(self.wait())
             raise BackendFailed(f"the hook process {self.exit_description} during {self.hook}")
         reply: dict[str, Any] = json.loads(line)
         return reply
 
+    def wait(self) -> int:
+        """The exit code (negative: the signal that ended it)."""
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
     def close(self) -> None:
         """End the hook process; anything it left running in its process group is killed."""
-        if self._proc.stdin is not None:
-            try:
-                self._proc.stdin.close()
-            except OSError:
-                pass
+        import select
+
         try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            self._stdin.close()
+        except OSError:
             pass
+        # It exits once it reads EOF; its end of the channel closes then, which wakes select() at once.
+        if select.select([self._stdout], [], [], 10)[0]:
+            self.wait()
         self.kill()
 
     def kill(self) -> None:
+        import signal
+
         try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self._proc.wait()
-        for stream in (self._proc.stdin, self._proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+        self.wait()
+        for stream in (self._stdin, self._stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass

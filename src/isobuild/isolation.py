@@ -10,8 +10,10 @@ usercustomize. Its sys.path is then built from the stdlib, PYTHONPATH, the
 from __future__ import annotations
 
 import os
-from typing import Any
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # no typing at run time: this module is on the way to the hook process's start
+if TYPE_CHECKING:
+    from typing import Any
 
 # Variables removed from the hook process's environment, and why.
 REMOVED_VARIABLES: dict[str, str] = {
@@ -30,13 +32,17 @@ SET_VARIABLES: dict[str, str] = {"PYTHONNOUSERSITE": "1"}
 # Everything else passes through unchanged, PYTHONHOME and SOURCE_DATE_EPOCH included.
 
 
-class Isolation(NamedTuple):
+class Isolation:
     """The build environment a pipeline names; everything else is kept out."""
 
-    python: str
-    pythonpath: tuple[str, ...] = ()
-    site_dirs: tuple[str, ...] = ()
-    system_site: bool = False
+    __slots__ = ("python", "pythonpath", "site_dirs", "system_site")
+
+    def __init__(self, python: str, pythonpath: tuple[str, ...] = (), site_dirs: tuple[str, ...] = (),
+                 system_site: bool = False) -> None:
+        self.python = python
+        self.pythonpath = pythonpath
+        self.site_dirs = site_dirs
+        self.system_site = system_site
 
 
 def split_pythonpath(value: str | None, cwd: str | None = None) -> list[str]:
