@@ -7,7 +7,9 @@ source tree for every single run. Tools alternate (A B C A B C ...), all run
 by the venv's interpreter, and the table shows medians.
 
   1. build overhead over the floor (the backend's build_wheel called directly
-     in one process) on tiny setuptools, flit_core and hatchling projects;
+     in one process) on tiny setuptools, flit_core and hatchling projects, with
+     "2 processes" (the floor run by a parent in a second interpreter: the least
+     a frontend that keeps the hooks out of its own interpreter can cost);
   2. install of a large pure-Python wheel (sympy) with bytecode;
   3. scaling: 1, 10 and 50 tiny projects built in a row.
 
@@ -35,10 +37,20 @@ SYMPY = "sympy==1.14.0"
 
 FLOOR = """
 import importlib, os, sys
+if sys.flags.no_site:  # run by TWO_PROCESSES: PYTHONPATH is read, but put it first as site would
+    sys.path[:0] = os.environ["PYTHONPATH"].split(os.pathsep)
 mod, _, obj = sys.argv[1].partition(":")
 backend = importlib.import_module(mod)
 os.makedirs(sys.argv[2], exist_ok=True)
 backend.build_wheel(sys.argv[2])
+"""
+
+# The least any frontend that keeps the hooks out of its own interpreter pays: a
+# parent that does nothing but start the floor in a second interpreter (-S -s) and wait.
+TWO_PROCESSES = """
+import os, sys
+pid = os.posix_spawn(sys.executable, [sys.executable, "-S", "-s", *sys.argv[1:]], os.environ)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
 
 
@@ -65,9 +77,13 @@ def build_tools(python: str, venv: Path, backend: str) -> dict[str, list[str]]:
     """Each tool's command, run in a fresh copy of the project, writing into ./out."""
     floor = Path(python).parent.parent / "floor.py"
     floor.write_text(FLOOR)
+    two = Path(python).parent.parent / "two_processes.py"
+    two.write_text(TWO_PROCESSES)
     return {
         "floor": [python, str(floor), backend, "out"],
+        "2 processes": [python, str(two), str(floor), backend, "out"],
         "isobuild": [python, "-m", "isobuild", "wheel", ".", "-o", "out", "-q"],
+        "isobuild -x": [python, "-m", "isobuild", "wheel", ".", "-o", "out", "-q", "-x"],
         "gpep517": [python, "-m", "gpep517", "build-wheel", "--wheel-dir", "out", "--output-fd", "1"],
         "uv": [str(venv / "bin" / "uv"), "build", "--no-build-isolation", "--wheel", "-o", "out", "--python", python,
                "-q", "."],
@@ -93,7 +109,7 @@ def fresh_copy(project: str, scratch: Path) -> Path:
 
 def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, rounds: int) -> None:
     print(f"\n## 1. Build overhead (median of {rounds}, ms; overhead = tool - floor)\n")
-    names = ["floor", "isobuild", "gpep517", "uv", "build", "pip"]
+    names = ["floor", "2 processes", "isobuild", "isobuild -x", "gpep517", "uv", "build", "pip"]
     print("| project | " + " | ".join(names) + " | isobuild vs gpep517 |")
     print("|---" * (len(names) + 2) + "|")
     for label, project in PROJECTS.items():
@@ -104,8 +120,10 @@ def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, ro
                 times[name].append(timed(tools[name], fresh_copy(project, scratch), env))
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         cells = [f"{med['floor']:.0f}"] + [f"{med[n]:.0f} (+{med[n] - med['floor']:.0f})" for n in names[1:]]
-        ratio = (med["isobuild"] - med["floor"]) - (med["gpep517"] - med["floor"])
-        print(f"| {label} | " + " | ".join(cells) + f" | {ratio:+.0f} ms, {med['isobuild'] / med['gpep517']:.2f}x |")
+        ratio = med["isobuild"] - med["gpep517"]
+        bound = med["2 processes"] / med["gpep517"]
+        print(f"| {label} | " + " | ".join(cells)
+              + f" | {ratio:+.0f} ms, {med['isobuild'] / med['gpep517']:.2f}x (2 processes: {bound:.2f}x) |")
 
 
 def bench_install(python: str, env: dict[str, str], root: Path, rounds: int) -> None:
