@@ -129,13 +129,12 @@ class _Session:
 
             env["_PYPROJECT_HOOKS_BACKEND_PATH"] = os.pathsep.join(project.backend_path)
             env["_PYPROJECT_HOOKS_BACKEND_PATH_JSON"] = json.dumps(project.backend_path)
-        hook = "_build_backend" if self.request.skip_dependency_check else f"get_requires_for_build_{_distribution(kind)}"
-        return {
-            "argv": [script, hook],
-            "cwd": project.srcdir,
-            "env": env,
-            "kwargs": {} if self.request.skip_dependency_check else {"config_settings": self.request.config_settings or None},
-        }
+        if self.request.skip_dependency_check:
+            hook, kwargs = "_build_backend", {}
+        else:
+            hook = f"get_requires_for_build_{_distribution(kind)}"
+            kwargs = {"config_settings": self.request.config_settings or None}
+        return {"argv": [script, hook], "cwd": project.srcdir, "env": env, "kwargs": kwargs}
 
     @property
     def excluded(self) -> str:

@@ -114,7 +114,6 @@ class HookProcess:
         self.exit_description: str | None = None
         self.answered_ahead = False  # the last hook's answer was computed with the setup
         self.returncode: int | None = None
-        self.log_owned = False  # prestart()'s -q log, until early_log() hands it over
         argv = [python, "-S", "-s", RUNNER]
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -150,16 +149,11 @@ class HookProcess:
         except InterpreterError:
             if log is not None:
                 log.close()
-            return
-        cls._early.log_owned = log is not None
 
     @classmethod
     def early_log(cls) -> IO[bytes] | None:
-        """The -q log prestart() opened for its process; the caller owns it from now on."""
-        if cls._early is None or cls._early.log is None:
-            return None
-        cls._early.log_owned = False
-        return cls._early.log
+        """The -q log prestart() opened for its process, for the caller to pass to start()."""
+        return cls._early.log if cls._early is not None else None
 
     @classmethod
     def start(cls, python: str, *, log: IO[bytes] | None = None) -> HookProcess:
@@ -174,9 +168,9 @@ class HookProcess:
     @classmethod
     def discard_early(cls) -> None:
         early, cls._early = cls._early, None
-        if early is not None:
+        if early is not None:  # never taken by start(): its log is done with too (closing twice is harmless)
             early.kill()
-            if early.log is not None and early.log_owned:
+            if early.log is not None:
                 early.log.close()
 
     def send_setup(self, isolation: Isolation, backend_path: Sequence[str], index: bool,
