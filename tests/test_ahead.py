@@ -80,3 +80,48 @@ def test_hook_process_inherits_no_stray_descriptor(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     fds = read_report(report)["fds"]
     assert fds is not None and stray not in fds
+
+
+def test_hello_carries_the_distributions_the_check_looks_up(tmp_path: Path) -> None:
+    """As importlib.metadata reads them (egg-info's requires.txt included), requirements' requirements too."""
+    import importlib.metadata
+
+    import pytest
+
+    from conftest import build_env
+    from isobuild.deps import Environment, check
+    from isobuild.hookprocess import HookProcess
+    from isobuild.isolation import Isolation
+
+    env_dir = build_env(f"{sys.version_info[0]}.{sys.version_info[1]}")
+    legacy = tmp_path / "legacy-site" / "legacy.egg-info"
+    legacy.mkdir(parents=True)
+    (legacy / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: legacy\nVersion: 2.0\n\nA description.\n")
+    (legacy / "requires.txt").write_text("hatchling\n\n[extra1]\nabsent-dist>=1\n")
+    path = [str(env_dir), str(legacy.parent)]
+
+    process = HookProcess(sys.executable)
+    try:
+        process.send_setup(Isolation(sys.executable, pythonpath=tuple(path)), [], ["legacy[extra1]", "hatchling >= 1"])
+        hello = process.hello()
+    finally:
+        process.kill()
+
+    expected = {}
+    for dist in importlib.metadata.distributions(path=path):
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        expected.setdefault(name, {"version": dist.version, "requires": dist.requires or []})
+    hatchling_needs = {r.split(";")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower()
+                       for r in expected["hatchling"]["requires"] if "extra ==" not in r}
+    assert {"legacy", "hatchling", "absent-dist"} | hatchling_needs <= set(hello.dists)
+    assert hello.dists["absent-dist"] is None
+    for name, info in hello.dists.items():
+        if info is not None:
+            assert {"version": info["version"], "requires": info["requires"]} == expected[name], name
+    assert hello.dists["legacy"]["requires"] == ["hatchling", 'absent-dist>=1; extra == "extra1"']
+
+    def no_lookup(names: object) -> dict[str, None]:
+        pytest.fail(f"the check asked the hook process for {names}")
+
+    statuses = check(["hatchling >= 1", "legacy"], "test", Environment(no_lookup, hello.markers, hello.dists))
+    assert [s.satisfied for s in statuses] == [True, True]

@@ -7,10 +7,13 @@ channel or the frontend's stdout.
 
 Messages from the frontend:
   {"op": "setup", "pythonpath": [...], "site_dirs": [...], "backend_path": [...],
-   "system_site": bool, "shim_dir": str, "index": bool, "ahead": null or a "run" message}
-      -> {"sys_path": [...], "executable": ..., "markers": {...}, ...}
+   "system_site": bool, "shim_dir": str, "requires": null or [...], "ahead": null or a "run" message}
+      -> {"sys_path": [...], "executable": ..., "markers": {...}, "dists": {...}, ...}
       With "ahead", that hook runs before the reply, its output held back:
       the build's first hook overlaps the frontend's dependency check.
+      With "requires" (build-system.requires), "dists" holds what the check
+      will look up: their distributions and those of the hook run ahead's
+      answer, with their own requirements', as "dists" answers them.
   {"op": "dists", "names": [normalized names]}
       -> {"dists": {name: {"version", "requires", "location"} or null}}
   {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}}
@@ -126,14 +129,47 @@ def setup(msg):
         "excluded": {"user_site": site.getusersitepackages(), "system_site": excluded_system},
         "child_env": child_env,
     }
+    answer = None
     if msg.get("ahead") and sys.version_info >= (3, 8):  # older: the frontend refuses it on hello
-        run_ahead(msg["ahead"])
+        answer = run_ahead(msg["ahead"])
+    if msg.get("requires") is not None:
+        more = answer if isinstance(answer, list) else []  # get_requires' answer; -x ran only the import
+        hello["dists"] = _prefetch(list(msg["requires"]) + more)
     hello["markers"] = _markers()  # after: the backend has usually imported platform by now
     return hello
 
 
-def dists(msg):
-    """Look names up as importlib.metadata sees them on the sys.path that setup() built.
+def _names(requirements):
+    """The names that requirement strings start with: a guess at what the check looks up.
+
+    packaging, in the frontend, decides what a requirement means; a wrong
+    guess costs a "dists" message, never a wrong answer.
+    """
+    import re
+
+    names = []
+    for text in requirements:
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", text) if isinstance(text, str) else None
+        if match:
+            names.append(_normalize(match.group(1).rstrip("._-")))
+    return names
+
+
+def _prefetch(requirements):
+    """The distributions of these requirements and, recursively, of theirs: one message for the whole check."""
+    found = {}
+    todo = _names(requirements)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found[name] = info = _lookup(name)
+            if info is not None:
+                todo.extend(_names(info["requires"]))
+    return found
+
+
+def _lookup(name):
+    """A distribution as importlib.metadata sees it on the sys.path that setup() built.
 
     Not the current sys.path: an imported backend may have extended it with
     vendored distributions (setuptools' _vendor holds a wheel), which would
@@ -147,19 +183,25 @@ def dists(msg):
         # installed must not contribute distributions either.
         _DIST_INDEX = {}
         for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context(path=list(_SETUP_PATH))):
-            name = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
-            _DIST_INDEX.setdefault(_normalize(name), dist)
-    found = {}
-    for name in msg["names"]:
-        dist = _DIST_INDEX.get(name)
-        found[name] = None
-        if dist is not None:
-            found[name] = {
-                "version": dist.version,
-                "requires": list(dist.requires or []),
-                "location": str(dist.locate_file("")),
-            }
-    return {"dists": found}
+            found = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
+            _DIST_INDEX.setdefault(_normalize(found), dist)
+    dist = _DIST_INDEX.get(name)
+    if dist is None:
+        return None
+    # The headers alone, as dist.metadata reads them, without parsing the long
+    # description that follows them (a third of the time, for each one).
+    from email.parser import HeaderParser
+
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
+    headers = HeaderParser().parsestr(text)
+    requires = headers.get_all("Requires-Dist")
+    if requires is None and dist.read_text("requires.txt") is not None:
+        requires = dist.requires  # egg-info: importlib.metadata turns its sections into markers
+    return {"version": headers["Version"], "requires": list(requires or []), "location": str(dist.locate_file(""))}
+
+
+def dists(msg):
+    return {"dists": {name: _lookup(name) for name in msg["names"]}}
 
 
 def _diagnose(script_globals, hook_name):
@@ -177,14 +219,20 @@ def _diagnose(script_globals, hook_name):
 
 
 def _script(msg):
-    import runpy
-
     os.chdir(msg["cwd"])
     os.environ.update(msg["env"])
     script = msg["argv"][0]
     if script not in _SCRIPTS:
-        # run_path() returns a copy of the script's globals; its functions use the original.
-        _SCRIPTS[script] = runpy.run_path(script, run_name="__isobuild_hooks__")["main"].__globals__
+        # As a module, not with runpy.run_path(): a module's cached bytecode is
+        # used (pip compiles _in_process.py on install), a script is compiled anew.
+        from importlib.machinery import SourceFileLoader
+
+        loader = SourceFileLoader("__isobuild_hooks__", script)
+        module = type(sys)("__isobuild_hooks__")
+        module.__file__ = script
+        module.__loader__ = loader
+        loader.exec_module(module)
+        _SCRIPTS[script] = vars(module)
     return _SCRIPTS[script]
 
 
@@ -239,6 +287,7 @@ def run_ahead(msg):
         _AHEAD[(msg["argv"][0], hook)] = (msg, result, held)
     else:
         os.close(held)
+    return result
 
 
 def _replay(held):
@@ -364,7 +413,7 @@ def compile_files(request):
 
 # Small steps (a few ms each), so that the setup never waits long: importlib.metadata
 # (for the index) comes last, after the bulk of what it imports.
-_WHILE_WAITING = ("site", "runpy", "platform", "typing", "pathlib", "zipfile", "email.utils", "email.message",
+_WHILE_WAITING = ("site", "shutil", "traceback", "glob", "importlib.machinery", "platform", "typing", "pathlib", "zipfile", "email.utils", "email.message",
                   "importlib.abc", "importlib.metadata")
 
 
@@ -413,8 +462,6 @@ def main():
         reply = ops[msg["op"]](msg)
         channel_out.write(json.dumps(reply).encode("utf-8") + b"\n")
         channel_out.flush()
-        if msg["op"] == "setup" and msg.get("index"):
-            dists({"names": []})  # while the frontend reads the hello: the check's lookups are then instant
     # The frontend is done with us. atexit handlers run (backends' temp dirs go), but
     # tearing down every module of a large backend would only keep the frontend waiting.
     import atexit

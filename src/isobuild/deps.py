@@ -56,9 +56,10 @@ class Status(NamedTuple):
 class Environment:
     """The hook process's distributions, looked up lazily and cached."""
 
-    def __init__(self, lookup: Lookup, markers: Mapping[str, str]) -> None:
+    def __init__(self, lookup: Lookup, markers: Mapping[str, str], known: Mapping[str, Mapping[str, Any] | None] = {}
+                 ) -> None:
         self._lookup = lookup
-        self._cache: dict[str, Mapping[str, Any] | None] = {}
+        self._cache: dict[str, Mapping[str, Any] | None] = dict(known)  # what the hook process sent ahead
         self.markers = dict(markers)
 
     def get(self, name: str) -> Mapping[str, Any] | None:

@@ -10,8 +10,6 @@ OUTDIR never holds a partial artifact.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,11 +84,14 @@ class _Session:
         self.process = process = HookProcess.start(request.isolation.python, log=request.log)
         self.project = project = project_config.load(request.srcdir)
         ahead = self._first_hook(kind)
-        process.send_setup(request.isolation, project.backend_path, not request.skip_dependency_check, ahead)
+        requires = None if request.skip_dependency_check else project.requires
+        process.send_setup(request.isolation, project.backend_path, requires, ahead)
         from pyproject_hooks import BuildBackendHookCaller
         from packaging.requirements import InvalidRequirement, Requirement
 
         from . import deps  # noqa: F401  (imported while the hook process runs ahead, not after)
+
+        _first_call_costs()
 
         for text in project.requires:
             try:
@@ -106,7 +107,7 @@ class _Session:
             # that the failure happens again in the open, output and all.
             process.kill()
             self.process = process = HookProcess(request.isolation.python, log=request.log)
-            process.send_setup(request.isolation, project.backend_path, not request.skip_dependency_check)
+            process.send_setup(request.isolation, project.backend_path, requires)
             self.hello = process.hello()
         self.hooks: BuildBackendHookCaller = BuildBackendHookCaller(
             project.srcdir, project.backend,
@@ -156,7 +157,7 @@ class _Session:
         assert self.process is not None
         t0 = time.perf_counter()
         if self._env is None:
-            self._env = Environment(self.process.dists, self.hello.markers)
+            self._env = Environment(self.process.dists, self.hello.markers, self.hello.dists)
         try:
             statuses = check(requirements, origin, self._env)
         except InvalidRequirement as exc:  # build-system.requires was validated in start()
@@ -195,6 +196,16 @@ def _in_process_script() -> str | None:
         return None
     path = os.path.join(list(spec.submodule_search_locations)[0], "_in_process", "_in_process.py")
     return path if os.path.isfile(path) else None
+
+
+def _first_call_costs() -> None:
+    """Pay now, while the hook process runs ahead, what pyproject-hooks' first hook call would:
+    the importlib.resources reader that finds its script, and tempfile's probe of TMPDIR."""
+    import tempfile
+    from importlib.resources import files
+
+    files("pyproject_hooks")
+    tempfile.gettempdir()
 
 
 @contextmanager
@@ -272,6 +283,8 @@ def _place(built: str, staging: str, outdir: str, hook: str) -> str:
         raise BackendFailed(f"{hook} returned {name!r}, but created no such file")
     target = os.path.join(os.path.abspath(outdir), name)
     if os.path.isdir(built) and os.path.isdir(target):
+        import shutil
+
         shutil.rmtree(target)  # a metadata dir from an earlier run: directories cannot be replaced in one step
     os.replace(built, target)
     return target
@@ -288,6 +301,8 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
             if not request.skip_dependency_check:  # as build's --skip-dependency-check: not even asked
                 session.check(session.project.requires, "build-system.requires")
                 session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")
+            import tempfile  # here, not above: the hook process's setup is sent before any of this
+
             created = _prepare_outdir(outdir)
             staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
             t0 = time.perf_counter()
@@ -306,6 +321,8 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
     finally:
         # Only now is the hook process gone (killed on failure): nothing writes here any more.
         if staging is not None:
+            import shutil
+
             shutil.rmtree(staging, ignore_errors=True)
         if not done:
             _remove_created(created)
@@ -320,7 +337,7 @@ def environment(request: Request) -> dict[str, Any]:
     backend_path = project_config.load(srcdir).backend_path if has_project else []
     process = HookProcess.start(request.isolation.python, log=request.log)
     try:
-        process.send_setup(request.isolation, backend_path, index=False)
+        process.send_setup(request.isolation, backend_path, requires=None)
         hello = process.hello()
     except BaseException:
         process.kill()

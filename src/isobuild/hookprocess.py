@@ -33,7 +33,7 @@ class Hello:
     """What the hook process reports once its sys.path is in place, before any backend import."""
 
     __slots__ = ("sys_path", "executable", "version", "markers", "excluded_user_site", "excluded_system_site",
-                 "child_env")
+                 "child_env", "dists")
 
     def __init__(self, reply: dict[str, Any]) -> None:
         self.sys_path: list[str] = reply["sys_path"]
@@ -44,6 +44,7 @@ class Hello:
         self.excluded_user_site: str = reply["excluded"]["user_site"]
         self.excluded_system_site: list[str] = reply["excluded"]["system_site"]
         self.child_env: dict[str, str] = reply["child_env"]
+        self.dists: dict[str, dict[str, Any] | None] = reply.get("dists") or {}  # as dists() answers
 
     @property
     def version_text(self) -> str:
@@ -173,11 +174,13 @@ class HookProcess:
             if early.log is not None:
                 early.log.close()
 
-    def send_setup(self, isolation: Isolation, backend_path: Sequence[str], index: bool,
+    def send_setup(self, isolation: Isolation, backend_path: Sequence[str], requires: Sequence[str] | None,
                    ahead: Mapping[str, Any] | None = None) -> None:
-        """Ask for the isolated sys.path (and the distribution index); read the reply with hello().
+        """Ask for the isolated sys.path; read the reply with hello().
 
-        ``ahead`` is a "run" message for the first hook, run before the reply (see _hookrunner.py).
+        ``requires`` (None: no check) has the reply carry the distributions the
+        check will look up; ``ahead`` is a "run" message for the first hook,
+        run before the reply (see _hookrunner.py).
         """
         self.isolation = iso = isolation
         if ahead is not None:
@@ -189,7 +192,7 @@ class HookProcess:
             "backend_path": list(backend_path),
             "system_site": iso.system_site,
             "shim_dir": SHIM_DIR,
-            "index": index,
+            "requires": None if requires is None else list(requires),
             "ahead": ahead,
         })
 
