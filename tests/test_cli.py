@@ -83,3 +83,34 @@ def test_isobuild_runs_on_python_3_9(tmp_path: Path) -> None:
                             env=clean_env(PYTHONPATH=str(deps)), capture_output=True)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert b'"python_version": "3.9.' in result.stdout
+
+
+def test_help_lists_every_command_and_each_command_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("wheel", "sdist", "editable", "metadata", "requires", "install", "env"))
+    assert main(["install", "--help"]) == 0
+    assert "--prefix" in capsys.readouterr().out
+    assert main(["requires", "--help"]) == 0
+    assert "--for" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["full disk", "closed pipe"])
+def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str) -> None:
+    """/dev/full fails the write itself; a closed pipe fails only the flush at exit."""
+    src = copy_fixture("probe", tmp_path)
+    if where == "full disk":
+        if not os.path.exists("/dev/full"):
+            pytest.skip("no /dev/full here")
+        stdout = os.open("/dev/full", os.O_WRONLY)
+    else:
+        read_end, stdout = os.pipe()
+        os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "isobuild", "wheel", str(src), "-q"], stdout=stdout,
+                                stderr=subprocess.PIPE, env=clean_env(), timeout=300)
+    finally:
+        os.close(stdout)
+    err = result.stderr.decode()
+    assert result.returncode == 120, err
+    assert "ERROR cannot write the result to stdout" in err and "Traceback" not in err

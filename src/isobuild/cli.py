@@ -26,7 +26,8 @@ COMMANDS = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """With ``command``, only that command's options are built: the others' only serve --help."""
     import argparse
 
     common = argparse.ArgumentParser(add_help=False)
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"isobuild {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
+        if command in COMMANDS and name != command:
+            sub.add_parser(name, help=text)
+            continue
         cmd = sub.add_parser(name, parents=[common], help=text, description=text)
         if name == "requires":
             cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
@@ -96,9 +100,9 @@ def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     for result in results:
         console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
     if args.json:
-        print(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
+        console.result(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
     else:
-        print("\n".join(r.dist_info for r in results))
+        console.result("\n".join(r.dist_info for r in results))
     return 0
 
 
@@ -177,15 +181,15 @@ def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> i
         from .isolation import render
 
         info = frontend.environment(_request(args, log))
-        print(json.dumps(info, indent=2) if args.json else render(info))
+        console.result(json.dumps(info, indent=2) if args.json else render(info))
         return 0
     if args.command == "requires":
         outcome = frontend.requires(args.kind, request, console.progress)
         if args.json:
-            print(json.dumps(outcome.as_json(), indent=2))
+            console.result(json.dumps(outcome.as_json(), indent=2))
         else:
             for status in outcome.requirements:
-                print(f"{status.requirement}\t{status.describe()}")
+                console.result(f"{status.requirement}\t{status.describe()}")
         if outcome.missing is not None:
             console.error(outcome.missing)
             return outcome.missing.exit_code
@@ -193,7 +197,7 @@ def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> i
     outdir = args.outdir or os.path.join(args.srcdir, "dist")
     outcome = frontend.build(args.command, outdir, request, console.progress)
     console.detail(f"hook sys.path: {outcome.hello.sys_path}")
-    print(json.dumps(outcome.as_json(), indent=2) if args.json else outcome.path, flush=True)
+    console.result(json.dumps(outcome.as_json(), indent=2) if args.json else str(outcome.path))
     return 0
 
 
@@ -214,7 +218,7 @@ def _main(argv: list[str]) -> int:
     from .hookprocess import HookProcess
 
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(argv[0] if argv else None).parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
     console = Console(args.quiet, args.verbose)

@@ -1,11 +1,11 @@
-"""stderr reporting for the CLI: progress lines, errors with hints, colour only where it belongs."""
+"""The CLI's output: results on stdout; progress lines and errors with hints on stderr, colour only where it belongs."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from .errors import IsobuildError
+from .errors import IsobuildError, OutputFailed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,6 +22,13 @@ class Console:
 
     def _paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    @staticmethod
+    def result(text: str) -> None:
+        try:
+            print(text)
+        except OSError as exc:
+            raise OutputFailed(f"cannot write the result to stdout: {exc.strerror or exc}") from None
 
     def progress(self, text: str) -> None:
         if not self.quiet:

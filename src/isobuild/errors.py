@@ -61,6 +61,12 @@ class InstallFailed(IsobuildError):
     exit_code = 8
 
 
+class OutputFailed(IsobuildError):
+    """The result cannot be written to stdout (a full disk, a closed pipe): it is lost, so never exit 0."""
+
+    exit_code = 120  # what Python itself exits with when stdout cannot be flushed
+
+
 class Interrupted(IsobuildError):
     """Ctrl-C or SIGTERM; the hook process group has been killed and temp dirs removed."""
 
@@ -77,5 +83,6 @@ EXIT_CODES: dict[int, str] = {
     6: "the target interpreter (--python) cannot run the hooks",
     7: "install: a wheel was refused (hostile, broken, or its files exist); nothing written",
     8: "install: failed part-way; what it wrote was removed",
+    120: "the result could not be written to stdout (full or closed), as Python itself exits then",
     130: "interrupted (Ctrl-C or SIGTERM)",
 }
