@@ -88,8 +88,9 @@ def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
 
     from . import frontend
     from .install import Target, install_paths, parse_levels
+    from .isolation import target_python
 
-    python = _python(args.python)
+    python = target_python(args.python)
     target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=args.shebang_flags,
                     prefix=args.prefix and os.path.abspath(args.prefix), scheme=args.scheme,
                     destdir=args.destdir and os.path.abspath(args.destdir),
@@ -106,55 +107,15 @@ def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     return 0
 
 
-def _config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    if json_text is not None:
-        import json
-
-        try:
-            settings = json.loads(json_text)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"--config-json is not valid JSON: {exc}") from None
-        if not isinstance(settings, dict):
-            raise BadInput("--config-json must be a JSON object")
-    seen: set[str] = set()
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if not key:
-            raise BadInput(f"-C {pair!r}: the key is empty")
-        if key not in seen:
-            settings[key] = value
-        elif isinstance(settings[key], list):
-            settings[key].append(value)
-        else:
-            settings[key] = [settings[key], value]
-        seen.add(key)
-    return settings
-
-
-def _python(value: str | None) -> str:
-    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
-    if value is None:
-        return sys.executable
-    if os.sep not in value:
-        import shutil
-
-        found = shutil.which(value)
-        if found is None:
-            raise BadInput(f"--python {value}: not found on PATH")
-        value = found
-    return os.path.abspath(value)
-
-
 def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
-    from .frontend import Request
-    from .isolation import Isolation, pipeline_site_dirs, split_pythonpath
+    from .frontend import Request, config_settings
+    from .isolation import Isolation, pipeline_site_dirs, split_pythonpath, target_python
 
     for directory in args.path:
         if not os.path.isdir(directory):
             raise BadInput(f"--path {directory}: not a directory")
     isolation = Isolation(
-        python=_python(args.python),
+        python=target_python(args.python),
         pythonpath=tuple(split_pythonpath(os.environ.get("PYTHONPATH"))),
         site_dirs=tuple([os.path.abspath(d) for d in args.path] + pipeline_site_dirs(os.environ)),
         system_site=args.system_site,
@@ -162,7 +123,7 @@ def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
     return Request(
         srcdir=args.srcdir,
         isolation=isolation,
-        config_settings=_config_settings(args.config_setting, args.config_json),
+        config_settings=config_settings(args.config_setting, args.config_json),
         skip_dependency_check=args.skip_dependency_check,
         log=log,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
@@ -33,6 +33,33 @@ Progress = Callable[[str], None]
 def _distribution(kind: Kind) -> str:
     """The artifact whose get_requires hook applies: metadata is prepared for a wheel."""
     return "wheel" if kind == "metadata" else kind
+
+
+def config_settings(pairs: Sequence[str], json_text: str | None) -> ConfigSettings:
+    """-C KEY=VALUE pairs over --config-json: a repeated key becomes a list, as pip and build make it."""
+    settings: dict[str, Any] = {}
+    if json_text is not None:
+        import json
+
+        try:
+            settings = json.loads(json_text)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"--config-json is not valid JSON: {exc}") from None
+        if not isinstance(settings, dict):
+            raise BadInput("--config-json must be a JSON object")
+    seen: set[str] = set()
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key:
+            raise BadInput(f"-C {pair!r}: the key is empty")
+        if key not in seen:
+            settings[key] = value
+        elif isinstance(settings[key], list):
+            settings[key].append(value)
+        else:
+            settings[key] = [settings[key], value]
+        seen.add(key)
+    return settings
 
 
 class Request(NamedTuple):

@@ -10,6 +10,9 @@ usercustomize. Its sys.path is then built from the stdlib, PYTHONPATH, the
 from __future__ import annotations
 
 import os
+import sys
+
+from .errors import BadInput
 
 TYPE_CHECKING = False  # no typing at run time: this module is on the way to the hook process's start
 if TYPE_CHECKING:
@@ -43,6 +46,20 @@ class Isolation:
         self.pythonpath = pythonpath
         self.site_dirs = site_dirs
         self.system_site = system_site
+
+
+def target_python(value: str | None) -> str:
+    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
+    if value is None:
+        return sys.executable
+    if os.sep not in value:
+        import shutil
+
+        found = shutil.which(value)
+        if found is None:
+            raise BadInput(f"--python {value}: not found on PATH")
+        value = found
+    return os.path.abspath(value)
 
 
 def split_pythonpath(value: str | None, cwd: str | None = None) -> list[str]:
