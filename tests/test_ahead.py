@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import clean_env, copy_fixture, read_report, run_isobuild
 
 
@@ -86,8 +88,6 @@ def test_hello_carries_the_distributions_the_check_looks_up(tmp_path: Path) -> N
     """As importlib.metadata reads them (egg-info's requires.txt included), requirements' requirements too."""
     import importlib.metadata
 
-    import pytest
-
     from conftest import build_env
     from isobuild.deps import Environment, check
     from isobuild.hookprocess import HookProcess
@@ -125,3 +125,39 @@ def test_hello_carries_the_distributions_the_check_looks_up(tmp_path: Path) -> N
 
     statuses = check(["hatchling >= 1", "legacy"], "test", Environment(no_lookup, hello.markers, hello.dists))
     assert [s.satisfied for s in statuses] == [True, True]
+
+
+def test_with_x_the_build_hook_itself_runs_ahead_once(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    count = tmp_path / "hooks-called"
+    result = run_isobuild("wheel", str(src), "-x", "-C", "echo=built-words", "-C", f"count={count}")
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    err = result.stderr.decode()
+    assert "build_wheel (run ahead): probe-1.0-py3-none-any.whl" in err
+    assert count.read_text() == "build_wheel\n"
+    assert err.count("built-words") == 2 and err.index("built-words") < err.index("build_wheel (run ahead)")
+
+
+@pytest.mark.parametrize("options, hook", [(["-C", "requires-fail=broken-words"], "get_requires"),
+                                           (["-x", "-C", "fail=broken-words"], "build_wheel")])
+def test_a_failure_run_ahead_shows_once_as_it_happened(tmp_path: Path, options: list[str], hook: str) -> None:
+    """Kept and replayed, not run again: a failing build can take long."""
+    src = copy_fixture("probe", tmp_path)
+    count = tmp_path / "hooks-called"
+    result = run_isobuild("wheel", str(src), "-C", "echo=echo-words", "-C", f"count={count}", *options)
+    err = result.stderr.decode()
+    assert result.returncode == 4, err
+    assert count.read_text() == f"{hook}\n"
+    assert err.count("RuntimeError: broken-words") == 2  # the traceback's last line, and isobuild's ERROR line
+    assert "probe_backend.py" in err and "_hookrunner" not in err.split("ERROR")[0].split("Traceback")[-1]
+    assert not (src / "dist").exists()
+
+
+@pytest.mark.parametrize("options", [["-C", "requires-warn=careful-words"], ["-x", "-C", "warn=careful-words"]])
+def test_warnings_of_a_hook_run_ahead_reach_the_frontend_as_pyproject_hooks_forwards_them(
+        tmp_path: Path, options: list[str]) -> None:
+    src = copy_fixture("probe", tmp_path)
+    result = run_isobuild("wheel", str(src), *options)
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    assert err.count("BuildBackendWarning: careful-words") == 1, err

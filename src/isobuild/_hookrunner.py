@@ -253,15 +253,16 @@ def _held_output():
 def run_ahead(msg):
     """Call a hook before it is asked for, with its stdout and stderr held back.
 
-    The frontend sends the build's first hook (get_requires_for_build_*) with
-    the setup, so the backend's import and that hook overlap the frontend's
-    own imports and its check of build-system.requires; with -x, only the
-    import (pyproject-hooks' _build_backend), whose output the next call shows. The answer is kept for
-    run(), which gives it, and replays the output, when pyproject-hooks asks
-    for the same hook with the same arguments; if the build stops before that
-    (a missing requirement), the output is never shown. A failure is not kept:
-    run() calls the hook again, so a failure shows as it would have.
+    The frontend sends the build's first hook with the setup: get_requires_for_build_*,
+    which overlaps the frontend's own imports and its check of build-system.requires,
+    or with -x (no check to wait for) the build hook itself. What the hook did (its
+    answer or its exception, and its warnings) is kept for run(), which replays it
+    inside pyproject-hooks' own main(), output first, when pyproject-hooks asks for
+    the same hook with the same arguments; if the build stops before that (a
+    missing requirement), the output is never shown.
     """
+    import warnings
+
     script_globals = _script(msg)
     hook = msg["argv"][1]
     held = _held_output()
@@ -270,12 +271,13 @@ def run_ahead(msg):
     sys.stderr.flush()
     os.dup2(held, 1)
     os.dup2(held, 2)
-    answered = False
+    result = error = None
+    caught = []
     try:
-        result = script_globals[hook](**msg["kwargs"])
-        answered = True
-    except BaseException:
-        result = None
+        with warnings.catch_warnings(record=True) as caught:  # as main() records them
+            result = script_globals[hook](**msg["kwargs"])
+    except BaseException as exc:
+        error = exc
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -283,10 +285,7 @@ def run_ahead(msg):
         os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
-    if answered:
-        _AHEAD[(msg["argv"][0], hook)] = (msg, result, held)
-    else:
-        os.close(held)
+    _AHEAD[(msg["argv"][0], hook)] = (msg, result, error, caught, held)
     return result
 
 
@@ -312,15 +311,12 @@ def _backend_spec(env):
 
 
 def _answered_ahead(msg):
-    """The held answer if run_ahead() made this very call (same hook, arguments, cwd, environment)."""
+    """The hook as run_ahead() ran it, if that was this very call (same hook, arguments, cwd, environment)."""
     argv = msg["argv"]
-    imported = _AHEAD.pop((argv[0], "_build_backend"), None)
-    if imported is not None:  # only the backend's import ran ahead: its output comes first
-        _replay(imported[2])
     ahead = _AHEAD.pop((argv[0], argv[1] if len(argv) > 2 else None), None)
     if ahead is None:
         return None
-    earlier, result, held = ahead
+    earlier, result, error, caught, held = ahead
     try:
         with open(os.path.join(argv[2], "input.json"), encoding="utf-8") as f:
             kwargs = json.load(f).get("kwargs")
@@ -330,7 +326,29 @@ def _answered_ahead(msg):
         os.close(held)
         return None
     _replay(held)
-    return lambda **kwargs: result
+
+    def answer(**kwargs):
+        import warnings
+
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        if error is not None:
+            raise error
+        return result
+
+    return answer
+
+
+def _without_runner(tb):
+    """The traceback without this runner's frames (run, a replayed answer): the backend's are what help."""
+    kept = []
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename != __file__:
+            kept.append(tb)
+        tb = tb.tb_next
+    for earlier, later in zip(kept, kept[1:] + [None]):
+        earlier.tb_next = later
+    return kept[0] if kept else None
 
 
 def run(msg):
@@ -355,8 +373,7 @@ def run(msg):
         diagnosis = _diagnose(script_globals, argv[1] if len(argv) > 1 else "")
         if diagnosis is not None:
             return diagnosis
-        # The backend's traceback is useful; this runner's own frame is not.
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+        traceback.print_exception(type(exc), exc, _without_runner(exc.__traceback__))
         return {"status": "exception", "type": type(exc).__name__, "message": str(exc)}
     finally:
         if answer is not None:

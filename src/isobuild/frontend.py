@@ -35,6 +35,10 @@ def _distribution(kind: Kind) -> str:
     return "wheel" if kind == "metadata" else kind
 
 
+def _build_hook(kind: Kind) -> str:
+    return "prepare_metadata_for_build_wheel" if kind == "metadata" else f"build_{kind}"
+
+
 def config_settings(pairs: Sequence[str], json_text: str | None) -> ConfigSettings:
     """-C KEY=VALUE pairs over --config-json: a repeated key becomes a list, as pip and build make it."""
     settings: dict[str, Any] = {}
@@ -104,12 +108,23 @@ class _Session:
         self.statuses: list[Status] = []
         self._env: Any = None
         self.process: HookProcess | None = None
+        self.created: list[str] = []  # OUTDIR and parents this build created
+        self.staging: str | None = None  # the build's temp dir inside OUTDIR
 
-    def start(self, kind: Kind) -> None:
-        """Start the hook process first: its start-up overlaps the imports and parsing done here."""
+    def start(self, kind: Kind, outdir: str | None) -> None:
+        """Start the hook process first: its start-up overlaps the imports and parsing done here.
+
+        With ``outdir``, OUTDIR and the staging dir in it are made before the
+        hook process gets its setup: with -x the build hook itself runs ahead.
+        """
         request = self.request
         self.process = process = HookProcess.start(request.isolation.python, log=request.log)
         self.project = project = project_config.load(request.srcdir)
+        if outdir is not None:
+            import tempfile
+
+            self.created = _prepare_outdir(outdir)
+            self.staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
         ahead = self._first_hook(kind)
         requires = None if request.skip_dependency_check else project.requires
         process.send_setup(request.isolation, project.backend_path, requires, ahead)
@@ -146,7 +161,10 @@ class _Session:
             self.step(f"warning: {warning}")
 
     def _first_hook(self, kind: Kind) -> dict[str, Any] | None:
-        """The get_requires hook as pyproject-hooks will call it, for the hook process to run ahead (-x: the import)."""
+        """The build's first hook as pyproject-hooks will call it, for the hook process to run ahead.
+
+        That is get_requires_for_build_*, or with -x (nothing to check first) the build hook itself.
+        """
         script = _in_process_script()
         if script is None:
             return None
@@ -157,11 +175,20 @@ class _Session:
 
             env["_PYPROJECT_HOOKS_BACKEND_PATH"] = os.pathsep.join(project.backend_path)
             env["_PYPROJECT_HOOKS_BACKEND_PATH_JSON"] = json.dumps(project.backend_path)
-        if self.request.skip_dependency_check:
-            hook, kwargs = "_build_backend", {}
-        else:
-            hook = f"get_requires_for_build_{_distribution(kind)}"
-            kwargs = {"config_settings": self.request.config_settings or None}
+        settings = self.request.config_settings or None
+        kwargs: dict[str, Any]
+        if not self.request.skip_dependency_check:
+            hook, kwargs = f"get_requires_for_build_{_distribution(kind)}", {"config_settings": settings}
+        elif self.staging is None:
+            return None
+        else:  # the arguments pyproject-hooks writes to input.json; another spelling only costs the head start
+            hook, kwargs = _build_hook(kind), {"config_settings": settings}
+            if kind == "metadata":
+                kwargs.update(metadata_directory=self.staging, _allow_fallback=True)
+            elif kind == "sdist":
+                kwargs.update(sdist_directory=self.staging)
+            else:
+                kwargs.update(wheel_directory=self.staging, metadata_directory=None)
         return {"argv": [script, hook], "cwd": project.srcdir, "env": env, "kwargs": kwargs}
 
     @property
@@ -206,9 +233,13 @@ class _Session:
         with _backend_errors():
             hook = getattr(self.hooks, f"get_requires_for_build_{distribution}")
             requires = sorted(hook(self.request.config_settings or None))
-        ahead = " (run ahead)" if self.process is not None and self.process.answered_ahead else ""
-        self.step(f"get_requires_for_build_{distribution}{ahead}: {', '.join(requires) or 'nothing more'}", t0)
+        self.step(f"get_requires_for_build_{distribution}{self.ahead}: {', '.join(requires) or 'nothing more'}", t0)
         return requires
+
+    @property
+    def ahead(self) -> str:
+        """For the progress line of a hook whose answer was computed with the setup."""
+        return " (run ahead)" if self.process is not None and self.process.answered_ahead else ""
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing)
@@ -236,11 +267,10 @@ def _first_call_costs() -> None:
 
 
 @contextmanager
-def _session(request: Request, progress: Progress, kind: Kind = "wheel") -> Iterator[_Session]:
+def _running(session: _Session, kind: Kind, outdir: str | None = None) -> Iterator[_Session]:
     """On success the hook process ends; on any failure or interrupt its process group is killed."""
-    session = _Session(request, progress)
     try:
-        session.start(kind)
+        session.start(kind, outdir)
         yield session
     except BaseException:
         if session.process is not None:
@@ -320,39 +350,34 @@ def _place(built: str, staging: str, outdir: str, hook: str) -> str:
 def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outcome:
     """Check, build in a staging dir inside OUTDIR, rename into place."""
     outdir = os.path.abspath(outdir)
-    created: list[str] = []
-    staging: str | None = None
+    session = _Session(request, progress)
     done = False
     try:
-        with _session(request, progress, kind) as session:
+        with _running(session, kind, outdir):
             if not request.skip_dependency_check:  # as build's --skip-dependency-check: not even asked
                 session.check(session.project.requires, "build-system.requires")
                 session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")
-            import tempfile  # here, not above: the hook process's setup is sent before any of this
-
-            created = _prepare_outdir(outdir)
-            staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
+            assert session.staging is not None
+            staging, hook, settings = session.staging, _build_hook(kind), request.config_settings or None
             t0 = time.perf_counter()
-            hook = "prepare_metadata_for_build_wheel" if kind == "metadata" else f"build_{kind}"
-            settings = request.config_settings or None
             with _backend_errors():
                 if kind == "metadata":  # with pyproject-hooks' fallback to a wheel build
                     name = session.hooks.prepare_metadata_for_build_wheel(staging, settings, _allow_fallback=True)
                 else:
-                    name = getattr(session.hooks, f"build_{kind}")(staging, settings)
+                    name = getattr(session.hooks, hook)(staging, settings)
             path = _place(os.path.join(staging, name), staging, outdir, hook)
-            session.step(f"{hook}: {os.path.basename(path)}", t0)
+            session.step(f"{hook}{session.ahead}: {os.path.basename(path)}", t0)
             outcome = session.outcome(path)
         done = True
         return outcome
     finally:
         # Only now is the hook process gone (killed on failure): nothing writes here any more.
-        if staging is not None:
+        if session.staging is not None:
             import shutil
 
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(session.staging, ignore_errors=True)
         if not done:
-            _remove_created(created)
+            _remove_created(session.created)
 
 
 def environment(request: Request) -> dict[str, Any]:
@@ -388,7 +413,7 @@ def environment(request: Request) -> dict[str, Any]:
 
 def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
     """Every build requirement's status; ``missing`` is set if any is unmet."""
-    with _session(request._replace(skip_dependency_check=False), progress, kind) as session:
+    with _running(_Session(request._replace(skip_dependency_check=False), progress), kind) as session:
         try:
             session.check(session.project.requires, "build-system.requires")
             session.check(session.get_requires(kind), f"get_requires_for_build_{_distribution(kind)}")
