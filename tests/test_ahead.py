@@ -102,7 +102,8 @@ def test_hello_carries_the_distributions_the_check_looks_up(tmp_path: Path) -> N
 
     process = HookProcess(sys.executable)
     try:
-        process.send_setup(Isolation(sys.executable, pythonpath=tuple(path)), [], ["legacy[extra1]", "hatchling >= 1"])
+        process.send_setup(Isolation(sys.executable, pythonpath=tuple(path)), [], ["legacy[extra1]", "hatchling >= 1"],
+                           markers=True)
         hello = process.hello()
     finally:
         process.kill()
@@ -161,3 +162,19 @@ def test_warnings_of_a_hook_run_ahead_reach_the_frontend_as_pyproject_hooks_forw
     err = result.stderr.decode()
     assert result.returncode == 0, err
     assert err.count("BuildBackendWarning: careful-words") == 1, err
+
+
+def test_marker_values_are_the_same_from_the_hook_process_and_from_packaging_here() -> None:
+    """The frontend takes them from packaging when the target is its own interpreter: they must agree."""
+    from packaging.markers import default_environment
+
+    from isobuild.hookprocess import HookProcess
+    from isobuild.isolation import Isolation
+
+    process = HookProcess(sys.executable)
+    try:
+        process.send_setup(Isolation(sys.executable), [], [], markers=True)
+        hello = process.hello()
+    finally:
+        process.kill()
+    assert hello.markers == dict(default_environment())

@@ -7,7 +7,8 @@ channel or the frontend's stdout.
 
 Messages from the frontend:
   {"op": "setup", "pythonpath": [...], "site_dirs": [...], "backend_path": [...],
-   "system_site": bool, "shim_dir": str, "requires": null or [...], "ahead": null or a "run" message}
+   "system_site": bool, "shim_dir": str, "requires": null or [...], "markers": bool,
+   "ahead": null or a "run" message}
       -> {"sys_path": [...], "executable": ..., "markers": {...}, "dists": {...}, ...}
       With "ahead", that hook runs before the reply, its output held back:
       the build's first hook overlaps the frontend's dependency check.
@@ -133,9 +134,10 @@ def setup(msg):
     if msg.get("ahead") and sys.version_info >= (3, 8):  # older: the frontend refuses it on hello
         answer = run_ahead(msg["ahead"])
     if msg.get("requires") is not None:
-        more = answer if isinstance(answer, list) else []  # get_requires' answer; -x ran only the import
+        more = answer if isinstance(answer, list) else []  # get_requires' answer
         hello["dists"] = _prefetch(list(msg["requires"]) + more)
-    hello["markers"] = _markers()  # after: the backend has usually imported platform by now
+    if msg.get("markers"):  # not asked by a frontend running on this very interpreter
+        hello["markers"] = _markers()
     return hello
 
 
@@ -430,7 +432,7 @@ def compile_files(request):
 
 # Small steps (a few ms each), so that the setup never waits long: importlib.metadata
 # (for the index) comes last, after the bulk of what it imports.
-_WHILE_WAITING = ("site", "shutil", "traceback", "glob", "importlib.machinery", "platform", "typing", "pathlib", "zipfile", "email.utils", "email.message",
+_WHILE_WAITING = ("site", "shutil", "traceback", "glob", "importlib.machinery", "typing", "pathlib", "zipfile", "email.utils", "email.message",
                   "importlib.abc", "importlib.metadata")
 
 

@@ -10,6 +10,7 @@ OUTDIR never holds a partial artifact.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -127,7 +128,9 @@ class _Session:
             self.staging = tempfile.mkdtemp(prefix=".isobuild-", dir=outdir)
         ahead = self._first_hook(kind)
         requires = None if request.skip_dependency_check else project.requires
-        process.send_setup(request.isolation, project.backend_path, requires, ahead)
+        # The marker values come from the target, unless that is this interpreter: packaging has them here.
+        markers = requires is not None and request.isolation.python != sys.executable
+        process.send_setup(request.isolation, project.backend_path, requires, ahead, markers=markers)
         from pyproject_hooks import BuildBackendHookCaller
         from packaging.requirements import InvalidRequirement, Requirement
 
@@ -149,7 +152,7 @@ class _Session:
             # that the failure happens again in the open, output and all.
             process.kill()
             self.process = process = HookProcess(request.isolation.python, log=request.log)
-            process.send_setup(request.isolation, project.backend_path, requires)
+            process.send_setup(request.isolation, project.backend_path, requires, markers=markers)
             self.hello = process.hello()
         self.hooks: BuildBackendHookCaller = BuildBackendHookCaller(
             project.srcdir, project.backend,
@@ -211,7 +214,12 @@ class _Session:
         assert self.process is not None
         t0 = time.perf_counter()
         if self._env is None:
-            self._env = Environment(self.process.dists, self.hello.markers, self.hello.dists)
+            markers = self.hello.markers
+            if markers is None:  # the target is this interpreter
+                from packaging.markers import default_environment
+
+                markers = {key: str(value) for key, value in default_environment().items()}
+            self._env = Environment(self.process.dists, markers, self.hello.dists)
         try:
             statuses = check(requirements, origin, self._env)
         except InvalidRequirement as exc:  # build-system.requires was validated in start()

@@ -40,7 +40,7 @@ class Hello:
         self.executable: str = reply["executable"]
         major, minor, micro = reply["version"]
         self.version: tuple[int, int, int] = (major, minor, micro)
-        self.markers: dict[str, str] = reply["markers"]
+        self.markers: dict[str, str] | None = reply.get("markers")  # None: not asked for
         self.excluded_user_site: str = reply["excluded"]["user_site"]
         self.excluded_system_site: list[str] = reply["excluded"]["system_site"]
         self.child_env: dict[str, str] = reply["child_env"]
@@ -175,12 +175,13 @@ class HookProcess:
                 early.log.close()
 
     def send_setup(self, isolation: Isolation, backend_path: Sequence[str], requires: Sequence[str] | None,
-                   ahead: Mapping[str, Any] | None = None) -> None:
+                   ahead: Mapping[str, Any] | None = None, *, markers: bool = False) -> None:
         """Ask for the isolated sys.path; read the reply with hello().
 
         ``requires`` (None: no check) has the reply carry the distributions the
-        check will look up; ``ahead`` is a "run" message for the first hook,
-        run before the reply (see _hookrunner.py).
+        check will look up, ``markers`` the target's PEP 508 marker values;
+        ``ahead`` is a "run" message for the first hook, run before the reply
+        (see _hookrunner.py).
         """
         self.isolation = iso = isolation
         if ahead is not None:
@@ -193,6 +194,7 @@ class HookProcess:
             "system_site": iso.system_site,
             "shim_dir": SHIM_DIR,
             "requires": None if requires is None else list(requires),
+            "markers": markers,
             "ahead": ahead,
         })
 
