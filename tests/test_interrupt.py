@@ -53,3 +53,30 @@ def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None
     assert not _alive(grandchild)
     assert list(tmpdir.iterdir()) == []
     assert not (src / "dist").exists()
+
+
+def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The backend's atexit handlers have run and its group is killed before main() returns; the hook
+    process itself, which may still be exiting then, is reaped by then or when the next one starts."""
+    from conftest import read_report
+    from isobuild.cli import main
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    src = copy_fixture("probe", tmp_path)
+    pidfile, marker, report = tmp_path / "grandchild.pid", tmp_path / "atexit-ran", tmp_path / "report.json"
+    monkeypatch.setenv("PROBE_REPORT", str(report))
+    assert main(["wheel", str(src), "-q", "-C", f"linger={pidfile}", "-C", f"atexit-touch={marker}"]) == 0
+    assert marker.exists()
+    grandchild, hook_process = int(pidfile.read_text()), read_report(report)["pid"]
+    deadline = time.monotonic() + 10
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild)
+
+    time.sleep(0.5)  # the kernel is done with it by now
+    monkeypatch.delenv("PROBE_REPORT")
+    assert main(["wheel", str(src), "-q"]) == 0
+    with pytest.raises(ChildProcessError):  # not a zombie of ours any more
+        os.waitpid(hook_process, os.WNOHANG)
+    capsys.readouterr()

@@ -483,11 +483,13 @@ def main():
         channel_out.flush()
     # The frontend is done with us. atexit handlers run (backends' temp dirs go), but
     # tearing down every module of a large backend would only keep the frontend waiting.
+    # Closing the channel tells the frontend that everything this process does is done.
     import atexit
 
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
-    atexit._run_exitfuncs()
+    channel_out.close()
     os._exit(0)
 
 

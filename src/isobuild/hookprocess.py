@@ -27,6 +27,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(_HERE, "_hookmain.py")
 SHIM_DIR = os.path.join(_HERE, "_shim")
 BUILD_COMMANDS = ("wheel", "sdist", "editable", "metadata", "requires", "install")
+_EXITING: list[int] = []  # hook processes that were done but not yet gone (see close())
 
 
 class Hello:
@@ -103,6 +104,16 @@ def _spawn(argv: list[str], env: dict[str, str], stdin: int, stdout: int, stderr
         return os.posix_spawn(argv[0], argv, env, file_actions=actions, setpgroup=0)
 
 
+def _reap_exited() -> None:
+    for pid in list(_EXITING):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                continue
+        except ChildProcessError:
+            pass
+        _EXITING.remove(pid)
+
+
 class HookProcess:
     """The target interpreter running ``_hookrunner.py`` with ``-S -s``, in its own session."""
 
@@ -116,6 +127,7 @@ class HookProcess:
         self.answered_ahead = False  # the last hook's answer was computed with the setup
         self.returncode: int | None = None
         argv = [python, "-S", "-s", RUNNER]
+        _reap_exited()
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
         try:
@@ -276,17 +288,34 @@ class HookProcess:
         return self.returncode
 
     def close(self) -> None:
-        """End the hook process; anything it left running in its process group is killed."""
+        """End the hook process; anything it left running in its process group is killed.
+
+        On EOF the process runs its atexit handlers, closes the channel and calls
+        os._exit(). The group is killed once the channel closes (or after 10 s), but
+        the process is not waited for: the kernel's teardown of a large interpreter
+        takes 1-2 ms and runs no code of its own. It is reaped later, as subprocess
+        reaps a Popen dropped while running: when the next hook process starts, and
+        by init once isobuild has exited.
+        """
         import select
+        import signal
 
         try:
             self._stdin.close()
         except OSError:
             pass
-        # It exits once it reads EOF; its end of the channel closes then, which wakes select() at once.
-        if select.select([self._stdout], [], [], 10)[0]:
-            self.wait()
-        self.kill()
+        select.select([self._stdout], [], [], 10)
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:
+                _EXITING.append(self.pid)
+            else:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        self._stdout.close()
 
     def kill(self) -> None:
         import signal
