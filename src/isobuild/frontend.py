@@ -1,10 +1,11 @@
 """One build, start to end: hook process, dependency check, hooks, and the artifact moved into place.
 
 The order matters: the hook process is started first (its start-up overlaps
-the frontend's imports), the static requirements are checked before the
-backend is imported (a backend can put vendored distributions on sys.path), and
-the artifact is built in a temp dir inside OUTDIR and renamed into place, so
-OUTDIR never holds a partial artifact.
+the frontend's imports) and runs the build's first hook while the frontend
+imports and checks; distributions are looked up on sys.path as set up, before
+the backend's import could extend it (setuptools puts a vendored wheel there);
+nothing is built before the check passes; and the artifact is built in a temp
+dir inside OUTDIR and renamed into place, so OUTDIR never holds a partial artifact.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ class _Session:
             hook, kwargs = f"get_requires_for_build_{_distribution(kind)}", {"config_settings": settings}
         elif self.staging is None:
             return None
-        else:  # the arguments pyproject-hooks writes to input.json; another spelling only costs the head start
+        else:  # as pyproject-hooks writes them to input.json (spelled otherwise, the hook would run again)
             hook, kwargs = _build_hook(kind), {"config_settings": settings}
             if kind == "metadata":
                 kwargs.update(metadata_directory=self.staging, _allow_fallback=True)

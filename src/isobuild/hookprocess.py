@@ -105,6 +105,7 @@ def _spawn(argv: list[str], env: dict[str, str], stdin: int, stdout: int, stderr
 
 
 def _reap_exited() -> None:
+    """Reap the hook processes that close() left exiting, once they are gone."""
     for pid in list(_EXITING):
         try:
             if os.waitpid(pid, os.WNOHANG)[0] == 0:
@@ -299,12 +300,16 @@ class HookProcess:
         """
         import select
         import signal
+        import time
 
         try:
             self._stdin.close()
         except OSError:
             pass
-        select.select([self._stdout], [], [], 10)
+        channel, deadline = self._stdout.fileno(), time.monotonic() + 10
+        while select.select([channel], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            if not os.read(channel, 1 << 16):  # EOF: its atexit handlers have run
+                break
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
