@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -254,3 +255,36 @@ def test_bad_optimize_levels(tmp_path: Path) -> None:
         result = run_isobuild("install", str(wheel), "--prefix", str(tmp_path / "p"), "--optimize", levels)
         assert result.returncode == 2 and b"--optimize" in result.stderr
     assert not (tmp_path / "p").exists()
+
+
+def _compilers_running() -> list[str]:
+    from isobuild.hookprocess import RUNNER
+
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if RUNNER.encode() in argv and b"compile" in argv:
+            found.append(entry)
+    return found
+
+
+def test_a_failed_install_rolls_back_the_bytecode_compiled_so_far(tmp_path: Path) -> None:
+    """Sources are compiled while the wheel is unpacked: a failure after some were sent waits for
+    the compiler, then removes its .pyc files and __pycache__ dirs too; nothing is written after exit."""
+    files = {f"demo/m{i:03}.py": f"VALUE = {i}\n".encode() for i in range(80)}
+    files["demo/zz_late.py"] = b"LATE = 1\n"  # last in the zip; a directory is in its way
+    wheel = make_wheel(tmp_path / "w", files)
+    prefix = tmp_path / "prefix"
+    site = prefix / "lib" / f"python{VERSION}" / "site-packages"
+    (site / "demo" / "zz_late.py").mkdir(parents=True)
+
+    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--overwrite", "-j", "2")
+    assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
+    assert not _compilers_running(), "the compiler was waited for"
+    time.sleep(0.5)  # a compiler left running would write now
+    assert sorted(p.name for p in (site / "demo").iterdir()) == ["zz_late.py"]
+    assert sorted(p.name for p in site.iterdir()) == ["demo"]

@@ -417,16 +417,48 @@ def _compile_one(job):
         return None  # as pip and installer do: a file that does not compile is left without bytecode
 
 
-def compile_files(request):
-    """Byte-compile with this interpreter (its magic number), in parallel; list the .pyc files written."""
-    jobs = [(source, final, level, request["mode"]) for source, final in request["files"] for level in request["levels"]]
-    if request["jobs"] > 1 and len(jobs) > 1:
-        import concurrent.futures
+def _compile_batch(jobs):
+    return [_compile_one(job) for job in jobs]
 
-        with concurrent.futures.ProcessPoolExecutor(request["jobs"]) as pool:
-            results = list(pool.map(_compile_one, jobs, chunksize=max(1, len(jobs) // (request["jobs"] * 4))))
-    else:
-        results = [_compile_one(job) for job in jobs]
+
+def compile_files(lines, batch_size=32):
+    """Byte-compile with this interpreter (its magic number), as the frontend sends the files.
+
+    The first line holds the options; each next one is a [written path, final
+    path] pair, sent while the wheel is still being unpacked, so unpacking and
+    compiling overlap. The first batch is compiled here; later ones go to a pool
+    of ``jobs`` processes. At EOF the .pyc files written are listed, in the order sent.
+    """
+    options = json.loads(next(lines))
+    levels, mode, jobs = options["levels"], options["mode"], options["jobs"]
+    pool = None
+    done = []  # a finished batch's results, or a future of them
+    batch = []
+
+    def flush():
+        nonlocal pool
+        if not done or jobs < 2:
+            done.append(_compile_batch(batch))
+        else:
+            if pool is None:
+                import concurrent.futures
+
+                pool = concurrent.futures.ProcessPoolExecutor(jobs)
+            done.append(pool.submit(_compile_batch, list(batch)))
+        del batch[:]
+
+    for line in lines:
+        source, final = json.loads(line)
+        batch.extend((source, final, level, mode) for level in levels)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    results = []
+    for item in done:
+        results.extend(item if isinstance(item, list) else item.result())
+    if pool is not None:
+        pool.shutdown()
     return [r for r in results if r]
 
 
@@ -462,7 +494,7 @@ def main():
         print(json.dumps(scheme(sys.argv[2], sys.argv[3])))
         return
     if sys.argv[1:2] == ["compile"]:
-        print(json.dumps(compile_files(json.load(sys.stdin))))
+        print(json.dumps(compile_files(iter(sys.stdin.buffer))))
         return
     # Keep the control channel private: the frontend's pipes move to new fds
     # (not inherited by children), stdin becomes /dev/null, stdout becomes stderr.

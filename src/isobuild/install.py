@@ -180,7 +180,7 @@ class _Destination(SchemeDictionaryDestination):
         super().__init__(scheme_dict, interpreter=target.interpreter, script_kind="posix")
         self.target = target
         self.written = written
-        self.sources: list[tuple[str, str]] = []  # (written path, path as it will be without DESTDIR)
+        self.compiler = _Compiler(target)
 
     def final_path(self, scheme: Scheme, path: str) -> str:
         root = os.path.abspath(self.scheme_dict[scheme])
@@ -206,14 +206,14 @@ class _Destination(SchemeDictionaryDestination):
         for directory in reversed(missing):
             os.mkdir(directory)
             self.written.append(directory)
-        self.written.append(target)
         with open(target, "wb") as f:
+            self.written.append(target)  # once it exists: what was in its way is not ours to remove
             value, size = copyfileobj_with_hashing(stream, f, "sha256")
         if is_executable:
             mode = os.stat(target).st_mode
             os.chmod(target, mode | ((mode & 0o444) >> 2))
         if scheme in ("purelib", "platlib") and path.endswith(".py"):
-            self.sources.append((target, final))
+            self.compiler.add(target, final)
         return RecordEntry(path, Hash("sha256", value), size)
 
     def write_file(self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO,
@@ -234,7 +234,7 @@ class _Destination(SchemeDictionaryDestination):
                               records: Iterable[tuple[Scheme, RecordEntry]]) -> None:
         records = list(records)
         record_entry = records.pop()  # the RECORD's own entry, last, without hash
-        for pyc, final in compile_bytecode(self.target, self.sources):
+        for pyc, final in self.compiler.finish():
             self.written.append(pyc)
             with open(pyc, "rb") as f:
                 value, size = copyfileobj_with_hashing(f, io.BytesIO(), "sha256")
@@ -247,19 +247,66 @@ class _Destination(SchemeDictionaryDestination):
         super().finalize_installation(scheme, record_file_path, [*records, record_entry])
 
 
-def compile_bytecode(target: Target, sources: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Compile with the target interpreter; return (written pyc, final pyc path) pairs."""
-    if not sources or not target.levels:
-        return []
-    request = {"files": [list(pair) for pair in sources], "levels": list(target.levels),
-               "mode": target.invalidation_mode, "jobs": target.jobs or os.cpu_count() or 1}
-    proc = subprocess.run([target.python, "-S", "-s", RUNNER, "compile"], input=json.dumps(request),
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise InstallFailed(f"{target.python} failed to compile bytecode", details=proc.stderr.strip())
-    destdir = target.destdir
-    written: list[str] = [pyc for pyc, _source in json.loads(proc.stdout)]
-    return [(pyc, "/" + os.path.relpath(pyc, destdir) if destdir else pyc) for pyc in written]
+class _Compiler:
+    """The target interpreter byte-compiling (its magic number) each source as soon as it is written.
+
+    Unpacking and compiling overlap: while this process writes the wheel's
+    files, the compiler and its pool use the other cores.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()  # not a pipe: compile warnings could fill it while we write
+
+    def add(self, written: str, final: str) -> None:
+        """``final`` is the path without DESTDIR, recorded in the .pyc."""
+        if not self.target.levels:
+            return
+        if self.proc is None:
+            try:  # its own session: a Ctrl-C meant for isobuild must not cut off what the rollback needs
+                self.proc = subprocess.Popen([self.target.python, "-S", "-s", RUNNER, "compile"], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
+            except OSError as exc:
+                raise InterpreterError(f"cannot run the target interpreter {self.target.python}: {exc.strerror}") from None
+            self._send({"levels": list(self.target.levels), "mode": self.target.invalidation_mode,
+                        "jobs": self.target.jobs or os.cpu_count() or 1})
+        self._send([written, final])
+
+    def _send(self, item: object) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(item).encode() + b"\n")
+        except BrokenPipeError:
+            pass  # finish() says how it ended
+
+    def finish(self) -> list[tuple[str, str]]:
+        """Wait for the last source; return (written pyc, final pyc) pairs."""
+        if self.proc is None:
+            self.log.close()
+            return []
+        try:
+            out, _ = self.proc.communicate()
+        except BrokenPipeError:  # its stdin, closed by communicate(): it is gone already
+            out = b""
+            self.proc.wait()
+        self.log.seek(0)
+        errors = self.log.read().decode(errors="replace").strip()
+        self.log.close()
+        if self.proc.returncode != 0:
+            raise InstallFailed(f"{self.target.python} failed to compile bytecode", details=errors)
+        destdir = self.target.destdir
+        written: list[str] = [pyc for pyc, _source in json.loads(out)]
+        return [(pyc, "/" + os.path.relpath(pyc, destdir) if destdir else pyc) for pyc in written]
+
+    def abandon(self) -> list[str]:
+        """After a failure: what it wrote from the sources it was sent, for the rollback."""
+        if self.log.closed:  # finished already
+            return []
+        try:
+            return [pyc for pyc, _final in self.finish()]
+        except (InstallFailed, ValueError):
+            return []
 
 
 def _rollback(written: list[str]) -> None:
@@ -269,6 +316,8 @@ def _rollback(written: list[str]) -> None:
                 os.rmdir(path)
             else:
                 os.unlink(path)
+            if os.path.basename(os.path.dirname(path)) == "__pycache__":
+                os.rmdir(os.path.dirname(path))  # made by the compiler, unless other .pyc files are left in it
         except OSError:
             pass
 
@@ -302,6 +351,7 @@ def install(wheels: Sequence[str], target: Target) -> list[Installed]:
     scheme_name, scheme = scheme_paths(target)
     written: list[str] = []
     results = []
+    destination: _Destination | None = None
     try:
         for wheel, name, version, dist_info in checked:
             destination = _Destination(scheme, target, written)
@@ -317,6 +367,8 @@ def install(wheels: Sequence[str], target: Target) -> list[Installed]:
                                      sum(1 for p in written[before:] if not os.path.isdir(p)),
                                      {"scheme": scheme_name, **scheme}))
     except BaseException as exc:
+        if destination is not None:
+            written.extend(destination.compiler.abandon())
         _rollback(written)
         if isinstance(exc, OSError):
             raise InstallFailed(f"install failed and was rolled back: {exc}") from None
