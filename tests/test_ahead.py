@@ -7,9 +7,12 @@ frontend asks for that hook, and never if the build stops before that.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +181,63 @@ def test_marker_values_are_the_same_from_the_hook_process_and_from_packaging_her
     finally:
         process.kill()
     assert hello.markers == dict(default_environment())
+
+
+def test_unreadable_metadata_of_a_requirement_is_reported_by_the_check(tmp_path: Path) -> None:
+    """Not a dead hook process (which would read as an unusable interpreter): exit 3, saying why."""
+    site = tmp_path / "site"
+    info = site / "latin.egg-info"
+    info.mkdir(parents=True)
+    (info / "PKG-INFO").write_bytes("Metadata-Version: 1.1\nName: latin\nVersion: 1.0\nAuthor: Jos\xe9\n".encode("latin-1"))
+    src = _probe_requiring(tmp_path, "latin>=1")
+    result = run_isobuild("wheel", str(src), env=clean_env(PYTHONPATH=str(site)))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 3, err
+    assert "unreadable metadata: UnicodeDecodeError" in err and "Traceback" not in err
+    assert not (src / "dist").exists()
+
+
+def test_with_x_the_build_output_shows_as_it_comes(tmp_path: Path) -> None:
+    """With -x the build hook runs ahead, but its output is not held: an interrupted build has shown it."""
+    src = copy_fixture("probe", tmp_path)
+    pidfile = tmp_path / "grandchild.pid"
+    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-x", "-C", "echo=progress-words",
+                             "-C", f"spawn-sleep={pidfile}"], env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.decode().count("progress-words") == 2
+
+
+def test_with_x_requirement_strings_are_not_even_parsed(tmp_path: Path) -> None:
+    src = _probe_requiring(tmp_path, "not a >>= requirement")
+    assert run_isobuild("wheel", str(src)).returncode == 2
+    result = run_isobuild("wheel", str(src), "-x")
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+def test_compiling_with_a_pool_works_whatever_the_default_start_method(tmp_path: Path) -> None:
+    """Python 3.14 starts pool workers with a forkserver by default; they would re-run _hookmain.py."""
+    from isobuild.hookprocess import RUNNER
+
+    sources = []
+    for i in range(100):
+        path = tmp_path / f"m{i:03}.py"
+        path.write_text(f"VALUE = {i}\n")
+        sources.append([str(path), str(path)])
+    driver = (
+        "import multiprocessing, os, runpy, sys\n"
+        "multiprocessing.set_start_method('forkserver')\n"
+        "sys.argv = [sys.argv[1], 'compile']\n"
+        "sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as for python _hookmain.py\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    lines = [json.dumps({"levels": [0], "mode": None, "jobs": 2})] + [json.dumps(pair) for pair in sources]
+    proc = subprocess.run([sys.executable, "-S", "-s", "-c", driver, RUNNER], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 100

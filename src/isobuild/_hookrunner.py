@@ -8,17 +8,20 @@ channel or the frontend's stdout.
 Messages from the frontend:
   {"op": "setup", "pythonpath": [...], "site_dirs": [...], "backend_path": [...],
    "system_site": bool, "shim_dir": str, "requires": null or [...], "markers": bool,
-   "ahead": null or a "run" message}
+   "ahead": null or a "run" message plus "hold": bool}
       -> {"sys_path": [...], "executable": ..., "markers": {...}, "dists": {...}, ...}
-      With "ahead", that hook runs before the reply, its output held back:
-      the build's first hook overlaps the frontend's dependency check.
-      With "requires" (build-system.requires), "dists" holds what the check
-      will look up: their distributions and those of the hook run ahead's
-      answer, with their own requirements', as "dists" answers them.
+      "ahead" is the build's first hook, run before it is asked for (see
+      run_ahead()): with "hold", before the reply and with its output held back
+      (get_requires_for_build_*, while the frontend checks build-system.requires);
+      without, right after the reply, its output shown as it comes (with -x, the
+      build hook itself). With "requires" (build-system.requires), "dists" holds
+      what the check will look up: their distributions and those of the hook
+      run ahead's answer, with their own requirements', as "dists" answers them.
   {"op": "dists", "names": [normalized names]}
       -> {"dists": {name: {"version", "requires", "location"} or null}}
   {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}}
       -> {"status": "ok" | "exit" | "exception" | "backend_unavailable" | "hook_missing", ...}
+      ("ahead": true with "ok" when the answer was the one run_ahead() kept)
       Runs a pyproject-hooks style script (it must define ``main()``) in this
       process, so the backend is imported once for all hooks of a build.
 """
@@ -30,7 +33,8 @@ import sys
 _SCRIPTS = {}  # script path -> its globals, loaded once
 _DIST_INDEX = None  # normalized name -> importlib.metadata.Distribution, first on sys.path wins
 _SETUP_PATH = []  # sys.path as set up, before any backend import could extend it
-_AHEAD = {}  # (script, hook) -> (the "run" message, return value, fd of its held-back output)
+_AHEAD = {}  # (script, hook) -> (the "run" message, answer, exception, warnings, fd of held output or None)
+_AFTER_REPLY = []  # a hook to run ahead once the setup's reply is sent
 
 
 def _normalize(name):
@@ -131,8 +135,12 @@ def setup(msg):
         "child_env": child_env,
     }
     answer = None
-    if msg.get("ahead") and sys.version_info >= (3, 8):  # older: the frontend refuses it on hello
-        answer = run_ahead(msg["ahead"])
+    ahead = msg.get("ahead")
+    if ahead and sys.version_info >= (3, 8):  # older: the frontend refuses it on hello
+        if ahead.get("hold"):
+            answer = run_ahead(ahead)
+        else:
+            _AFTER_REPLY.append(ahead)
     if msg.get("requires") is not None:
         more = answer if isinstance(answer, list) else []  # get_requires' answer
         hello["dists"] = _prefetch(list(msg["requires"]) + more)
@@ -194,12 +202,17 @@ def _lookup(name):
     # description that follows them (a third of the time, for each one).
     from email.parser import HeaderParser
 
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
-    headers = HeaderParser().parsestr(text)
-    requires = headers.get_all("Requires-Dist")
-    if requires is None and dist.read_text("requires.txt") is not None:
-        requires = dist.requires  # egg-info: importlib.metadata turns its sections into markers
-    return {"version": headers["Version"], "requires": list(requires or []), "location": str(dist.locate_file(""))}
+    location = str(dist.locate_file(""))
+    try:
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
+        headers = HeaderParser().parsestr(text)
+        requires = headers.get_all("Requires-Dist")
+        if requires is None and dist.read_text("requires.txt") is not None:
+            requires = dist.requires  # egg-info: importlib.metadata turns its sections into markers
+    except Exception as exc:  # no version satisfies a specifier, and the check says why
+        return {"version": "(unreadable metadata: {}: {})".format(type(exc).__name__, exc), "requires": [],
+                "location": location}
+    return {"version": headers["Version"], "requires": list(requires or []), "location": location}
 
 
 def dists(msg):
@@ -233,7 +246,11 @@ def _script(msg):
         module = type(sys)("__isobuild_hooks__")
         module.__file__ = script
         module.__loader__ = loader
-        loader.exec_module(module)
+        writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # not into the frontend's install
+        try:
+            loader.exec_module(module)
+        finally:
+            sys.dont_write_bytecode = writes
         _SCRIPTS[script] = vars(module)
     return _SCRIPTS[script]
 
@@ -253,26 +270,28 @@ def _held_output():
 
 
 def run_ahead(msg):
-    """Call a hook before it is asked for, with its stdout and stderr held back.
+    """Call a hook before it is asked for.
 
     The frontend sends the build's first hook with the setup: get_requires_for_build_*,
     which overlaps the frontend's own imports and its check of build-system.requires,
     or with -x (no check to wait for) the build hook itself. What the hook did (its
     answer or its exception, and its warnings) is kept for run(), which replays it
-    inside pyproject-hooks' own main(), output first, when pyproject-hooks asks for
-    the same hook with the same arguments; if the build stops before that (a
-    missing requirement), the output is never shown.
+    inside pyproject-hooks' own main() when pyproject-hooks asks for the same hook
+    with the same arguments. With "hold", its stdout and stderr are held back and
+    replayed first then, or never shown if the build stops before (a missing
+    requirement, an interrupt); a build hook's output is not held: it shows as it comes.
     """
     import warnings
 
     script_globals = _script(msg)
     hook = msg["argv"][1]
-    held = _held_output()
-    saved = (os.dup(1), os.dup(2))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(held, 1)
-    os.dup2(held, 2)
+    held = _held_output() if msg.get("hold") else None
+    if held is not None:
+        saved = (os.dup(1), os.dup(2))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(held, 1)
+        os.dup2(held, 2)
     result = error = None
     caught = []
     try:
@@ -283,15 +302,18 @@ def run_ahead(msg):
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+        if held is not None:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
     _AHEAD[(msg["argv"][0], hook)] = (msg, result, error, caught, held)
     return result
 
 
 def _replay(held):
+    if held is None:  # shown already
+        return
     os.lseek(held, 0, os.SEEK_SET)
     while True:
         chunk = os.read(held, 1 << 16)
@@ -325,7 +347,8 @@ def _answered_ahead(msg):
     except (OSError, ValueError):
         kwargs = None
     if (kwargs, msg["cwd"], _backend_spec(msg["env"])) != (earlier["kwargs"], earlier["cwd"], _backend_spec(earlier["env"])):
-        os.close(held)
+        if held is not None:
+            os.close(held)
         return None
     _replay(held)
 
@@ -442,8 +465,12 @@ def compile_files(lines, batch_size=32):
         else:
             if pool is None:
                 import concurrent.futures
+                import multiprocessing
 
-                pool = concurrent.futures.ProcessPoolExecutor(jobs)
+                # fork: workers that spawn or a forkserver start (3.14's default) would
+                # re-run _hookmain.py, and could not import this module by name.
+                context = multiprocessing.get_context("fork") if os.name == "posix" else None
+                pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context)
             done.append(pool.submit(_compile_batch, list(batch)))
         del batch[:]
 
@@ -513,6 +540,8 @@ def main():
         reply = ops[msg["op"]](msg)
         channel_out.write(json.dumps(reply).encode("utf-8") + b"\n")
         channel_out.flush()
+        while _AFTER_REPLY:
+            run_ahead(_AFTER_REPLY.pop())
     # The frontend is done with us. atexit handlers run (backends' temp dirs go), but
     # tearing down every module of a large backend would only keep the frontend waiting.
     # Closing the channel tells the frontend that everything this process does is done.

@@ -133,17 +133,18 @@ class _Session:
         markers = requires is not None and request.isolation.python != sys.executable
         process.send_setup(request.isolation, project.backend_path, requires, ahead, markers=markers)
         from pyproject_hooks import BuildBackendHookCaller
-        from packaging.requirements import InvalidRequirement, Requirement
 
-        from . import deps  # noqa: F401  (imported while the hook process runs ahead, not after)
+        if requires is not None:  # -x: not checked, so not parsed either (as build's flag)
+            from packaging.requirements import InvalidRequirement, Requirement
 
+            from . import deps  # noqa: F401  (imported while the hook process runs ahead, not after)
+
+            for text in requires:
+                try:
+                    Requirement(text)
+                except InvalidRequirement as exc:
+                    raise BadInput(f"{project.display}: invalid requirement {text!r} in build-system.requires: {exc}") from None
         _first_call_costs()
-
-        for text in project.requires:
-            try:
-                Requirement(text)
-            except InvalidRequirement as exc:
-                raise BadInput(f"{project.display}: invalid requirement {text!r} in build-system.requires: {exc}") from None
         try:
             self.hello = process.hello()
         except BackendFailed:
@@ -193,7 +194,9 @@ class _Session:
                 kwargs.update(sdist_directory=self.staging)
             else:
                 kwargs.update(wheel_directory=self.staging, metadata_directory=None)
-        return {"argv": [script, hook], "cwd": project.srcdir, "env": env, "kwargs": kwargs}
+        # A get_requires hook's output waits for the check of build-system.requires; a build's is shown as it comes.
+        hold = not self.request.skip_dependency_check
+        return {"argv": [script, hook], "cwd": project.srcdir, "env": env, "kwargs": kwargs, "hold": hold}
 
     @property
     def excluded(self) -> str:
