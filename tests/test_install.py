@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import stat
+import signal
 import subprocess
 import sys
 import time
@@ -288,3 +289,44 @@ def test_a_failed_install_rolls_back_the_bytecode_compiled_so_far(tmp_path: Path
     time.sleep(0.5)  # a compiler left running would write now
     assert sorted(p.name for p in (site / "demo").iterdir()) == ["zz_late.py"]
     assert sorted(p.name for p in site.iterdir()) == ["demo"]
+
+
+def _pycs(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if ".pyc" in p.name or p.name == "__pycache__")
+
+
+def test_a_compiler_that_fails_leaves_no_bytecode_behind(tmp_path: Path) -> None:
+    """The compile process dies (a file where zz/__pycache__ must go): exit 8, and what it wrote goes too."""
+    files = {f"aa/m{i:03}.py": f"VALUE = {i}\n".encode() for i in range(80)}
+    files["zz/__pycache__"] = b"not a directory"
+    files["zz/x.py"] = b"X = 1\n"
+    wheel = make_wheel(tmp_path / "w", files, name="aa")
+    prefix = tmp_path / "prefix"
+    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-j", "2")
+    assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
+    assert b"failed to compile bytecode" in failed.stderr
+    assert not _compilers_running()
+    assert not prefix.exists() or _pycs(prefix) == []
+    assert not prefix.exists() or [p for p in prefix.rglob("*") if p.is_file()] == []
+
+
+def test_an_install_interrupted_twice_stops_the_compiler_and_rolls_everything_back(tmp_path: Path) -> None:
+    body = "".join(f"def f{j}(x):\n    return [x * {j} for _ in range(3)]\n" for j in range(300)).encode()
+    wheel = make_wheel(tmp_path / "w", {f"big/m{i:03}.py": body for i in range(300)}, name="big")
+    prefix = tmp_path / "prefix"
+    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "install", str(wheel), "--prefix", str(prefix)],
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(prefix.rglob("*.pyc")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # a second one, while it rolls back
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the install finished before the interrupt reached it")
+    assert proc.returncode == 130, err.decode(errors="replace")
+    assert not _compilers_running()
+    time.sleep(0.5)  # a compiler left running would write now
+    assert not prefix.exists() or [p for p in prefix.rglob("*") if p.is_file()] == []
+    assert not prefix.exists() or _pycs(prefix) == []

@@ -17,7 +17,8 @@ import subprocess
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
@@ -203,11 +204,15 @@ class _Destination(SchemeDictionaryDestination):
         while not os.path.isdir(parent):
             missing.append(parent)
             parent = os.path.dirname(parent)
+        # Recorded before they are made, so that an interrupt in between leaves nothing
+        # unrecorded; the rollback skips what does not exist. A directory in a file's
+        # way is not recorded: open() fails on it, and it is not ours to remove.
         for directory in reversed(missing):
-            os.mkdir(directory)
             self.written.append(directory)
+            os.mkdir(directory)
+        if not os.path.isdir(target):
+            self.written.append(target)
         with open(target, "wb") as f:
-            self.written.append(target)  # once it exists: what was in its way is not ours to remove
             value, size = copyfileobj_with_hashing(stream, f, "sha256")
         if is_executable:
             mode = os.stat(target).st_mode
@@ -258,6 +263,7 @@ class _Compiler:
         self.target = target
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()  # not a pipe: compile warnings could fill it while we write
+        self.sent: list[str] = []
 
     def add(self, written: str, final: str) -> None:
         """``final`` is the path without DESTDIR, recorded in the .pyc."""
@@ -272,6 +278,7 @@ class _Compiler:
             self._send({"levels": list(self.target.levels), "mode": self.target.invalidation_mode,
                         "jobs": self.target.jobs or os.cpu_count() or 1})
         self._send([written, final])
+        self.sent.append(written)
 
     def _send(self, item: object) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -299,14 +306,51 @@ class _Compiler:
         written: list[str] = [pyc for pyc, _source in json.loads(out)]
         return [(pyc, "/" + os.path.relpath(pyc, destdir) if destdir else pyc) for pyc in written]
 
-    def abandon(self) -> list[str]:
-        """After a failure: what it wrote from the sources it was sent, for the rollback."""
-        if self.log.closed:  # finished already
-            return []
-        try:
-            return [pyc for pyc, _final in self.finish()]
-        except (InstallFailed, ValueError):
-            return []
+    def abandon(self) -> None:
+        """After a failure: stop it at once (its own session: kill the group) and remove every
+        .pyc it may have written for the sources it was sent, with __pycache__ dirs left empty."""
+        if self.proc is not None and self.proc.returncode is None:
+            import signal
+
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self.log.close()
+        for source in self.sent:
+            cache = os.path.join(os.path.dirname(source), "__pycache__")
+            stem = os.path.basename(source)[:-3] + "."
+            try:  # NAME.TAG[.opt-N].pyc, and py_compile's temp files NAME.TAG[.opt-N].pyc.NNN
+                names = [n for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    os.unlink(os.path.join(cache, name))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(cache)
+            except OSError:
+                pass
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (blocked, not lost) until the block ends; in the main thread only."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _rollback(written: list[str]) -> None:
@@ -367,9 +411,10 @@ def install(wheels: Sequence[str], target: Target) -> list[Installed]:
                                      sum(1 for p in written[before:] if not os.path.isdir(p)),
                                      {"scheme": scheme_name, **scheme}))
     except BaseException as exc:
-        if destination is not None:
-            written.extend(destination.compiler.abandon())
-        _rollback(written)
+        with _signals_deferred():  # a second Ctrl-C must not cut the rollback short
+            if destination is not None:
+                destination.compiler.abandon()
+            _rollback(written)
         if isinstance(exc, OSError):
             raise InstallFailed(f"install failed and was rolled back: {exc}") from None
         raise
