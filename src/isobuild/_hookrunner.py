@@ -383,9 +383,8 @@ def run(msg):
     script_globals = _script(msg)
     sys.argv = list(argv)
     answer = _answered_ahead(msg)
-    original = script_globals.get(argv[1]) if answer is not None else None
     if answer is not None:
-        script_globals[argv[1]] = answer
+        original, script_globals[argv[1]] = script_globals.get(argv[1]), answer
     try:
         script_globals["main"]()
     except SystemExit as exc:
@@ -500,8 +499,8 @@ def _while_waiting(channel):
 
     The frontend sends the setup once argparse and pyproject.toml are done;
     the time until then is free. The backend later finds these in sys.modules,
-    as it would have after setup(), the hook script, the index and the markers
-    had imported them. Modules only: nothing is run, and sys.path is untouched.
+    as it would have after setup(), the hook script and the index had imported
+    them. Modules only: nothing is run, and sys.path is untouched.
     """
     import select
 

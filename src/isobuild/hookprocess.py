@@ -299,7 +299,6 @@ class HookProcess:
         by init once isobuild has exited.
         """
         import select
-        import signal
         import time
 
         try:
@@ -310,10 +309,7 @@ class HookProcess:
         while select.select([channel], [], [], max(0.0, deadline - time.monotonic()))[0]:
             if not os.read(channel, 1 << 16):  # EOF: its atexit handlers have run
                 break
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        self._kill_group()
         if self.returncode is None:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid == 0:
@@ -323,15 +319,18 @@ class HookProcess:
         self._stdout.close()
 
     def kill(self) -> None:
-        import signal
-
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        self._kill_group()
         self.wait()
         for stream in (self._stdin, self._stdout):
             try:
                 stream.close()
             except OSError:
                 pass
+
+    def _kill_group(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

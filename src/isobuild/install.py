@@ -306,9 +306,9 @@ class _Compiler:
         written: list[str] = [pyc for pyc, _source in json.loads(out)]
         return [(pyc, "/" + os.path.relpath(pyc, destdir) if destdir else pyc) for pyc in written]
 
-    def abandon(self) -> None:
-        """After a failure: stop it at once (its own session: kill the group) and remove every
-        .pyc it may have written for the sources it was sent, with __pycache__ dirs left empty."""
+    def abandon(self) -> list[str]:
+        """After a failure: stop it at once (its own session: kill the group) and list, for the
+        rollback, every .pyc it may have written for the sources it was sent."""
         if self.proc is not None and self.proc.returncode is None:
             import signal
 
@@ -318,22 +318,15 @@ class _Compiler:
                 pass
             self.proc.wait()
         self.log.close()
+        found = []
         for source in self.sent:
             cache = os.path.join(os.path.dirname(source), "__pycache__")
             stem = os.path.basename(source)[:-3] + "."
             try:  # NAME.TAG[.opt-N].pyc, and py_compile's temp files NAME.TAG[.opt-N].pyc.NNN
-                names = [n for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
-            except OSError:
-                continue
-            for name in names:
-                try:
-                    os.unlink(os.path.join(cache, name))
-                except OSError:
-                    pass
-            try:
-                os.rmdir(cache)
+                found += [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
             except OSError:
                 pass
+        return found
 
 
 @contextmanager
@@ -413,7 +406,7 @@ def install(wheels: Sequence[str], target: Target) -> list[Installed]:
     except BaseException as exc:
         with _signals_deferred():  # a second Ctrl-C must not cut the rollback short
             if destination is not None:
-                destination.compiler.abandon()
+                written.extend(destination.compiler.abandon())
             _rollback(written)
         if isinstance(exc, OSError):
             raise InstallFailed(f"install failed and was rolled back: {exc}") from None
