@@ -31,7 +31,7 @@ import os
 import sys
 
 _SCRIPTS = {}  # script path -> its globals, loaded once
-_DIST_INDEX = None  # normalized name -> importlib.metadata.Distribution, first on sys.path wins
+_DIST_INDEX = None  # normalized name -> its distribution (see _lookup()), first on sys.path wins
 _SETUP_PATH = []  # sys.path as set up, before any backend import could extend it
 _AHEAD = {}  # (script, hook) -> (the "run" message, answer, exception, warnings, fd of held output or None)
 _AFTER_REPLY = []  # a hook to run ahead once the setup's reply is sent
@@ -187,32 +187,146 @@ def _lookup(name):
     """
     global _DIST_INDEX
     if _DIST_INDEX is None:
-        from importlib.metadata import DistributionFinder, MetadataPathFinder
-
-        # The path finder alone: a meta path finder that the backend's import
-        # installed must not contribute distributions either.
-        _DIST_INDEX = {}
-        for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context(path=list(_SETUP_PATH))):
-            found = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
-            _DIST_INDEX.setdefault(_normalize(found), dist)
+        _DIST_INDEX = _listed_index(_SETUP_PATH)
+        if _DIST_INDEX is None:
+            _DIST_INDEX = _importlib_index(_SETUP_PATH)
     dist = _DIST_INDEX.get(name)
     if dist is None:
         return None
-    # The headers alone, as dist.metadata reads them, without parsing the long
-    # description that follows them (a third of the time, for each one).
-    from email.parser import HeaderParser
-
     location = str(dist.locate_file(""))
     try:
         text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
-        headers = HeaderParser().parsestr(text)
-        requires = headers.get_all("Requires-Dist")
+        headers = _headers(text)
+        requires = _get_all(headers, "Requires-Dist")
         if requires is None and dist.read_text("requires.txt") is not None:
             requires = dist.requires  # egg-info: importlib.metadata turns its sections into markers
     except Exception as exc:  # no version satisfies a specifier, and the check says why
         return {"version": "(unreadable metadata: {}: {})".format(type(exc).__name__, exc), "requires": [],
                 "location": location}
-    return {"version": headers["Version"], "requires": list(requires or []), "location": location}
+    version = _get_all(headers, "Version")
+    return {"version": version[0] if version else None, "requires": list(requires or []), "location": location}
+
+
+def _importlib_index(path):
+    """normalized name -> importlib.metadata.Distribution, first on ``path`` wins."""
+    from importlib.metadata import DistributionFinder, MetadataPathFinder
+
+    # The path finder alone: a meta path finder that the backend's import
+    # installed must not contribute distributions either.
+    index = {}
+    for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context(path=list(path))):
+        found = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
+        index.setdefault(_normalize(found), dist)
+    return index
+
+
+def _listed_index(path):
+    """importlib.metadata's index, from directory listings, where that is all it reads; else None.
+
+    Importing importlib.metadata and the email package it parses with takes
+    longer than a lean backend's whole build (about 5 ms), while a build
+    environment is usually nothing but directories of .dist-info dirs (pip
+    install --target, wheel installs). Those are named here as Python 3.10+'s
+    importlib.metadata names them (by the directory's name, in listing order,
+    first path entry first); eggs, egg-info, zip files on sys.path and older
+    Pythons (which name them by their Name header) are left to importlib.metadata.
+    """
+    if sys.version_info < (3, 10):
+        return None
+    index = {}
+    for entry in path:
+        if os.path.basename(entry).lower().endswith(".egg"):
+            return None
+        try:
+            children = os.listdir(entry or ".")
+        except FileNotFoundError:
+            continue
+        except OSError:  # a zip file, or unreadable: importlib.metadata knows what to make of it
+            return None
+        for child in children:
+            low = child.lower()
+            if low.endswith(".egg-info"):
+                return None
+            if low.endswith(".dist-info"):
+                if not child.endswith(".dist-info"):  # named by its Name header instead
+                    return None
+                index.setdefault(_normalize(child[:-10].partition("-")[0]), _DistInfo(os.path.join(entry, child)))
+    return index
+
+
+class _DistInfo:
+    """What _lookup() reads of an importlib.metadata.PathDistribution, read the same way."""
+
+    def __init__(self, path):
+        self._path = path
+
+    def read_text(self, filename):
+        try:
+            with open(os.path.join(self._path, filename) if filename else self._path, encoding="utf-8") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+            return None
+
+    def locate_file(self, path):
+        import pathlib
+
+        return pathlib.Path(self._path).parent / path
+
+    @property
+    def requires(self):
+        import pathlib
+        from importlib.metadata import PathDistribution
+
+        return PathDistribution(pathlib.Path(self._path)).requires
+
+
+def _headers(text):
+    """The (name, value) headers of a metadata file, as email's HeaderParser reads them (policy compat32).
+
+    The email package's import alone costs a lean backend's whole build; this
+    is its header loop: lines end in CRLF, CR or LF; the block ends at the first
+    line that is neither a header nor a continuation; a leading "From " line is
+    an envelope, a misplaced one is skipped, and a value keeps its folds.
+    """
+    import re
+
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z", text)
+    header = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+    block = []
+    for line in lines:
+        if not header.match(line):
+            break
+        block.append(line)
+    headers = []
+    source = []
+    for number, line in enumerate(block):
+        if line[0] in " \t":
+            if source:  # else a continuation of nothing: ignored
+                source.append(line)
+            continue
+        if source:
+            headers.append(_header_source_parse(source))
+            source = []
+        if line.startswith("From "):
+            if number == len(block) - 1 and number:  # the body's first line, after all
+                break
+            continue
+        if line.find(":") > 0:  # else no name: ignored
+            source = [line]
+    if source:
+        headers.append(_header_source_parse(source))
+    return headers
+
+
+def _header_source_parse(source):
+    name, value = source[0].split(":", 1)
+    return name, (value.lstrip(" \t") + "".join(source[1:])).rstrip("\r\n")
+
+
+def _get_all(headers, name):
+    """email.message.Message.get_all(): the values of every header of that name (any case), or None."""
+    found = [value for key, value in headers if key.lower() == name.lower()]
+    return found or None
 
 
 def dists(msg):
@@ -488,10 +602,10 @@ def compile_files(lines, batch_size=32):
     return [r for r in results if r]
 
 
-# Small steps (a few ms each), so that the setup never waits long: importlib.metadata
-# (for the index) comes last, after the bulk of what it imports.
-_WHILE_WAITING = ("site", "shutil", "traceback", "glob", "importlib.machinery", "typing", "pathlib", "zipfile", "email.utils", "email.message",
-                  "importlib.abc", "importlib.metadata")
+# Small steps (a few ms each), so that the setup never waits long: what setup() and
+# pyproject-hooks' script import first, then what backends build wheels with.
+# Not importlib.metadata: the index needs it only for what _listed_index() leaves to it.
+_WHILE_WAITING = ("site", "shutil", "traceback", "glob", "importlib.machinery", "typing", "pathlib", "zipfile")
 
 
 def _while_waiting(channel):
@@ -499,8 +613,7 @@ def _while_waiting(channel):
 
     The frontend sends the setup once argparse and pyproject.toml are done;
     the time until then is free. The backend later finds these in sys.modules,
-    as it would have after setup(), the hook script and the index had imported
-    them. Modules only: nothing is run, and sys.path is untouched.
+    as it would have after setup() and the hook script had imported them. Modules only: nothing is run, and sys.path is untouched.
     """
     import select
 
