@@ -1,9 +1,14 @@
-import atexit
 import os
 import sys
 
-from .cli import main
-from .errors import OutputFailed
+from .hookprocess import HookProcess
+
+HookProcess.prestart(sys.argv[1:])  # first of all: the hook process starts while the rest of isobuild loads
+
+import atexit  # noqa: E402
+
+from .cli import main  # noqa: E402
+from .errors import OutputFailed  # noqa: E402
 
 code = main()
 # Leave without tearing the interpreter down: what is left is garbage, and a

@@ -154,8 +154,12 @@ class HookProcess:
         The guess (no --python; -q only as ``-q`` or ``--quiet``) is checked by
         start(), which discards a process that does not fit. The interpreter's
         start-up then overlaps the frontend's imports and pyproject.toml.
+        ``python -m isobuild`` calls it before importing the CLI; main() calls
+        it again, which does nothing while that process waits to be taken.
         """
-        if not argv or argv[0] not in BUILD_COMMANDS or any(arg.startswith("--py") for arg in argv):
+        if cls._early is not None or not argv or argv[0] not in BUILD_COMMANDS:
+            return
+        if any(arg.startswith("--py") for arg in argv):
             return
         log = _scratch_file() if "-q" in argv or "--quiet" in argv else None
         try:
