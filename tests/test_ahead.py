@@ -142,6 +142,15 @@ def test_with_x_the_build_hook_itself_runs_ahead_once(tmp_path: Path) -> None:
     assert err.count("built-words") == 2 and err.index("built-words") < err.index("build_wheel (run ahead)")
 
 
+def test_a_missing_requirement_in_get_requires_answer_means_no_build_hook_at_all(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    count = tmp_path / "hooks-called"
+    result = run_isobuild("wheel", str(src), "-C", "requires=not-installed-anywhere>=2", "-C", f"count={count}")
+    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    assert count.read_text() == "get_requires\n"
+    assert not (src / "dist").exists()
+
+
 @pytest.mark.parametrize("options, hook", [(["-C", "requires-fail=broken-words"], "get_requires"),
                                            (["-x", "-C", "fail=broken-words"], "build_wheel")])
 def test_a_failure_run_ahead_shows_once_as_it_happened(tmp_path: Path, options: list[str], hook: str) -> None:
