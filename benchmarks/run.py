@@ -3,8 +3,12 @@
 Everything goes into a throwaway directory: a venv holding isobuild (this
 checkout), build, gpep517, installer, pip and uv; a build-env dir (setuptools,
 flit_core, hatchling) that PYTHONPATH names for every tool; a fresh copy of the
-source tree for every single run. Tools alternate (A B C A B C ...), all run
-by the venv's interpreter, and the table shows medians.
+source tree for every single run. Tools alternate: each round runs every tool
+once, all by the venv's interpreter, in an order shuffled anew each round (a
+fixed seed), so that no tool always runs right after the same one (the run
+after a large pip process is slower). The table shows medians; a ratio is the
+median of the per-round ratios, which the machine's slower and faster spells
+move much less than a ratio of two medians (that one is shown beside it).
 
   1. build overhead over the floor (the backend's build_wheel called directly
      in one process) on tiny setuptools, flit_core and hatchling projects, with
@@ -13,7 +17,7 @@ by the venv's interpreter, and the table shows medians.
   2. install of a large pure-Python wheel (sympy) with bytecode;
   3. scaling: 1, 10 and 50 tiny projects built in a row.
 
-Options: --rounds N (build rounds, default 15), --install-rounds N (default 3),
+Options: --rounds N (build rounds, default 25), --install-rounds N (default 3),
 --skip-install, --skip-scaling, --keep (leave the throwaway dir).
 """
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -107,23 +112,29 @@ def fresh_copy(project: str, scratch: Path) -> Path:
     return dest / project
 
 
+def paired_ratio(times: dict[str, list[float]], tool: str, peer: str) -> float:
+    """The median over rounds of tool/peer, each pair measured in the same round."""
+    return statistics.median(a / b for a, b in zip(times[tool], times[peer]))
+
+
 def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, rounds: int) -> None:
-    print(f"\n## 1. Build overhead (median of {rounds}, ms; overhead = tool - floor)\n")
+    print(f"\n## 1. Build overhead (median of {rounds} rounds, ms; overhead = tool - floor)\n")
     names = ["floor", "2 processes", "isobuild", "isobuild -x", "gpep517", "uv", "build", "pip"]
-    print("| project | " + " | ".join(names) + " | isobuild vs gpep517 |")
+    print("| project | " + " | ".join(names) + " | isobuild vs gpep517 (ratio of medians) |")
     print("|---" * (len(names) + 2) + "|")
+    order = random.Random(517)
     for label, project in PROJECTS.items():
         tools = build_tools(python, venv, BACKENDS[label])
         times: dict[str, list[float]] = {name: [] for name in names}
-        for _ in range(rounds):
-            for name in names:  # alternating: A B C A B C ...
+        for _ in range(rounds):  # every tool once a round, in a new order each round
+            for name in order.sample(names, len(names)):
                 times[name].append(timed(tools[name], fresh_copy(project, scratch), env))
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         cells = [f"{med['floor']:.0f}"] + [f"{med[n]:.0f} (+{med[n] - med['floor']:.0f})" for n in names[1:]]
-        ratio = med["isobuild"] - med["gpep517"]
-        bound = med["2 processes"] / med["gpep517"]
-        print(f"| {label} | " + " | ".join(cells)
-              + f" | {ratio:+.0f} ms, {med['isobuild'] / med['gpep517']:.2f}x (2 processes: {bound:.2f}x) |")
+        ratio = paired_ratio(times, "isobuild", "gpep517")
+        bound = paired_ratio(times, "2 processes", "gpep517")
+        print(f"| {label} | " + " | ".join(cells) + f" | {med['isobuild'] - med['gpep517']:+.0f} ms, {ratio:.2f}x "
+              f"({med['isobuild'] / med['gpep517']:.2f}x; 2 processes: {bound:.2f}x) |")
 
 
 def bench_install(python: str, env: dict[str, str], root: Path, rounds: int) -> None:
@@ -167,7 +178,7 @@ def bench_scaling(python: str, venv: Path, env: dict[str, str], scratch: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--install-rounds", type=int, default=3)
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
