@@ -4,8 +4,9 @@ Where the build environment is directories of .dist-info dirs, the hook
 process lists them instead of importing importlib.metadata and email (the
 imports cost more than a lean backend's build). These tests hold that
 shortcut to importlib.metadata's own answers, on real build environments and
-on the odd cases, under every target interpreter that has one, and show
-where it steps aside.
+on the odd cases, under every 3.10+ target interpreter, and its header
+reader to email's HeaderParser under every target; and they show where the
+shortcut steps aside.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def _odd_sites(tmp_path: Path) -> list[Path]:
         b"Metadata-Version: 2.1\r\nName: dotted.Name_x\r\nVersion: 3.0\r\nRequires-Dist: dup>=1;\r\n"
         b"  python_version >= '3'\r\nRequires-Dist: other\r\n\r\nRequires-Dist: in-the-body\r\n")})
     _dist_info(first, "alias-1.0.dist-info", {"METADATA": b"Name: not-alias\nVersion: 1.0\n"})  # named by its dir
+    _dist_info(first, "many-dashes-1.0-x.dist-info", {"METADATA": b"Name: many-dashes\nVersion: 1.0\n"})  # as "many"
     _dist_info(first, "pkginfo_only-1.0.dist-info", {"PKG-INFO": b"Name: pkginfo-only\nVersion: 1.0\n"})
     _dist_info(first, "empty-1.0.dist-info", {})
     _dist_info(first, "reqtxt-1.0.dist-info", {"METADATA": b"Name: reqtxt\nVersion: 1.0\n",
@@ -91,7 +93,8 @@ def test_listing_answers_as_importlib_metadata_does(tmp_path: Path, version: str
     assert answers["listed"] == answers["importlib"]
     listed = answers["listed"]
     # What the comparison covered: the odd cases, and every backend of the build env.
-    assert {"dup", "dotted-name-x", "alias", "file-dist", "latin", "odd", "setuptools", "flit-core", "hatchling"} <= set(listed)
+    assert {"dup", "dotted-name-x", "alias", "many", "file-dist", "latin", "odd", "setuptools", "flit-core",
+            "hatchling"} <= set(listed)
     assert listed["dup"]["location"] == str(path[0])  # type: ignore[index]
     assert listed["reqtxt"]["requires"] == ["dup", 'other>=2; extra == "extra1"']  # type: ignore[index]
     assert listed["odd"] == {"version": "1.0 ", "requires": ["a", "b", "c"], "location": str(path[0])}
@@ -118,7 +121,8 @@ def _runner() -> ModuleType:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="the listing is for Python 3.10+")
-@pytest.mark.parametrize("odd", ["egg-info dir", "egg-info file", "egg on sys.path", "zip on sys.path", "upper-case suffix"])
+@pytest.mark.parametrize("odd", ["egg-info dir", "egg-info file", "egg on sys.path", "zip on sys.path", "upper-case suffix",
+                                 "no name part", "only the suffix"])
 def test_listing_steps_aside_for_what_importlib_metadata_reads_otherwise(tmp_path: Path, odd: str) -> None:
     site = tmp_path / "site"
     _dist_info(site, "plain-1.0.dist-info", {"METADATA": b"Name: plain\nVersion: 1.0\n"})
@@ -134,8 +138,11 @@ def test_listing_steps_aside_for_what_importlib_metadata_reads_otherwise(tmp_pat
         with zipfile.ZipFile(tmp_path / "zipped.zip", "w") as zf:
             zf.writestr("legacy-1.0.dist-info/METADATA", "Name: legacy\nVersion: 1.0\n")
         path.append(tmp_path / "zipped.zip")
-    else:
+    elif odd == "upper-case suffix":
         _dist_info(site, "legacy-1.0.DIST-INFO", {"METADATA": b"Name: legacy\nVersion: 1.0\n"})
+    else:  # importlib.metadata finds no name in the directory's and reads the Name header
+        dirname = "-1.0.dist-info" if odd == "no name part" else ".dist-info"
+        _dist_info(site, dirname, {"METADATA": b"Name: legacy\nVersion: 1.0\n"})
     runner = _runner()
     texts = [str(p) for p in path]
     assert runner._listed_index(texts) is None
@@ -170,9 +177,31 @@ HEADER_TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("text", HEADER_TEXTS)
-def test_headers_are_read_as_email_header_parser_reads_them(text: str) -> None:
-    assert _runner()._headers(text) == list(HeaderParser().parsestr(text).items())
+# Long lines, and a CRLF across the 8192-character chunks that email's parser reads in.
+HEADER_TEXTS += [
+    "Name: a\nSummary: " + "x" * 9000 + "\nVersion: 1\n",
+    "Name: a\nSummary: " + "x" * (8191 - len("Name: a\nSummary: ")) + "\r\nVersion: 1\r\n",
+    "Name: a\nSummary: " + "x" * (8191 - len("Name: a\nSummary: ")) + "\r\n continued\r\n\r\nbody",
+]
+
+HEADERS_COMPARED = """
+import importlib.util, json, sys
+from email.parser import HeaderParser
+spec = importlib.util.spec_from_file_location("_hookrunner_under_test", sys.argv[1])
+runner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(runner)
+texts = json.load(sys.stdin)
+print(json.dumps([runner._headers(t) == list(HeaderParser().parsestr(t).items()) for t in texts]))
+"""
+
+
+@pytest.mark.parametrize("version", TARGET_VERSIONS)
+def test_headers_are_read_as_email_header_parser_reads_them(version: str) -> None:
+    """On every target: the hook process runs there, and so does that version's email package."""
+    python = require_interpreter(version)
+    out = subprocess.run([python, "-S", "-s", "-c", HEADERS_COMPARED, str(RUNNER)], input=json.dumps(HEADER_TEXTS),
+                         capture_output=True, text=True, env=clean_env(), check=True).stdout
+    assert [text for text, same in zip(HEADER_TEXTS, json.loads(out)) if not same] == []
 
 
 def test_headers_of_every_installed_distribution_are_read_as_email_reads_them() -> None:
@@ -185,8 +214,11 @@ def test_headers_of_every_installed_distribution_are_read_as_email_reads_them() 
             for name in ("METADATA", "PKG-INFO"):
                 path = os.path.join(entry, child, name)
                 if child.endswith((".dist-info", ".egg-info")) and os.path.isfile(path):
-                    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                        text = f.read()
+                    try:
+                        with open(path, encoding="utf-8") as f:  # as _lookup() reads it
+                            text = f.read()
+                    except UnicodeDecodeError:
+                        continue  # _lookup() reports it as unreadable, and reads no header
                     assert runner._headers(text) == list(HeaderParser().parsestr(text).items()), path
                     seen += 1
     assert seen >= 8  # the build env's backends and their requirements, at least
