@@ -4,11 +4,15 @@ Everything goes into a throwaway directory: a venv holding isobuild (this
 checkout), build, gpep517, installer, pip and uv; a build-env dir (setuptools,
 flit_core, hatchling) that PYTHONPATH names for every tool; a fresh copy of the
 source tree for every single run. Tools alternate: each round runs every tool
-once, all by the venv's interpreter, in an order shuffled anew each round (a
-fixed seed), so that no tool always runs right after the same one (the run
-after a large pip process is slower). The table shows medians; a ratio is the
-median of the per-round ratios, which the machine's slower and faster spells
-move much less than a ratio of two medians (that one is shown beside it).
+once, all by the venv's interpreter. isobuild, gpep517 and "2 processes" run
+back to back, first in the round, in an order that goes through all six
+permutations every six rounds; the other tools follow in an order shuffled
+each round (the seed is printed), so that no tool always runs after the same
+one (a run right after a large pip process is slower). The table shows
+medians; the ratio to gpep517 is the median of the per-round ratios (with the
+middle half of them), which compares runs made a fraction of a second apart
+and so moves much less with the machine's slower and faster spells than a
+ratio of two medians (shown beside it).
 
   1. build overhead over the floor (the backend's build_wheel called directly
      in one process) on tiny setuptools, flit_core and hatchling projects, with
@@ -17,13 +21,14 @@ move much less than a ratio of two medians (that one is shown beside it).
   2. install of a large pure-Python wheel (sympy) with bytecode;
   3. scaling: 1, 10 and 50 tiny projects built in a row.
 
-Options: --rounds N (build rounds, default 25), --install-rounds N (default 3),
+Options: --rounds N (build rounds, default 24), --seed N, --install-rounds N (default 3),
 --skip-install, --skip-scaling, --keep (leave the throwaway dir).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import random
@@ -112,29 +117,34 @@ def fresh_copy(project: str, scratch: Path) -> Path:
     return dest / project
 
 
-def paired_ratio(times: dict[str, list[float]], tool: str, peer: str) -> float:
-    """The median over rounds of tool/peer, each pair measured in the same round."""
-    return statistics.median(a / b for a, b in zip(times[tool], times[peer]))
+def per_round(times: dict[str, list[float]], tool: str, peer: str) -> list[float]:
+    """tool/peer for each round: two runs made a fraction of a second apart."""
+    return [a / b for a, b in zip(times[tool], times[peer])]
 
 
-def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, rounds: int) -> None:
+def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, rounds: int, seed: int) -> None:
     print(f"\n## 1. Build overhead (median of {rounds} rounds, ms; overhead = tool - floor)\n")
     names = ["floor", "2 processes", "isobuild", "isobuild -x", "gpep517", "uv", "build", "pip"]
-    print("| project | " + " | ".join(names) + " | isobuild vs gpep517 (ratio of medians) |")
+    compared = ["isobuild", "gpep517", "2 processes"]  # back to back, first in each round
+    print("| project | " + " | ".join(names) + " | isobuild / gpep517: median of rounds [middle half] "
+          "(ratio of medians; 2 processes / gpep517) |")
     print("|---" * (len(names) + 2) + "|")
-    order = random.Random(517)
+    shuffle = random.Random(seed)
     for label, project in PROJECTS.items():
         tools = build_tools(python, venv, BACKENDS[label])
         times: dict[str, list[float]] = {name: [] for name in names}
-        for _ in range(rounds):  # every tool once a round, in a new order each round
-            for name in order.sample(names, len(names)):
+        permutations = itertools.cycle(itertools.permutations(compared))
+        for _ in range(rounds):
+            others = [name for name in names if name not in compared]
+            for name in [*next(permutations), *shuffle.sample(others, len(others))]:
                 times[name].append(timed(tools[name], fresh_copy(project, scratch), env))
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         cells = [f"{med['floor']:.0f}"] + [f"{med[n]:.0f} (+{med[n] - med['floor']:.0f})" for n in names[1:]]
-        ratio = paired_ratio(times, "isobuild", "gpep517")
-        bound = paired_ratio(times, "2 processes", "gpep517")
-        print(f"| {label} | " + " | ".join(cells) + f" | {med['isobuild'] - med['gpep517']:+.0f} ms, {ratio:.2f}x "
-              f"({med['isobuild'] / med['gpep517']:.2f}x; 2 processes: {bound:.2f}x) |")
+        ratios = per_round(times, "isobuild", "gpep517")
+        low, mid, high = statistics.quantiles(ratios, n=4)
+        bound = statistics.median(per_round(times, "2 processes", "gpep517"))
+        print(f"| {label} | " + " | ".join(cells) + f" | {statistics.median(ratios):.2f}x [{low:.2f}-{high:.2f}] "
+              f"({med['isobuild'] / med['gpep517']:.2f}x; {bound:.2f}x) |")
 
 
 def bench_install(python: str, env: dict[str, str], root: Path, rounds: int) -> None:
@@ -149,8 +159,10 @@ def bench_install(python: str, env: dict[str, str], root: Path, rounds: int) -> 
         "installer (levels 0,1)": [python, "-m", "installer", wheel, "--prefix"],
     }
     times: dict[str, list[float]] = {name: [] for name in tools}
-    for _ in range(rounds):
-        for name, cmd in tools.items():
+    names = list(tools)
+    for round_number in range(rounds):  # a different tool first each round
+        for name in names[round_number % len(names):] + names[:round_number % len(names)]:
+            cmd = tools[name]
             prefix = Path(tempfile.mkdtemp(dir=root)) / "prefix"
             times[name].append(timed([*cmd, str(prefix)], root, env))
             shutil.rmtree(prefix.parent)
@@ -178,7 +190,8 @@ def bench_scaling(python: str, venv: Path, env: dict[str, str], scratch: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--rounds", type=int, default=24)
+    parser.add_argument("--seed", type=int, help="for the order of the other tools (default: a random one, printed)")
     parser.add_argument("--install-rounds", type=int, default=3)
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
@@ -189,11 +202,12 @@ def main() -> None:
         python, venv, env = setup(root)
         version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
                                  text=True).stdout.strip()
+        seed = args.seed if args.seed is not None else random.randrange(10_000)
         print(f"# isobuild benchmark: Python {version}, {platform.machine()}, {os.cpu_count()} CPUs, "
-              f"{platform.platform()}")
+              f"{platform.platform()}; --seed {seed}")
         scratch = root / "scratch"
         scratch.mkdir()
-        bench_builds(python, venv, env, scratch, args.rounds)
+        bench_builds(python, venv, env, scratch, args.rounds, seed)
         if not args.skip_install:
             bench_install(python, env, root, args.install_rounds)
         if not args.skip_scaling:
