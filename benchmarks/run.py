@@ -141,7 +141,7 @@ def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, ro
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         cells = [f"{med['floor']:.0f}"] + [f"{med[n]:.0f} (+{med[n] - med['floor']:.0f})" for n in names[1:]]
         ratios = per_round(times, "isobuild", "gpep517")
-        low, mid, high = statistics.quantiles(ratios, n=4)
+        low, _, high = statistics.quantiles(ratios, n=4)
         bound = statistics.median(per_round(times, "2 processes", "gpep517"))
         print(f"| {label} | " + " | ".join(cells) + f" | {statistics.median(ratios):.2f}x [{low:.2f}-{high:.2f}] "
               f"({med['isobuild'] / med['gpep517']:.2f}x; {bound:.2f}x) |")
@@ -161,7 +161,8 @@ def bench_install(python: str, env: dict[str, str], root: Path, rounds: int) -> 
     times: dict[str, list[float]] = {name: [] for name in tools}
     names = list(tools)
     for round_number in range(rounds):  # a different tool first each round
-        for name in names[round_number % len(names):] + names[:round_number % len(names)]:
+        first = round_number % len(names)
+        for name in names[first:] + names[:first]:
             cmd = tools[name]
             prefix = Path(tempfile.mkdtemp(dir=root)) / "prefix"
             times[name].append(timed([*cmd, str(prefix)], root, env))

@@ -620,7 +620,8 @@ def _while_waiting(channel):
 
     The frontend sends the setup once argparse and pyproject.toml are done;
     the time until then is free. The backend later finds these in sys.modules,
-    as it would have after setup() and the hook script had imported them. Modules only: nothing is run, and sys.path is untouched.
+    as it would have after setup() and the hook script had imported them.
+    Modules only: nothing is run, and sys.path is untouched.
     """
     import select
 
