@@ -114,19 +114,3 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
     err = result.stderr.decode()
     assert result.returncode == 120, err
     assert "ERROR cannot write the result to stdout" in err and "Traceback" not in err
-
-
-def test_prestart_twice_keeps_the_process_it_started_first(tmp_path: Path) -> None:
-    """``python -m isobuild`` starts the hook process before the CLI loads; main() must not start a second."""
-    from isobuild.hookprocess import HookProcess
-
-    argv = ["wheel", str(tmp_path)]
-    HookProcess.prestart(argv)
-    first = HookProcess._early
-    try:
-        assert first is not None
-        HookProcess.prestart(argv)
-        assert HookProcess._early is first
-    finally:
-        HookProcess.discard_early()
-    assert first.returncode is not None  # killed and reaped, not left behind

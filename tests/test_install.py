@@ -259,7 +259,7 @@ def test_bad_optimize_levels(tmp_path: Path) -> None:
 
 
 def _compilers_running() -> list[str]:
-    from isobuild.hookprocess import RUNNER
+    from isobuild.hookprocess import INSIDE
 
     found = []
     for entry in os.listdir("/proc"):
@@ -268,7 +268,7 @@ def _compilers_running() -> list[str]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if RUNNER.encode() in argv and b"compile" in argv:
+        if INSIDE.encode() in argv and b"compile" in argv:
             found.append(entry)
     return found
 

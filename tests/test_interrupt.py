@@ -57,8 +57,8 @@ def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None
 
 def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    """The backend's atexit handlers have run and its group is killed before main() returns; the hook
-    process itself, which may still be exiting then, is reaped by then or when the next one starts."""
+    """The backend's atexit handlers have run, the hook process has exited and been reaped, and
+    what it left running in its group is killed, all before main() returns."""
     from conftest import read_report
     from isobuild.cli import main
 
@@ -73,10 +73,6 @@ def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: 
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(grandchild)
-
-    time.sleep(0.5)  # the kernel is done with it by now
-    monkeypatch.delenv("PROBE_REPORT")
-    assert main(["wheel", str(src), "-q"]) == 0
-    with pytest.raises(ChildProcessError):  # not a zombie of ours any more
+    with pytest.raises(ChildProcessError):  # not a zombie of ours
         os.waitpid(hook_process, os.WNOHANG)
     capsys.readouterr()

@@ -1,19 +1,29 @@
-"""Command line: argparse, output and exit codes. Results on stdout, everything else on stderr."""
+"""Command line: argparse, every option's parsing, what is printed, and exit codes.
+
+Results go to stdout, everything else to stderr (console.py); the library
+modules raise IsobuildError subclasses, whose exit codes end the process here.
+"""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from typing import IO, Any
 
-TYPE_CHECKING = False  # typing is not imported at run time: start-up is on every build's clock
-if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Sequence
-    from typing import IO, Any
-
-from . import __version__
+from . import __version__, builder
 from .console import Console
-from .errors import EXIT_CODES, BadInput, Interrupted, IsobuildError
+from .dependencies import Status
+from .errors import BadInput, Interrupted, IsobuildError, exit_codes
+from .hookprocess import Hello
+from .isolation import REMOVED_VARIABLES, SET_VARIABLES, Isolation, pipeline_site_dirs, split_pythonpath
 
 COMMANDS = {
     "wheel": "build a wheel (build_wheel)",
@@ -26,37 +36,52 @@ COMMANDS = {
 }
 
 
-def _parser(command: str | None = None) -> argparse.ArgumentParser:
-    """With ``command``, only that command's options are built: the others' only serve --help."""
-    import argparse
-
+def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("srcdir", nargs="?", default=".", help="project directory (default: .)")
-    common.add_argument("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
-                        help="pass a config setting to the backend; a repeated key becomes a list")
-    common.add_argument("--config-json", metavar="JSON", help="config settings as one JSON object (-C wins on a clash)")
-    common.add_argument("-x", "--skip-dependency-check", action="store_true", help="do not check build requirements")
-    common.add_argument("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild)")
-    common.add_argument("--path", action="append", default=[], metavar="DIR",
-                        help="extra build-environment dir, added as a site dir (its .pth files run); repeatable")
-    common.add_argument("--system-site", action="store_true",
-                        help="keep the interpreter's own site-packages (never the user site)")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress; backend output only on failure")
-    common.add_argument("-v", "--verbose", action="store_true", help="also show sys.path and environment of the hooks")
-    common.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add = common.add_argument
+    add("srcdir", nargs="?", default=".", help="project directory (default: .)")
+    add("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
+        help="pass a config setting to the backend; a repeated key becomes a list")
+    add("--config-json", metavar="JSON", help="config settings as one JSON object (-C wins on a clash)")
+    add("-x", "--skip-dependency-check", action="store_true", help="do not check build requirements")
+    add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild)")
+    add("--path", action="append", default=[], metavar="DIR",
+        help="extra build-environment dir, added as a site dir (its .pth files run); repeatable")
+    add("--system-site", action="store_true", help="keep the interpreter's own site-packages (never the user site)")
+    add("-q", "--quiet", action="store_true", help="no progress; backend output only on failure")
+    add("-v", "--verbose", action="store_true", help="also show sys.path and environment of the hooks")
+    add("--json", action="store_true", help="print the result as one JSON object")
+    return common
 
-    parser = argparse.ArgumentParser(
+
+def _install_options(cmd: argparse.ArgumentParser) -> None:
+    add = cmd.add_argument
+    add("wheels", nargs="*", metavar="WHEEL", help="more wheels (SRCDIR may be a wheel too)")
+    add("--prefix", help="install under this prefix (scheme posix_prefix unless --scheme)")
+    add("--destdir", help="stage under this root; it appears in no installed file")
+    add("--scheme", help="sysconfig scheme of the target (posix_local, deb_system, venv, ...)")
+    add("--interpreter", help="shebang interpreter (default: --python as named, else this Python)")
+    add("--shebang-flags", default="", metavar="FLAGS", help="flags for the shebang, e.g. -sP")
+    add("--no-compile", action="store_true", help="write no bytecode")
+    add("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
+    add("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
+    add("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
+    add("--overwrite", action="store_true", help="replace files that exist")
+    add("--installer", default="isobuild", help="INSTALLER name to record")
+    add("--requested", action="store_true", help="write REQUESTED")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
         prog="isobuild",
         description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
         "with user and system site-packages scrubbed from sys.path.",
-        epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),
+        epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in exit_codes().items()),
     )
-    parser.add_argument("--version", action="version", version=f"isobuild {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    top.add_argument("--version", action="version", version=f"isobuild {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common_options()
     for name, text in COMMANDS.items():
-        if command in COMMANDS and name != command:
-            sub.add_parser(name, help=text)
-            continue
         cmd = sub.add_parser(name, parents=[common], help=text, description=text)
         if name == "requires":
             cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
@@ -64,53 +89,59 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
             _install_options(cmd)
         elif name != "env":
             cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
-    return parser
+    return top
 
 
-def _install_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("wheels", nargs="*", metavar="WHEEL", help="more wheels (SRCDIR may be a wheel too)")
-    cmd.add_argument("--prefix", help="install under this prefix (scheme posix_prefix unless --scheme)")
-    cmd.add_argument("--destdir", help="stage under this root; it appears in no installed file")
-    cmd.add_argument("--scheme", help="sysconfig scheme of the target (posix_local, deb_system, venv, ...)")
-    cmd.add_argument("--interpreter", help="shebang interpreter (default: --python as named, else this Python)")
-    cmd.add_argument("--shebang-flags", default="", metavar="FLAGS", help="flags for the shebang, e.g. -sP")
-    cmd.add_argument("--no-compile", action="store_true", help="write no bytecode")
-    cmd.add_argument("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
-    cmd.add_argument("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
-    cmd.add_argument("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
-    cmd.add_argument("--overwrite", action="store_true", help="replace files that exist")
-    cmd.add_argument("--installer", default="isobuild", help="INSTALLER name to record")
-    cmd.add_argument("--requested", action="store_true", help="write REQUESTED")
+# ---------------------------------------------------------------- option values
+
+def config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
+    """-C KEY=VALUE pairs over --config-json: a repeated key becomes a list, as pip and build make it."""
+    settings: dict[str, Any] = {}
+    if json_text is not None:
+        try:
+            settings = json.loads(json_text)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"--config-json is not valid JSON: {exc}") from None
+        if not isinstance(settings, dict):
+            raise BadInput("--config-json must be a JSON object")
+    seen: set[str] = set()
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key:
+            raise BadInput(f"-C {pair!r}: the key is empty")
+        if key not in seen:
+            settings[key] = value
+        elif isinstance(settings[key], list):
+            settings[key].append(value)
+        else:
+            settings[key] = [settings[key], value]
+        seen.add(key)
+    return settings
 
 
-def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
-    import json
-
-    from . import frontend
-    from .install import Target, install_paths, parse_levels
-    from .isolation import target_python
-
-    python = target_python(args.python)
-    target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=args.shebang_flags,
-                    prefix=args.prefix and os.path.abspath(args.prefix), scheme=args.scheme,
-                    destdir=args.destdir and os.path.abspath(args.destdir),
-                    levels=parse_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
-                    jobs=args.jobs, overwrite=args.overwrite, installer_name=args.installer, requested=args.requested)
-    results = install_paths([args.srcdir, *args.wheels], target,
-                            lambda outdir: frontend.build("wheel", outdir, _request(args, log), console.progress).path or "")
-    for result in results:
-        console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
-    if args.json:
-        console.result(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
-    else:
-        console.result("\n".join(r.dist_info for r in results))
-    return 0
+def target_python(value: str | None) -> str:
+    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
+    if value is None:
+        return sys.executable
+    if os.sep not in value:
+        found = shutil.which(value)
+        if found is None:
+            raise BadInput(f"--python {value}: not found on PATH")
+        value = found
+    return os.path.abspath(value)
 
 
-def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
-    from .frontend import Request, config_settings
-    from .isolation import Isolation, pipeline_site_dirs, split_pythonpath, target_python
+def optimize_levels(text: str, no_compile: bool) -> tuple[int, ...]:
+    try:
+        levels = () if no_compile else tuple(sorted({int(x) for x in text.split(",")}))
+    except ValueError:
+        raise BadInput(f"--optimize {text!r}: give levels such as 0,1,2") from None
+    if any(level not in (0, 1, 2) for level in levels):
+        raise BadInput(f"--optimize {text!r}: levels are 0, 1 and 2")
+    return levels
 
+
+def build_request(args: argparse.Namespace, log: IO[bytes] | None) -> builder.Request:
     for directory in args.path:
         if not os.path.isdir(directory):
             raise BadInput(f"--path {directory}: not a directory")
@@ -120,97 +151,156 @@ def _request(args: argparse.Namespace, log: IO[bytes] | None) -> Any:
         site_dirs=tuple([os.path.abspath(d) for d in args.path] + pipeline_site_dirs(os.environ)),
         system_site=args.system_site,
     )
-    return Request(
-        srcdir=args.srcdir,
-        isolation=isolation,
-        config_settings=config_settings(args.config_setting, args.config_json),
-        skip_dependency_check=args.skip_dependency_check,
-        log=log,
-    )
+    return builder.Request(srcdir=args.srcdir, isolation=isolation,
+                           config_settings=config_settings(args.config_setting, args.config_json),
+                           skip_dependency_check=args.skip_dependency_check, log=log)
 
 
-def _run(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
-    import json
+# ---------------------------------------------------------------- what is printed
 
-    from . import frontend
+def _status_json(status: Status) -> dict[str, Any]:
+    return {"requirement": status.requirement, "origin": status.origin, "satisfied": status.satisfied,
+            "needed": status.needed, "found": status.found, "unmet": [list(chain) for chain in status.unmet]}
 
-    request = _request(args, log)
-    console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
-    if args.command == "install":
-        return _install(args, console, log)
-    if args.command == "env":
-        from .isolation import render
 
-        info = frontend.environment(_request(args, log))
-        console.result(json.dumps(info, indent=2) if args.json else render(info))
-        return 0
-    if args.command == "requires":
-        outcome = frontend.requires(args.kind, request, console.progress)
-        if args.json:
-            console.result(json.dumps(outcome.as_json(), indent=2))
-        else:
-            for status in outcome.requirements:
-                console.result(f"{status.requirement}\t{status.describe()}")
-        if outcome.missing is not None:
-            console.error(outcome.missing)
-            return outcome.missing.exit_code
-        return 0
-    outdir = args.outdir or os.path.join(args.srcdir, "dist")
-    outcome = frontend.build(args.command, outdir, request, console.progress)
-    console.detail(f"hook sys.path: {outcome.hello.sys_path}")
-    console.result(json.dumps(outcome.as_json(), indent=2) if args.json else str(outcome.path))
+def _outcome_json(outcome: builder.Outcome) -> dict[str, Any]:
+    info: dict[str, Any] = {"path": outcome.path, "size": None, "sha256": None}
+    if outcome.path and os.path.isfile(outcome.path):
+        with open(outcome.path, "rb") as f:
+            data = f.read()
+        info.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    info.update(requirements=[_status_json(s) for s in outcome.requirements], interpreter=outcome.hello.executable,
+                python_version=outcome.hello.version_text, seconds=round(outcome.seconds, 3))
+    return info
+
+
+def _environment_json(hello: Hello) -> dict[str, Any]:
+    """What ``env`` reports: the hooks' view, and the rule for their children."""
+    removed = {name: os.environ[name] for name in REMOVED_VARIABLES if name in os.environ and name != "PYTHONPATH"}
+    children = dict(hello.child_env)
+    restored = json.loads(children.pop("_ISOBUILD_HOOK_PATH"))
+    return {
+        "interpreter": hello.executable,
+        "python_version": hello.version_text,
+        "sys_path": hello.sys_path,
+        "excluded": {"user_site": hello.excluded_user_site, "system_site": hello.excluded_system_site},
+        "environment": {"set": dict(SET_VARIABLES), "removed": removed, "children": children},
+        "children": {
+            "same_interpreter": {"executable": hello.executable, "sys_path": restored["path"],
+                                 "site_dirs": restored["site_dirs"]},
+            "other_interpreters": "left alone: their own sys.path, site dirs and sitecustomize (no user site)",
+        },
+    }
+
+
+def _render_environment(info: dict[str, Any]) -> str:
+    """``isobuild env``'s text: one fact a line, paths indented."""
+    lines = [f"interpreter: {info['interpreter']} (Python {info['python_version']})", "sys.path:"]
+    lines += [f"  {entry}" for entry in info["sys_path"]]
+    lines.append(f"excluded user site: {info['excluded']['user_site']}")
+    lines += [f"excluded system site: {entry}" for entry in info["excluded"]["system_site"]]
+    env = info["environment"]
+    lines += [f"set: {key}={value}" for key, value in env["set"].items()]
+    lines += [f"removed: {key} (was {value!r})" for key, value in env["removed"].items()]
+    lines += [f"children: {key}={value}" for key, value in env["children"].items()]
+    same = info["children"]["same_interpreter"]
+    lines.append(f"children run by {same['executable']}: sys.path restored to")
+    lines += [f"  {entry}" for entry in same["sys_path"]]
+    lines += [f"  {entry} (site dir)" for entry in same["site_dirs"]]
+    lines.append(f"children run by another interpreter: {info['children']['other_interpreters']}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- commands
+
+def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    from .install import Target, install_paths  # installer's import is paid by install alone
+
+    python = target_python(args.python)
+    target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=args.shebang_flags,
+                    prefix=args.prefix and os.path.abspath(args.prefix), scheme=args.scheme,
+                    destdir=args.destdir and os.path.abspath(args.destdir),
+                    levels=optimize_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
+                    jobs=args.jobs, overwrite=args.overwrite, installer_name=args.installer, requested=args.requested)
+    request = build_request(args, log)
+    results = install_paths([args.srcdir, *args.wheels], target,
+                            lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "")
+    for result in results:
+        console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
+    if args.json:
+        console.result(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
+    else:
+        console.result("\n".join(r.dist_info for r in results))
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .hookprocess import HookProcess
-
-    argv = sys.argv[1:] if argv is None else list(argv)
-    HookProcess.prestart(argv)  # the hook process starts while argparse and the rest load
-    try:
-        return _main(argv)
-    finally:
-        HookProcess.discard_early()
-
-
-def _main(argv: list[str]) -> int:
-    import signal
-
-    from .hookprocess import HookProcess
-
-    try:
-        args = _parser(argv[0] if argv else None).parse_args(argv)
-    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
-        return exc.code if isinstance(exc.code, int) else 2
-    console = Console(args.quiet, args.verbose)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
-    if args.quiet:
-        import tempfile
-
-        log: IO[bytes] | None = HookProcess.early_log() or tempfile.TemporaryFile()
+def _requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    outcome = builder.requires(args.kind, build_request(args, log), console.progress)
+    if args.json:
+        console.result(json.dumps(_outcome_json(outcome), indent=2))
     else:
-        log = None
-    try:
-        return _run(args, console, log)
-    except (IsobuildError, KeyboardInterrupt) as exc:
-        error = exc if isinstance(exc, IsobuildError) else Interrupted("interrupted; the hook process was killed")
-        if log is not None and not isinstance(exc, KeyboardInterrupt):
-            import shutil
+        for status in outcome.requirements:
+            console.result(f"{status.requirement}\t{status.describe()}")
+    if outcome.missing is not None:
+        console.error(outcome.missing)
+        return outcome.missing.exit_code
+    return 0
 
+
+def _env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    info = _environment_json(builder.environment(build_request(args, log)))
+    console.result(json.dumps(info, indent=2) if args.json else _render_environment(info))
+    return 0
+
+
+def _build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    request = build_request(args, log)
+    console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
+    outdir = args.outdir or os.path.join(args.srcdir, "dist")
+    outcome = builder.build(args.command, outdir, request, console.progress)
+    console.detail(f"hook sys.path: {outcome.hello.sys_path}")
+    console.result(json.dumps(_outcome_json(outcome), indent=2) if args.json else str(outcome.path))
+    return 0
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    """The command, with backend output captured under -q and shown only if it fails."""
+    command = {"install": _install, "requires": _requires, "env": _env}.get(args.command, _build)
+    log = tempfile.TemporaryFile() if args.quiet else None
+    try:
+        return command(args, console, log)
+    except IsobuildError:
+        if log is not None:
             log.seek(0)
             sys.stderr.flush()
             shutil.copyfileobj(log, sys.stderr.buffer)
             sys.stderr.buffer.flush()
+        raise
+    finally:
+        if log is not None:
+            log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
+        return exc.code if isinstance(exc.code, int) else 2
+    console = Console(args.quiet, args.verbose)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
+    try:
+        return _run(args, console)
+    except IsobuildError as exc:
+        console.error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error = Interrupted("interrupted; the hook process was killed")
         console.error(error)
         return error.exit_code
     except Exception as exc:  # a bug in isobuild: say so, with the traceback only when asked
         if args.verbose:
-            import traceback
-
             traceback.print_exc()
         console.error(IsobuildError(f"internal error: {exc!r}", hint="rerun with -v for the traceback, and report it"))
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if log is not None:
-            log.close()

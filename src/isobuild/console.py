@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import IO
 
 from .errors import IsobuildError, OutputFailed
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import IO
 
 
 class Console:
@@ -25,9 +22,15 @@ class Console:
 
     @staticmethod
     def result(text: str) -> None:
+        """Flushed at once, so that a full disk or a closed pipe is an error here, not at exit."""
         try:
-            print(text)
+            print(text, flush=True)
         except OSError as exc:
+            # What is still buffered would fail again at exit: stdout goes to /dev/null,
+            # as Python's documentation advises for a closed pipe.
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
             raise OutputFailed(f"cannot write the result to stdout: {exc.strerror or exc}") from None
 
     def progress(self, text: str) -> None:

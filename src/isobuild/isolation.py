@@ -5,18 +5,18 @@ module, so no user site, no system site, no .pth file, no sitecustomize or
 usercustomize. Its sys.path is then built from the stdlib, PYTHONPATH, the
 ``--path`` dirs (as site dirs: their .pth files run), backend-path and, with
 ``--system-site``, the interpreter's own site-packages.
+
+Children: a Python process of the hooks' own interpreter gets the hooks'
+sys.path back (the ``_shim`` sitecustomize); any other interpreter is left as
+it would be without isobuild, except that no child gets a user site
+(PYTHONNOUSERSITE).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-
-from .errors import BadInput
-
-TYPE_CHECKING = False  # no typing at run time: this module is on the way to the hook process's start
-if TYPE_CHECKING:
-    from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 # Variables removed from the hook process's environment, and why.
 REMOVED_VARIABLES: dict[str, str] = {
@@ -35,31 +35,14 @@ SET_VARIABLES: dict[str, str] = {"PYTHONNOUSERSITE": "1"}
 # Everything else passes through unchanged, PYTHONHOME and SOURCE_DATE_EPOCH included.
 
 
+@dataclass(frozen=True)
 class Isolation:
     """The build environment a pipeline names; everything else is kept out."""
 
-    __slots__ = ("python", "pythonpath", "site_dirs", "system_site")
-
-    def __init__(self, python: str, pythonpath: tuple[str, ...] = (), site_dirs: tuple[str, ...] = (),
-                 system_site: bool = False) -> None:
-        self.python = python
-        self.pythonpath = pythonpath
-        self.site_dirs = site_dirs
-        self.system_site = system_site
-
-
-def target_python(value: str | None) -> str:
-    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
-    if value is None:
-        return sys.executable
-    if os.sep not in value:
-        import shutil
-
-        found = shutil.which(value)
-        if found is None:
-            raise BadInput(f"--python {value}: not found on PATH")
-        value = found
-    return os.path.abspath(value)
+    python: str
+    pythonpath: tuple[str, ...] = ()
+    site_dirs: tuple[str, ...] = ()
+    system_site: bool = False
 
 
 def split_pythonpath(value: str | None, cwd: str | None = None) -> list[str]:
@@ -72,26 +55,11 @@ def split_pythonpath(value: str | None, cwd: str | None = None) -> list[str]:
     return [os.path.normpath(os.path.join(base, entry)) for entry in (value or "").split(os.pathsep) if entry]
 
 
-def render(info: dict[str, Any]) -> str:
-    """``isobuild env``'s text: one fact a line, paths indented."""
-    lines = [f"interpreter: {info['interpreter']} (Python {info['python_version']})", "sys.path:"]
-    lines += [f"  {entry}" for entry in info["sys_path"]]
-    lines.append(f"excluded user site: {info['excluded']['user_site']}")
-    lines += [f"excluded system site: {entry}" for entry in info["excluded"]["system_site"]]
-    env = info["environment"]
-    lines += [f"set: {key}={value}" for key, value in env["set"].items()]
-    lines += [f"removed: {key} (was {value!r})" for key, value in env["removed"].items()]
-    children = env["children"]
-    lines.append(f"children: PYTHONPATH={children['PYTHONPATH']}")
-    lines.append(f"children: sys.path restored by the shim to {children['_ISOBUILD_HOOK_PATH']['path']}")
-    return "\n".join(lines)
-
-
 # Nix's and Guix's interpreters add these dirs from a sitecustomize that -S switches off.
 PIPELINE_SITE_VARIABLES = ("NIX_PYTHONPATH", "GUIX_PYTHONPATH")
 
 
-def pipeline_site_dirs(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+def pipeline_site_dirs(environ: Mapping[str, str]) -> list[str]:
     """The site dirs that Nix and Guix name in their variables, honoured like ``--path``."""
     return [os.path.abspath(entry) for name in PIPELINE_SITE_VARIABLES
             for entry in environ.get(name, "").split(os.pathsep) if entry]

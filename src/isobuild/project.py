@@ -101,11 +101,15 @@ def _build_system(path: str, data: Mapping[str, Any]) -> tuple[list[str], str, l
     return list(table["requires"]), backend, backend_path, notes
 
 
-def load(srcdir: str) -> Project:
-    """Read and check SRCDIR's configuration; requirement strings are checked by the dependency check."""
+def require_srcdir(srcdir: str) -> None:
     if not os.path.isdir(srcdir):
         what = "does not exist" if not os.path.exists(srcdir) else "is not a directory"
         raise BadInput(f"source directory {srcdir} {what}")
+
+
+def load(srcdir: str) -> Project:
+    """Read and check SRCDIR's configuration; requirement strings are checked by the dependency check."""
+    require_srcdir(srcdir)
     srcdir = os.path.abspath(srcdir)
     pyproject_path = os.path.join(srcdir, "pyproject.toml")
     if os.path.exists(pyproject_path):

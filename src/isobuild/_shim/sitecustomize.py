@@ -1,18 +1,25 @@
 # isobuild's sitecustomize for Python processes that a build backend starts.
 #
 # isobuild puts this directory first on PYTHONPATH for the hook process's
-# children (and sets PYTHONNOUSERSITE=1), so that an interpreter the backend
-# starts with sys.executable sees the same sys.path as the hooks: site.main()
-# has already appended the system site dirs by the time this runs, and this
-# puts sys.path back to what the hooks had, before the child's own code runs.
+# children (and sets PYTHONNOUSERSITE=1 for every child).
 #
-# Limit: a .pth file in the system site has already executed its `import`
-# lines when this runs; Python has no switch that prevents that short of -S.
+# In a child of the hooks' own interpreter (same sys.executable, same
+# sys.version), site.main() has already appended the system site dirs by the
+# time this runs: sys.path is put back to what the hooks have, before the
+# child's own code runs. Limit: a .pth file in the system site has already
+# executed its `import` lines by then; Python has no switch that prevents that
+# short of -S.
+#
+# Any other interpreter (Mercurial's, a distribution's meson, any
+# #!/usr/bin/python3 script) is left alone: this directory leaves its sys.path,
+# and its own sitecustomize, if it has one, is imported in this one's place.
 #
 # Any interpreter that honours PYTHONPATH may import this file (even Python 2),
 # so it keeps to syntax every version parses and never raises.
 import os
 import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def isolate(path, site_dirs):
@@ -24,30 +31,25 @@ def isolate(path, site_dirs):
         site.addsitedir(site_dir)
 
 
-def _drop_own_site_dirs():
-    """For an interpreter other than the hooks': drop its site dirs and what followed them."""
-    import site
-
-    dirs = set()
-    for entry in list(getattr(site, "getsitepackages", lambda: [])()) + [site.getusersitepackages()]:
-        dirs.add(os.path.normcase(os.path.abspath(entry)))
-    for index, entry in enumerate(sys.path):
-        if os.path.normcase(os.path.abspath(entry)) in dirs:
-            del sys.path[index:]
-            break
+def _step_aside():
+    """For another interpreter: as if isobuild had not been here, own sitecustomize included."""
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _HERE]
+    del sys.modules["sitecustomize"]
+    try:
+        import sitecustomize  # noqa: F401  (the interpreter's own: it takes this module's place)
+    except ImportError:
+        pass
 
 
 def _main():
     import json
 
     spec = os.environ.get("_ISOBUILD_HOOK_PATH")
-    if not spec:
-        return
-    spec = json.loads(spec)
+    spec = json.loads(spec) if spec else {}
     if spec.get("identity") == [sys.executable, sys.version]:
         isolate(spec["path"], spec["site_dirs"])
-    elif not spec.get("system_site"):
-        _drop_own_site_dirs()
+    else:
+        _step_aside()
 
 
 if __name__ == "sitecustomize":

@@ -42,31 +42,24 @@ class Status(NamedTuple):
             return f"missing (found {self.found})" if self.found else "missing"
         return f"missing: {chains}"
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "requirement": self.requirement,
-            "origin": self.origin,
-            "satisfied": self.satisfied,
-            "needed": self.needed,
-            "found": self.found,
-            "unmet": [list(chain) for chain in self.unmet],
-        }
-
 
 class Environment:
-    """The hook process's distributions, looked up lazily and cached."""
+    """The hook process's distributions, looked up when first needed and cached."""
 
-    def __init__(self, lookup: Lookup, markers: Mapping[str, str], known: Mapping[str, Mapping[str, Any] | None] = {}
-                 ) -> None:
+    def __init__(self, lookup: Lookup, markers: Mapping[str, str]) -> None:
         self._lookup = lookup
-        self._cache: dict[str, Mapping[str, Any] | None] = dict(known)  # what the hook process sent ahead
+        self._cache: dict[str, Mapping[str, Any] | None] = {}
         self.markers = dict(markers)
 
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Look up several names in one request (a round trip to the hook process each)."""
+        keys = sorted({canonicalize_name(name) for name in names} - set(self._cache))
+        if keys:
+            self._cache.update(self._lookup(keys))
+
     def get(self, name: str) -> Mapping[str, Any] | None:
-        key = canonicalize_name(name)
-        if key not in self._cache:
-            self._cache.update(self._lookup([key]))
-        return self._cache.get(key)
+        self.prefetch([name])
+        return self._cache.get(canonicalize_name(name))
 
     def wants(self, req: Requirement, extras: Iterable[str]) -> bool:
         if req.marker is None:
@@ -83,12 +76,15 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
             return [chain]
     except InvalidVersion:
         return [chain]
-    unmet: list[tuple[str, ...]] = []
+    children = []
     for text in dist["requires"]:
         try:
-            child = Requirement(text)
+            children.append(Requirement(text))
         except InvalidRequirement:
             continue  # an installed distribution's broken metadata is not the build's concern
+    env.prefetch(child.name for child in children if env.wants(child, req.extras))
+    unmet: list[tuple[str, ...]] = []
+    for child in children:
         key = str(child)
         if key in seen or key in chain or not env.wants(child, req.extras):
             continue
@@ -101,10 +97,11 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
 
 def check(requirements: Iterable[str], origin: str, env: Environment) -> list[Status]:
     """Raises InvalidRequirement for a bad string; the caller knows whose string it was."""
+    parsed = [(text, Requirement(text)) for text in requirements]
+    env.prefetch(req.name for _, req in parsed)
     statuses = []
     seen: set[str] = set()
-    for text in requirements:
-        req = Requirement(text)
+    for text, req in parsed:
         dist = env.get(req.name)
         found = f"{dist['version']} at {dist['location']}" if dist else None
         found = f"{req.name} {found}" if found else None

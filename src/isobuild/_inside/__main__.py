@@ -1,0 +1,45 @@
+"""``python -S -s .../_inside/__main__.py serve|scheme|compile``: isobuild's entry into the target.
+
+Run as a script, so its directory is sys.path[0]: that entry is removed first
+(nothing of isobuild's stays on the hooks' sys.path), and the package is
+loaded under a name no project uses, so that its modules (``hooks``, ``dists``
+...) cannot shadow a backend's.
+"""
+import os
+import sys
+
+PACKAGE = "_isobuild_inside"
+TOO_OLD = 86  # the exit code that tells the frontend this interpreter is too old
+
+
+# Type comments, not annotations: this file must parse on any Python, to say that it is too old.
+def _load_package():  # type: () -> None
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
+    spec = importlib.util.spec_from_file_location(
+        PACKAGE, os.path.join(here, "__init__.py"), submodule_search_locations=[here]
+    )
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE] = package
+    spec.loader.exec_module(package)
+
+
+def main():  # type: () -> None
+    if sys.version_info < (3, 8):
+        sys.stderr.write("isobuild: {} is Python {}.{}; the hooks need Python 3.8 or newer\n".format(
+            sys.executable, *sys.version_info[:2]))
+        sys.exit(TOO_OLD)
+    _load_package()
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    modules = {"serve": "server", "scheme": "scheme", "compile": "compile"}
+    if command not in modules:
+        sys.exit("usage: {} serve|scheme|compile".format(sys.argv[0]))
+    __import__("{}.{}".format(PACKAGE, modules[command]))
+    sys.modules["{}.{}".format(PACKAGE, modules[command])].main(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

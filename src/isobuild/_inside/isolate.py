@@ -1,0 +1,76 @@
+"""The hooks' sys.path and their children's environment, built inside the target.
+
+The process runs with -S -s: no site module ran, so sys.path is the stdlib
+alone. Onto it go the pipeline's dirs; the interpreter's own site dirs are
+reported as excluded (or, with system_site, added as site dirs).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from typing import Any
+
+
+def venv_prefixes() -> list[str] | None:
+    """As site.venv() sets them: sys.prefix is the venv's (-S skipped that); None outside a venv.
+
+    Returns the prefixes whose site dirs the interpreter would have.
+    """
+    exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+    site_prefix = os.path.dirname(exe_dir)
+    for conf in (os.path.join(exe_dir, "pyvenv.cfg"), os.path.join(site_prefix, "pyvenv.cfg")):
+        if os.path.isfile(conf):
+            break
+    else:
+        return None
+    system_site = "true"
+    with open(conf, encoding="utf-8") as f:
+        for line in f:
+            key, sep, value = line.partition("=")
+            if sep and key.strip().lower() == "include-system-site-packages":
+                system_site = value.strip().lower()
+    prefixes = [site_prefix] + ([sys.prefix] if system_site == "true" else [])
+    sys.prefix = sys.exec_prefix = site_prefix
+    return prefixes
+
+
+def _shim(shim_dir: str) -> Any:
+    """isobuild's sitecustomize shim, loaded by path: the same code restores the children's sys.path."""
+    spec = importlib.util.spec_from_file_location("_isobuild_shim", os.path.join(shim_dir, "sitecustomize.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def setup(msg: dict[str, Any]) -> dict[str, Any]:
+    """Put sys.path and os.environ in place; return what was done, for the frontend's hello."""
+    import site
+
+    stdlib = list(sys.path)
+    base = list(msg["pythonpath"]) + stdlib
+    system = site.getsitepackages(venv_prefixes())
+    site_dirs = list(msg["site_dirs"]) + (system if msg["system_site"] else [])
+    _shim(msg["shim_dir"]).isolate(list(msg["backend_path"]) + base, site_dirs)
+    # Children: no user site; the shim restores sys.path to base + site_dirs in
+    # a child of this very interpreter, and steps aside in any other one.
+    child_env = {
+        "PYTHONPATH": os.pathsep.join([msg["shim_dir"]] + list(msg["pythonpath"])),
+        "PYTHONNOUSERSITE": "1",
+        "_ISOBUILD_HOOK_PATH": json.dumps(
+            {"identity": [sys.executable, sys.version], "path": base, "site_dirs": site_dirs}
+        ),
+    }
+    os.environ.update(child_env)
+    return {
+        "sys_path": list(sys.path),
+        "executable": sys.executable,
+        "version": list(sys.version_info[:3]),
+        "excluded": {
+            "user_site": site.getusersitepackages(),
+            "system_site": [] if msg["system_site"] else system,
+        },
+        "child_env": child_env,
+    }

@@ -1,0 +1,71 @@
+"""The hook process: one per build, serving the frontend over a JSON-lines channel.
+
+The frontend writes one request a line on our stdin and reads one reply a line
+on our stdout. Those two descriptors are moved aside first (to new, non-
+inheritable fds), stdin becomes /dev/null and stdout is pointed at stderr, so
+nothing the backend prints can corrupt the channel or the frontend's stdout.
+
+Requests, and their replies:
+  {"op": "setup", "pythonpath": [...], "site_dirs": [...], "backend_path": [...],
+   "system_site": bool, "shim_dir": str}
+      -> {"sys_path", "executable", "version", "excluded", "child_env", "markers"}
+  {"op": "dists", "names": [normalized names]}
+      -> {"dists": {name: {"version", "requires", "location"} or null}}
+  {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}, "hook": str, "backend": str}
+      -> {"status": "ok" | "exit" | "exception" | "hook_missing", ...}
+At EOF the process exits normally.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, Any, Callable
+
+from . import dists, hooks, isolate
+
+
+class Server:
+    """The state of one build: the sys.path that setup built, for every distribution lookup."""
+
+    def __init__(self) -> None:
+        self.setup_path: list[str] = []
+
+    def setup(self, msg: dict[str, Any]) -> dict[str, Any]:
+        hello = isolate.setup(msg)
+        self.setup_path = list(sys.path)
+        hello["markers"] = dists.markers()
+        return hello
+
+    def dists(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return {"dists": {name: dists.lookup(name, self.setup_path) for name in msg["names"]}}
+
+    def run(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return hooks.run(msg)
+
+
+def _private_channel() -> tuple[IO[bytes], IO[bytes]]:
+    """The frontend's pipes, moved to fds that no child inherits; 0 is /dev/null, 1 is stderr."""
+    channel_in = os.fdopen(os.dup(0), "rb")
+    channel_out = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    return channel_in, channel_out
+
+
+def main(argv: list[str]) -> None:
+    channel_in, channel_out = _private_channel()
+    server = Server()
+    ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "setup": server.setup, "dists": server.dists, "run": server.run,
+    }
+    for line in channel_in:
+        msg = json.loads(line.decode("utf-8"))
+        reply = ops[msg["op"]](msg)
+        channel_out.write(json.dumps(reply).encode("utf-8") + b"\n")
+        channel_out.flush()
+    sys.stdout.flush()

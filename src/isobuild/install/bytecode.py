@@ -1,0 +1,88 @@
+"""Bytecode compiled by the target interpreter (its magic number) while the wheel is unpacked."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+
+from ..errors import InstallFailed, InterpreterError
+from ..hookprocess import inside_command
+from .target import Target
+
+
+class Compiler:
+    """The target interpreter byte-compiling (its magic number) each source as soon as it is written.
+
+    Unpacking and compiling overlap: while this process writes the wheel's
+    files, the compiler and its pool use the other cores.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()  # not a pipe: compile warnings could fill it while we write
+        self.sent: list[str] = []
+
+    def add(self, written: str, final: str) -> None:
+        """``final`` is the path without DESTDIR, recorded in the .pyc."""
+        if not self.target.levels:
+            return
+        if self.proc is None:
+            try:  # its own session: a Ctrl-C meant for isobuild must not cut off what the rollback needs
+                self.proc = subprocess.Popen(inside_command(self.target.python, "compile"), stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
+            except OSError as exc:
+                raise InterpreterError(f"cannot run the target interpreter {self.target.python}: {exc.strerror}") from None
+            self._send({"levels": list(self.target.levels), "mode": self.target.invalidation_mode,
+                        "jobs": self.target.jobs or os.cpu_count() or 1})
+        self._send([written, final])
+        self.sent.append(written)
+
+    def _send(self, item: object) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(item).encode() + b"\n")
+        except BrokenPipeError:
+            pass  # finish() says how it ended
+
+    def finish(self) -> list[tuple[str, str]]:
+        """Wait for the last source; return (written pyc, final pyc) pairs."""
+        if self.proc is None:
+            self.log.close()
+            return []
+        try:
+            out, _ = self.proc.communicate()
+        except BrokenPipeError:  # its stdin, closed by communicate(): it is gone already
+            out = b""
+            self.proc.wait()
+        self.log.seek(0)
+        errors = self.log.read().decode(errors="replace").strip()
+        self.log.close()
+        if self.proc.returncode != 0:
+            raise InstallFailed(f"{self.target.python} failed to compile bytecode", details=errors)
+        destdir = self.target.destdir
+        written: list[str] = [pyc for pyc, _source in json.loads(out)]
+        return [(pyc, "/" + os.path.relpath(pyc, destdir) if destdir else pyc) for pyc in written]
+
+    def abandon(self) -> list[str]:
+        """After a failure: stop it at once (its own session: kill the group) and list, for the
+        rollback, every .pyc it may have written for the sources it was sent."""
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self.log.close()
+        found = []
+        for source in self.sent:
+            cache = os.path.join(os.path.dirname(source), "__pycache__")
+            stem = os.path.basename(source)[:-3] + "."
+            try:  # NAME.TAG[.opt-N].pyc, and py_compile's temp files NAME.TAG[.opt-N].pyc.NNN
+                found += [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
+            except OSError:
+                pass
+        return found

@@ -1,0 +1,126 @@
+"""installer's destination with isobuild's shebangs, bytecode and a log of what was written, and the rollback."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from installer.destinations import SchemeDictionaryDestination
+from installer.records import Hash, RecordEntry
+from installer.scripts import Script
+from installer.utils import Scheme, copyfileobj_with_hashing
+
+from ..errors import InstallFailed
+from .bytecode import Compiler
+from .scheme import shebang
+from .target import Target
+
+
+class Destination(SchemeDictionaryDestination):
+    """installer's destination, plus: our shebangs, a log of what was written, no in-process bytecode."""
+
+    def __init__(self, scheme_dict: dict[str, str], target: Target, written: list[str]) -> None:
+        super().__init__(scheme_dict, interpreter=target.interpreter, script_kind="posix")
+        self.target = target
+        self.written = written
+        self.compiler = Compiler(target)
+
+    def final_path(self, scheme: Scheme, path: str) -> str:
+        root = os.path.abspath(self.scheme_dict[scheme])
+        final = os.path.abspath(os.path.join(root, path))
+        if os.path.commonpath([root, final]) != root:
+            raise InstallFailed(f"{path} would be written outside {root}")
+        return final
+
+    def staged(self, final: str) -> str:
+        destdir = self.target.destdir
+        return os.path.join(destdir, final.lstrip(os.sep)) if destdir else final
+
+    def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
+        final = self.final_path(scheme, path)
+        target = self.staged(final)
+        if os.path.lexists(target) and not self.target.overwrite:
+            raise InstallFailed(f"{target} exists", hint="pass --overwrite to replace it")
+        missing = []
+        parent = os.path.dirname(target)
+        while not os.path.isdir(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        # Recorded before they are made, so that an interrupt in between leaves nothing
+        # unrecorded; the rollback skips what does not exist. A directory in a file's
+        # way is not recorded: open() fails on it, and it is not ours to remove.
+        for directory in reversed(missing):
+            self.written.append(directory)
+            os.mkdir(directory)
+        if not os.path.isdir(target):
+            self.written.append(target)
+        with open(target, "wb") as f:
+            value, size = copyfileobj_with_hashing(stream, f, "sha256")
+        if is_executable:
+            mode = os.stat(target).st_mode
+            os.chmod(target, mode | ((mode & 0o444) >> 2))
+        if scheme in ("purelib", "platlib") and path.endswith(".py"):
+            self.compiler.add(target, final)
+        return RecordEntry(path, Hash("sha256", value), size)
+
+    def write_file(self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO,
+                   is_executable: bool) -> RecordEntry:
+        if scheme == "scripts" and stream.read(8) == b"#!python":
+            stream.readline()
+            stream = io.BytesIO(shebang(self.target.interpreter, self.target.shebang_flags) + stream.read())
+        stream.seek(0)
+        return self.write_to_fs(scheme, os.fspath(path), stream, is_executable)
+
+    def write_script(self, name: str, module: str, attr: str, section: Any) -> RecordEntry:
+        _, data = Script(name, module, attr, section).generate("/placeholder", "posix")
+        body = data.split(b"\n", 1)[1]
+        line = shebang(self.target.interpreter, self.target.shebang_flags)
+        return self.write_to_fs(Scheme("scripts"), name, io.BytesIO(line + body), is_executable=True)
+
+    def finalize_installation(self, scheme: Scheme, record_file_path: str,
+                              records: Iterable[tuple[Scheme, RecordEntry]]) -> None:
+        records = list(records)
+        record_entry = records.pop()  # the RECORD's own entry, last, without hash
+        for pyc, final in self.compiler.finish():
+            self.written.append(pyc)
+            with open(pyc, "rb") as f:
+                value, size = copyfileobj_with_hashing(f, io.BytesIO(), "sha256")
+            for key in ("purelib", "platlib"):
+                root = os.path.abspath(self.scheme_dict[key])
+                if os.path.commonpath([root, final]) == root:
+                    rel = os.path.relpath(final, root).replace(os.sep, "/")
+                    records.append((Scheme(key), RecordEntry(rel, Hash("sha256", value), size)))
+                    break
+        super().finalize_installation(scheme, record_file_path, [*records, record_entry])
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (blocked, not lost) until the block ends; in the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def rollback(written: list[str]) -> None:
+    for path in reversed(written):
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+            if os.path.basename(os.path.dirname(path)) == "__pycache__":
+                os.rmdir(os.path.dirname(path))  # made by the compiler, unless other .pyc files are left in it
+        except OSError:
+            pass

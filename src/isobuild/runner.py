@@ -1,0 +1,125 @@
+"""The backend's hooks through pyproject-hooks, run in the hook process: the one place where
+whatever the backend did wrong (raised, exited, died, lacks a hook, returned a bad value)
+becomes an isobuild error.
+
+pyproject-hooks' public interface only: a ``BuildBackendHookCaller`` whose runner
+executes the command it is handed (its ``_in_process`` script, a hook name, a
+control dir) inside the hook process instead of a new one. What pyproject-hooks
+writes and reads, and how, stays its own business.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyproject_hooks
+
+from .errors import BackendFailed, BackendUnavailable, IsobuildError
+from .hookprocess import HookProcess, HookProcessDied
+from .project import Project
+
+ConfigSettings = Mapping[str, Any]
+
+
+class Hooks:
+    """One build's hooks; each method returns a checked value or raises BackendFailed/BackendUnavailable."""
+
+    def __init__(self, project: Project, process: HookProcess, config_settings: ConfigSettings) -> None:
+        self._process = process
+        self._backend = project.backend
+        self._settings = dict(config_settings)  # {} rather than None, as build passes: some backends need a dict
+        self._hook = ""  # the hook being called, for the runner's messages
+        self._caller = pyproject_hooks.BuildBackendHookCaller(
+            project.srcdir, project.backend,
+            backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path] or None,
+            runner=self._run, python_executable=process.python,
+        )
+
+    def get_requires(self, distribution: str) -> list[str]:
+        hook = f"get_requires_for_build_{distribution}"
+        value = self._call(hook, self._settings)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self._bad_value(hook, value, "a list of requirement strings")
+        return value
+
+    def build(self, kind: str, directory: str) -> str:
+        """``build_wheel``, ``build_sdist`` or ``build_editable`` into ``directory``: the artifact's path."""
+        hook = f"build_{kind}"
+        return self._made(hook, directory, self._call(hook, directory, self._settings), "file")
+
+    def metadata(self, directory: str) -> str:
+        """The .dist-info dir's path: prepare_metadata_for_build_wheel, else (as build does) a wheel's."""
+        hook = "prepare_metadata_for_build_wheel"
+        value = self._call(hook, directory, self._settings, _allow_fallback=False, missing_ok=True)
+        if value is not None:
+            return self._made(hook, directory, value, "directory")
+        wheel = self.build("wheel", directory)
+        return _extract_dist_info(wheel, directory)
+
+    def _call(self, hook: str, *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
+        """A hook through pyproject-hooks; its exceptions as isobuild's (None for a missing optional hook)."""
+        self._hook = hook
+        try:
+            return getattr(self._caller, hook)(*args, **kwargs)
+        except pyproject_hooks.HookMissing as exc:
+            if missing_ok:
+                return None
+            raise BackendUnavailable(f"backend {self._backend} has no {exc.hook_name} hook") from None
+        except pyproject_hooks.BackendUnavailable as exc:
+            raise BackendUnavailable(f"cannot import backend {self._backend}: {getattr(exc, 'message', None) or 'import failed'}",
+                                     details=(exc.traceback or "").rstrip() or None) from None
+        except pyproject_hooks.UnsupportedOperation as exc:
+            raise BackendFailed(f"backend {self._backend} cannot {hook} here (UnsupportedOperation)",
+                                details=(exc.traceback or "").rstrip() or None) from None
+
+    def _run(self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
+        """pyproject-hooks' runner: ``cmd`` is the target interpreter and the script it would run."""
+        if len(cmd) < 2 or cmd[0] != self._process.python or not os.path.isfile(cmd[1]):
+            raise IsobuildError(f"pyproject-hooks asked for a command isobuild cannot run in the hook process: {cmd!r}")
+        try:
+            reply = self._process.run(cmd[1:], cwd or os.getcwd(), extra_environ or {},
+                                      hook=self._hook, backend=self._backend)
+        except HookProcessDied as exc:
+            raise BackendFailed(f"the hook process {exc.description} during {self._hook}") from None
+        status = reply["status"]
+        if status == "exit":
+            raise BackendFailed(f"backend {self._backend} called sys.exit({reply['code']}) in {self._hook}")
+        if status == "exception":
+            raise BackendFailed(f"{self._hook} of backend {self._backend} raised {reply['type']}: {reply['message']}",
+                                hint="the backend's traceback is above")
+        if status == "hook_missing":
+            raise BackendUnavailable(f"backend {self._backend} has no {self._hook} hook")
+        if status == "backend_unavailable":
+            raise BackendUnavailable(f"cannot import backend {self._backend}: {reply['message']}")
+
+    def _bad_value(self, hook: str, value: object, wanted: str) -> BackendFailed:
+        return BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, not {wanted}")
+
+    def _made(self, hook: str, directory: str, value: object, kind: str) -> str:
+        """The path of what the hook says it made: a plain name in ``directory`` that exists."""
+        if not isinstance(value, str):
+            raise self._bad_value(hook, value, f"a {kind} name")
+        if value in ("", ".", "..") or os.sep in value or (os.altsep and os.altsep in value):
+            raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, which is not a file name")
+        path = os.path.join(directory, value)
+        if not (os.path.isdir(path) if kind == "directory" else os.path.isfile(path)):
+            raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, but created no such {kind}")
+        return path
+
+
+def _extract_dist_info(wheel: str, directory: str) -> str:
+    """The wheel's .dist-info dir, unpacked beside it (build's fallback when prepare_metadata is missing)."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            tops = {name.split("/", 1)[0] for name in zf.namelist()}
+            found = sorted(top for top in tops if top.endswith(".dist-info") and "-" in top)
+            if len(found) != 1:
+                raise BackendFailed(f"build_wheel's {os.path.basename(wheel)} has {len(found)} .dist-info dirs, not one")
+            members = [name for name in zf.namelist() if name.startswith(found[0] + "/") and ".." not in name.split("/")]
+            zf.extractall(directory, members)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BackendFailed(f"build_wheel's {os.path.basename(wheel)} is not a readable wheel: {exc}") from None
+    return os.path.join(directory, found[0])

@@ -1,0 +1,85 @@
+"""OUTDIR and atomic placement: a build writes into a staging dir inside OUTDIR, then renames.
+
+OUTDIR never holds a partial artifact, and a failed or interrupted build leaves
+OUTDIR as it found it: the staging dir goes, and so do the dirs this build
+created (proven by a mkdir that succeeded, never guessed from a later stat).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from types import TracebackType
+
+from .errors import BadInput
+
+
+def _not_a_directory(outdir: str, path: str) -> BadInput:
+    if path == outdir:
+        return BadInput(f"output directory {outdir} exists and is not a directory")
+    return BadInput(f"output directory {outdir} cannot be created: {path} is not a directory")
+
+
+def _make_dirs(outdir: str) -> list[str]:
+    """Create OUTDIR and missing parents, race-safe (another build may create them too); return ours, deepest last."""
+    missing: list[str] = []
+    path = outdir
+    while not os.path.isdir(path):
+        if os.path.lexists(path):
+            raise _not_a_directory(outdir, path)
+        missing.insert(0, path)
+        path = os.path.dirname(path)
+    created: list[str] = []
+    for path in missing:
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if os.path.isdir(path):
+                continue  # made by someone else meanwhile: not ours to remove
+            _remove(created)
+            raise _not_a_directory(outdir, path) from None
+        except OSError as exc:
+            _remove(created)
+            raise BadInput(f"cannot create output directory {outdir}: {exc.strerror or exc}") from None
+        created.append(path)
+    return created
+
+
+def _remove(created: list[str]) -> None:
+    for path in reversed(created):
+        try:
+            os.rmdir(path)
+        except OSError:
+            break
+
+
+class Staging:
+    """``with Staging(outdir) as staging:`` build into ``staging.dir``, then ``staging.place(path)``."""
+
+    def __init__(self, outdir: str) -> None:
+        self.outdir = os.path.abspath(outdir)
+        self.created: list[str] = []
+        self.dir = ""
+
+    def __enter__(self) -> Staging:
+        self.created = _make_dirs(self.outdir)
+        try:
+            self.dir = tempfile.mkdtemp(prefix=".isobuild-", dir=self.outdir)
+        except OSError as exc:
+            _remove(self.created)
+            raise BadInput(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
+        return self
+
+    def place(self, built: str) -> str:
+        """Rename the artifact (a file, or a .dist-info dir) from the staging dir into OUTDIR."""
+        target = os.path.join(self.outdir, os.path.basename(built))
+        if os.path.isdir(built) and os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)  # a metadata dir from an earlier run: directories cannot be replaced in one step
+        os.replace(built, target)
+        return target
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if kind is not None:
+            _remove(self.created)
