@@ -19,10 +19,16 @@ ratio of two medians (shown beside it).
      "2 processes" (the floor run by a parent in a second interpreter: the least
      a frontend that keeps the hooks out of its own interpreter can cost);
   2. install of a large pure-Python wheel (sympy) with bytecode;
-  3. scaling: 1, 10 and 50 tiny projects built in a row.
+  3. scaling: 1, 10 and 50 tiny projects built in a row;
+  4. real projects: the sdists that tests/test_realworld.py pins (downloaded
+     once into its cache, with its build env; needs pytest importable), each
+     built once by isobuild, build, pip and uv, one after another, in a tool
+     order that rotates per project; a failed build is shown as "fail" and left
+     out of that tool's total (benchmarks/realprojects.py).
 
 Options: --rounds N (build rounds, default 24), --seed N, --install-rounds N (default 3),
---skip-install, --skip-scaling, --keep (leave the throwaway dir).
+--skip-install, --skip-scaling, --skip-real, --real-projects N (only the first N of
+section 4), --keep (leave the throwaway dir).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from realprojects import bench_real  # benchmarks/ is sys.path[0] when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = {"setuptools": "setuptools-pyproject", "flit_core": "flit", "hatchling": "hatch"}
@@ -141,7 +149,7 @@ def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, ro
         med = {name: statistics.median(values) * 1000 for name, values in times.items()}
         cells = [f"{med['floor']:.0f}"] + [f"{med[n]:.0f} (+{med[n] - med['floor']:.0f})" for n in names[1:]]
         ratios = per_round(times, "isobuild", "gpep517")
-        low, _, high = statistics.quantiles(ratios, n=4)
+        low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3  # --rounds 1: no quartiles
         bound = statistics.median(per_round(times, "2 processes", "gpep517"))
         print(f"| {label} | " + " | ".join(cells) + f" | {statistics.median(ratios):.2f}x [{low:.2f}-{high:.2f}] "
               f"({med['isobuild'] / med['gpep517']:.2f}x; {bound:.2f}x) |")
@@ -196,8 +204,12 @@ def main() -> None:
     parser.add_argument("--install-rounds", type=int, default=3)
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--skip-real", action="store_true", help="skip section 4 (real projects)")
+    parser.add_argument("--real-projects", type=int, metavar="N", help="section 4 with only the first N projects")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
+    if args.real_projects is not None and args.real_projects < 1:
+        parser.error("--real-projects needs N >= 1")
     root = Path(tempfile.mkdtemp(prefix="isobuild-bench-"))
     try:
         python, venv, env = setup(root)
@@ -213,6 +225,8 @@ def main() -> None:
             bench_install(python, env, root, args.install_rounds)
         if not args.skip_scaling:
             bench_scaling(python, venv, env, scratch)
+        if not args.skip_real:
+            bench_real(python, venv, env, scratch, args.real_projects)
     finally:
         if args.keep:
             print(f"\n(kept {root})")
