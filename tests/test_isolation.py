@@ -205,8 +205,78 @@ def test_env_command_shows_what_the_hooks_see(tmp_path: Path, target_kind: str) 
     assert info["excluded"]["user_site"] == str(poisoned.home / ".local" / "lib" / "python3.11" / "site-packages")
     if target_kind == "venv":
         assert info["excluded"]["system_site"] == [str(poisoned.venv_site)]
+    same = info["children"]["same_interpreter"]
+    assert same["executable"] == target
+    assert same["sys_path"] + [str(extra)] == [p for p in data["grandchild"]["sys_path"] if p != ""]
+    assert "left alone" in info["children"]["other_interpreters"]
     text = run_isobuild("env", *common, env=env).stdout.decode()
     assert f"interpreter: {target} (Python 3.11." in text and f"  {src / '_backend'}" in text
+    assert "children run by another interpreter: left alone" in text
+
+
+def test_env_with_system_site_reports_the_system_site_children_get(tmp_path: Path) -> None:
+    """A child of the hooks' interpreter gets the system site back as a site dir: env says so."""
+    import json
+
+    python = require_interpreter("3.11")
+    poisoned = make_poisoned(tmp_path, python, "3.11")
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "report.json"
+    common = [str(src), "--python", poisoned.venv_python, "--system-site"]
+    env = poisoned.env(PROBE_REPORT=str(report))
+
+    info = json.loads(run_isobuild("env", *common, "--json", env=env).stdout)
+    assert run_isobuild("wheel", *common, env=env).returncode == 0
+
+    assert info["children"]["same_interpreter"]["site_dirs"] == [str(poisoned.venv_site)]
+    assert str(poisoned.venv_site) in read_report(report)["grandchild"]["sys_path"]
+    assert f"  {poisoned.venv_site} (site dir)" in run_isobuild("env", *common, env=env).stdout.decode()
+
+
+def _foreign_report(tmp_path: Path, foreign: str, module: str, hooks_python: str) -> dict:  # type: ignore[type-arg]
+    import json
+
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "foreign.json"
+    result = run_isobuild("wheel", str(src), "--python", hooks_python, "-C", f"foreign-python={foreign}",
+                          "-C", f"foreign-report={report}", "-C", f"foreign-import={module}",
+                          env=make_poisoned(tmp_path, hooks_python, hooks_python.rsplit("python", 1)[1]).env())
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    found: dict = json.loads(report.read_text())  # type: ignore[type-arg]
+    return found
+
+
+def test_another_interpreter_run_by_a_hook_keeps_its_own_site_and_sitecustomize(tmp_path: Path) -> None:
+    """A tool of another interpreter (here a venv of another Python) sees its site-packages and runs its own
+    sitecustomize, as without isobuild; isobuild's shim dir is gone from its sys.path."""
+    hooks_python = require_interpreter("3.11")
+    other = require_interpreter("3.12")
+    venv = tmp_path / "tool-venv"
+    subprocess.run([other, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = venv / "lib" / "python3.12" / "site-packages"
+    (site / "toolmod.py").write_text("VALUE = 1\n")
+    (site / "sitecustomize.py").write_text("TOOL_OWN = True\n")
+
+    found = _foreign_report(tmp_path, str(venv / "bin" / "python"), "toolmod", hooks_python)
+
+    assert found["imported"] is True, found
+    assert found["sitecustomize"] == str(site / "sitecustomize.py")
+    assert str(site) in found["sys_path"]
+    assert not any("_shim" in entry for entry in found["sys_path"]), found["sys_path"]
+
+
+def test_debian_python3_run_by_a_hook_imports_from_its_dist_packages(tmp_path: Path) -> None:
+    """``/usr/bin/python3 -c "import yaml"`` from a hook works as under build, Debian's sitecustomize included."""
+    system = "/usr/bin/python3"
+    probe = subprocess.run([system, "-c", "import yaml, sitecustomize; print(sitecustomize.__file__)"],
+                           capture_output=True, text=True) if os.path.exists(system) else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip(f"{system} with PyYAML and a sitecustomize is not on this machine")
+
+    found = _foreign_report(tmp_path, system, "yaml", require_interpreter("3.11"))
+
+    assert found["imported"] is True, found
+    assert found["sitecustomize"] == probe.stdout.strip()
 
 
 @pytest.mark.parametrize("variable", ["NIX_PYTHONPATH", "GUIX_PYTHONPATH"])

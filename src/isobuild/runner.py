@@ -22,6 +22,7 @@ from .hookprocess import HookProcess, HookProcessDied
 from .project import Project
 
 ConfigSettings = Mapping[str, Any]
+_MISSING = object()  # an optional hook the backend does not have (None is a value a backend may return)
 
 
 class Hooks:
@@ -54,19 +55,19 @@ class Hooks:
         """The .dist-info dir's path: prepare_metadata_for_build_wheel, else (as build does) a wheel's."""
         hook = "prepare_metadata_for_build_wheel"
         value = self._call(hook, directory, self._settings, _allow_fallback=False, missing_ok=True)
-        if value is not None:
+        if value is not _MISSING:
             return self._made(hook, directory, value, "directory")
         wheel = self.build("wheel", directory)
         return _extract_dist_info(wheel, directory)
 
     def _call(self, hook: str, *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
-        """A hook through pyproject-hooks; its exceptions as isobuild's (None for a missing optional hook)."""
+        """A hook through pyproject-hooks; its exceptions as isobuild's (_MISSING for a missing optional hook)."""
         self._hook = hook
         try:
             return getattr(self._caller, hook)(*args, **kwargs)
         except pyproject_hooks.HookMissing as exc:
             if missing_ok:
-                return None
+                return _MISSING
             raise BackendUnavailable(f"backend {self._backend} has no {exc.hook_name} hook") from None
         except pyproject_hooks.BackendUnavailable as exc:
             raise BackendUnavailable(f"cannot import backend {self._backend}: {getattr(exc, 'message', None) or 'import failed'}",
