@@ -91,7 +91,8 @@ def test_marker_values_are_the_same_from_the_hook_process_and_from_packaging_her
 
     process = HookProcess(sys.executable)
     try:
-        hello = process.setup(Isolation(sys.executable), [])
+        process.setup(Isolation(sys.executable), [], None)
+        hello = process.hello()
     finally:
         process.kill()
     assert hello.markers == dict(default_environment())

@@ -1,52 +1,70 @@
 """One build, start to end: hook process, dependency check, hooks, artifact placed.
 
-The order is the design: the hook process is started first, so that its start-up
-overlaps the frontend's reading of pyproject.toml and its own imports; the check
-asks for distributions on sys.path as the hook process set it up; nothing is
-built before the check passes; and the artifact is built in a staging dir inside
-OUTDIR and renamed into place (staging.py).
+The order is the design. The hook process is started first, right after the
+arguments are parsed; while it boots, sets up sys.path and imports the backend
+module, the frontend reads pyproject.toml and imports what it needs for the
+rest (tomllib, packaging, pyproject-hooks: that is why project, staging,
+dependencies and runner are imported inside session(), not at the top). The
+check asks for distributions on sys.path as the hook process set it up;
+nothing is built before it passes; the artifact is built in a staging dir
+inside OUTDIR and renamed into place. On any failure the hook process group
+is killed first, and only then are the staging dir and a new OUTDIR removed.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Literal, NamedTuple
 
-from packaging.requirements import InvalidRequirement, Requirement
+from .errors import BackendFailed, MissingDependencies
+from .hookprocess import HookProcess
 
-from . import project as project_config
-from .dependencies import Environment, Status, check
-from .errors import BackendFailed, BadInput, MissingDependencies
-from .hookprocess import Hello, HookProcess
-from .isolation import Isolation
-from .project import Project
-from .runner import Hooks
-from .staging import Staging
+TYPE_CHECKING = False  # typing's import would delay the hook process's start
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import IO, Any, Literal
 
-Kind = Literal["wheel", "sdist", "editable", "metadata"]
-Progress = Callable[[str], None]
+    from .dependencies import Environment, Status
+    from .hookprocess import Hello
+    from .isolation import Isolation
+    from .project import Project
+    from .runner import Hooks
+    from .staging import Staging
 
-
-class Request(NamedTuple):
-    srcdir: str
-    isolation: Isolation
-    config_settings: dict[str, Any] = {}  # never mutated
-    skip_dependency_check: bool = False
-    log: IO[bytes] | None = None  # where backend output goes; None: isobuild's stderr
+    Kind = Literal["wheel", "sdist", "editable", "metadata"]
+    Progress = Callable[[str], None]
 
 
-class Outcome(NamedTuple):
-    path: str | None
-    requirements: list[Status]
-    hello: Hello
-    seconds: float
-    missing: MissingDependencies | None = None  # set by requires() instead of raising
+class Request:
+    """What one command asks for: the project, its isolation, config settings, and where output goes."""
+
+    __slots__ = ("srcdir", "isolation", "config_settings", "skip_dependency_check", "log")
+
+    def __init__(self, srcdir: str, isolation: Isolation, config_settings: dict[str, Any] | None = None,
+                 skip_dependency_check: bool = False, log: IO[bytes] | None = None) -> None:
+        self.srcdir = srcdir
+        self.isolation = isolation
+        self.config_settings = dict(config_settings or {})
+        self.skip_dependency_check = skip_dependency_check
+        self.log = log  # where backend output goes; None: isobuild's stderr
 
 
-def _distribution(kind: Kind) -> str:
+class Outcome:
+    """What a command found: the artifact (or None), the statuses checked, the hooks' interpreter."""
+
+    __slots__ = ("path", "requirements", "hello", "seconds", "missing")
+
+    def __init__(self, path: str | None, requirements: list[Status], hello: Hello, seconds: float,
+                 missing: MissingDependencies | None = None) -> None:
+        self.path = path
+        self.requirements = requirements
+        self.hello = hello
+        self.seconds = seconds
+        self.missing = missing  # set by requires() instead of raising
+
+
+def _distribution(kind: str) -> str:
     """The artifact whose get_requires hook applies: metadata is prepared for a wheel."""
     return "wheel" if kind == "metadata" else kind
 
@@ -54,20 +72,13 @@ def _distribution(kind: Kind) -> str:
 class Session:
     """The live state of one command: the hook process, the project, its hooks, the statuses checked."""
 
-    def __init__(self, request: Request, progress: Progress, process: HookProcess) -> None:
-        self.request = request
-        self.progress = progress
-        self.started = time.perf_counter()
+    def __init__(self, request: Request, progress: Progress, started: float, project: Project, hello: Hello,
+                 hooks: Hooks, env: Environment, staging: Staging | None) -> None:
+        self.request, self.progress, self.started = request, progress, started
+        self.project, self.hello, self.hooks, self.env, self.staging = project, hello, hooks, env, staging
         self.statuses: list[Status] = []
-        self.process = process
-        self.project: Project = project_config.load(request.srcdir)
-        if not request.skip_dependency_check:  # -x: not checked, so not parsed either (as build's flag)
-            _parse_static(self.project)
-        self.hello = self.process.setup(request.isolation, self.project.backend_path)
-        self.hooks = Hooks(self.project, self.process, request.config_settings)
-        self.env = Environment(self.process.dists, self.hello.markers)
-        self.step(f"hooks run by {self.hello.executable} (Python {self.hello.version_text}); {self.excluded}")
-        for warning in self.project.warnings:
+        self.step(f"hooks run by {hello.executable} (Python {hello.version_text}); {self.excluded}")
+        for warning in project.warnings:
             self.step(f"warning: {warning}")
 
     @property
@@ -81,6 +92,10 @@ class Session:
 
     def check(self, requirements: list[str], origin: str) -> None:
         """Record the requirements' statuses; raise MissingDependencies if any is unmet."""
+        from packaging.requirements import InvalidRequirement
+
+        from .dependencies import check
+
         t0 = time.perf_counter()
         try:
             statuses = check(requirements, origin, self.env)
@@ -97,7 +112,7 @@ class Session:
                 hint="install them into the build environment (PYTHONPATH or --path), or pass -x to skip the check",
             )
 
-    def check_all(self, kind: Kind) -> None:
+    def check_all(self, kind: str) -> None:
         """build-system.requires, then get_requires_for_build_*'s answer, as build checks them."""
         self.check(self.project.requires, "build-system.requires")
         distribution = _distribution(kind)
@@ -110,50 +125,69 @@ class Session:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing)
 
 
-def _parse_static(project: Project) -> None:
-    for text in project.requires:
-        try:
-            Requirement(text)
-        except InvalidRequirement as exc:
-            raise BadInput(f"{project.display}: invalid requirement {text!r} in build-system.requires: {exc}") from None
+def _open(request: Request, progress: Progress, process: HookProcess, staging: Staging | None,
+          started: float) -> Session:
+    """Everything the frontend does while the hook process boots, then its setup's reply."""
+    from . import project as project_config
+
+    project = project_config.load(request.srcdir)
+    process.setup(request.isolation, project.backend_path, project.backend)
+    # Imported only now: the hook process sets up and imports the backend meanwhile.
+    from .dependencies import Environment, parse_static
+    from .runner import Hooks
+
+    if not request.skip_dependency_check:  # -x: not checked, so not parsed either (as build's flag)
+        parse_static(project)
+    if staging is not None:
+        staging.create()
+    hooks = Hooks(project, process, request.config_settings)
+    hello = process.hello()
+    return Session(request, progress, started, project, hello, hooks, Environment(process.dists, hello.markers),
+                   staging)
 
 
 @contextmanager
-def session(request: Request, progress: Progress) -> Iterator[Session]:
-    """A Session whose hook process ends with it: closed on success, its group killed on any failure."""
+def session(request: Request, progress: Progress, outdir: str | None = None) -> Iterator[Session]:
+    """A Session (with a staging dir inside ``outdir``) whose hook process ends with it:
+    closed on success, its group killed on any failure, and only then the staging dir removed."""
     started = time.perf_counter()
-    process = HookProcess(request.isolation.python, log=request.log)  # first: it boots while the project is read
+    process = HookProcess(request.isolation.python, log=request.log)  # first: see the module docstring
+    from .staging import Staging
+
+    staging = None if outdir is None else Staging(outdir)
     try:
-        live = Session(request, progress, process)
-        live.started = started
-        yield live
+        yield _open(request, progress, process, staging, started)
     except BaseException:
         process.kill()
+        if staging is not None:
+            staging.remove(failed=True)
         raise
     process.close()
+    if staging is not None:
+        staging.remove(failed=False)
 
 
 def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outcome:
     """Check, build in a staging dir inside OUTDIR, rename into place."""
-    project_config.require_srcdir(request.srcdir)  # before OUTDIR, which defaults to SRCDIR/dist, is made
-    with Staging(outdir) as staging:
-        with session(request, progress) as live:
-            if not request.skip_dependency_check:  # as build's --skip-dependency-check: not even asked
-                live.check_all(kind)
-            t0 = time.perf_counter()
-            if kind == "metadata":
-                built, hook = live.hooks.metadata(staging.dir), "prepare_metadata_for_build_wheel"
-            else:
-                built, hook = live.hooks.build(kind, staging.dir), f"build_{kind}"
-            path = staging.place(built)
-            live.step(f"{hook}: {os.path.basename(path)}", t0)
-        return live.outcome(path)
+    with session(request, progress, outdir) as live:
+        assert live.staging is not None
+        if not request.skip_dependency_check:  # as build's --skip-dependency-check: not even asked
+            live.check_all(kind)
+        t0 = time.perf_counter()
+        if kind == "metadata":
+            built, hook = live.hooks.metadata(live.staging.dir), "prepare_metadata_for_build_wheel"
+        else:
+            built, hook = live.hooks.build(kind, live.staging.dir), f"build_{kind}"
+        path = live.staging.place(built)
+        live.step(f"{hook}: {os.path.basename(path)}", t0)
+    return live.outcome(path)
 
 
 def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
     """Every build requirement's status; ``missing`` is set if any is unmet (the backend is asked only
     once build-system.requires is met)."""
-    with session(request._replace(skip_dependency_check=False), progress) as live:
+    request = Request(request.srcdir, request.isolation, request.config_settings, False, request.log)
+    with session(request, progress) as live:
         try:
             live.check_all(kind)
         except MissingDependencies as exc:
@@ -163,12 +197,14 @@ def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
 
 def environment(request: Request) -> Hello:
     """What the hooks will see, from the hook process itself: for debugging a pipeline."""
-    srcdir = request.srcdir
-    has_project = any(os.path.exists(os.path.join(srcdir, name)) for name in ("pyproject.toml", "setup.py"))
-    backend_path = project_config.load(srcdir).backend_path if has_project else []
+    from . import project as project_config
+
     process = HookProcess(request.isolation.python, log=request.log)
     try:
-        hello = process.setup(request.isolation, backend_path)
+        srcdir = request.srcdir
+        has_project = any(os.path.exists(os.path.join(srcdir, name)) for name in ("pyproject.toml", "setup.py"))
+        process.setup(request.isolation, project_config.load(srcdir).backend_path if has_project else [], None)
+        hello = process.hello()
     except BaseException:
         process.kill()
         raise

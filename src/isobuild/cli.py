@@ -7,23 +7,27 @@ modules raise IsobuildError subclasses, whose exit codes end the process here.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
-import traceback
-from collections.abc import Sequence
-from typing import IO, Any
 
 from . import __version__, builder
 from .console import Console
-from .dependencies import Status
 from .errors import BadInput, Interrupted, IsobuildError, exit_codes
-from .hookprocess import Hello
 from .isolation import REMOVED_VARIABLES, SET_VARIABLES, Isolation, pipeline_site_dirs, split_pythonpath
+
+# Only what is needed before the hook process starts is imported here (see builder.py);
+# typing's names are for the type checker alone.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO, Any
+
+    from .dependencies import Status
+    from .hookprocess import Hello
 
 COMMANDS = {
     "wheel": "build a wheel (build_wheel)",
@@ -166,6 +170,8 @@ def _status_json(status: Status) -> dict[str, Any]:
 def _outcome_json(outcome: builder.Outcome) -> dict[str, Any]:
     info: dict[str, Any] = {"path": outcome.path, "size": None, "sha256": None}
     if outcome.path and os.path.isfile(outcome.path):
+        import hashlib  # for --json only
+
         with open(outcome.path, "rb") as f:
             data = f.read()
         info.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
@@ -299,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except Exception as exc:  # a bug in isobuild: say so, with the traceback only when asked
         if args.verbose:
+            import traceback  # on isobuild's own bugs only
+
             traceback.print_exc()
         console.error(IsobuildError(f"internal error: {exc!r}", hint="rerun with -v for the traceback, and report it"))
         return 1

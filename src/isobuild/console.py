@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO
 
 from .errors import IsobuildError, OutputFailed
+
+TYPE_CHECKING = False  # imported before the hook process starts: no typing at run time
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class Console:

@@ -16,6 +16,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 
+from .errors import BadInput
+from .project import Project
+
 Lookup = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
 
 
@@ -110,3 +113,12 @@ def check(requirements: Iterable[str], origin: str, env: Environment) -> list[St
             continue
         statuses.append(Status(text, origin, found, unmet=tuple(_unmet(req, (str(req),), env, seen))))
     return statuses
+
+
+def parse_static(project: Project) -> None:
+    """build-system.requires must parse before anything runs: a bad string is the project's error."""
+    for text in project.requires:
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            raise BadInput(f"{project.display}: invalid requirement {text!r} in build-system.requires: {exc}") from None

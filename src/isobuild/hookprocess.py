@@ -13,12 +13,16 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import IO, Any
 
 from .errors import InterpreterError
-from .isolation import Isolation, hook_environ
+from .isolation import hook_environ
+
+TYPE_CHECKING = False  # typing and dataclasses would delay the hook process's start
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import IO, Any
+
+    from .isolation import Isolation
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 INSIDE = os.path.join(_HERE, "_inside", "__main__.py")
@@ -50,17 +54,18 @@ class HookProcessDied(Exception):
         super().__init__(self.description)
 
 
-@dataclass(frozen=True)
 class Hello:
     """The setup's reply: what the hooks will see, before any backend import."""
 
-    sys_path: list[str]
-    executable: str
-    version: tuple[int, int, int]
-    markers: dict[str, str]
-    excluded_user_site: str
-    excluded_system_site: list[str]
-    child_env: dict[str, str]
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.sys_path: list[str] = reply["sys_path"]
+        self.executable: str = reply["executable"]
+        major, minor, micro = reply["version"]
+        self.version: tuple[int, int, int] = (major, minor, micro)
+        self.markers: dict[str, str] = reply["markers"]
+        self.excluded_user_site: str = reply["excluded"]["user_site"]
+        self.excluded_system_site: list[str] = reply["excluded"]["system_site"]
+        self.child_env: dict[str, str] = reply["child_env"]
 
     @property
     def version_text(self) -> str:
@@ -83,22 +88,25 @@ class HookProcess:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
 
-    def setup(self, isolation: Isolation, backend_path: Sequence[str]) -> Hello:
-        """Have the process build the hooks' sys.path; an interpreter that cannot is InterpreterError."""
+    def setup(self, isolation: Isolation, backend_path: Sequence[str], backend: str | None) -> None:
+        """Ask the process to build the hooks' sys.path, then to import ``backend``'s module; read
+        the reply with hello(), once the frontend's own work in the meantime is done."""
+        self._send({
+            "op": "setup", "pythonpath": list(isolation.pythonpath), "site_dirs": list(isolation.site_dirs),
+            "backend_path": list(backend_path), "system_site": isolation.system_site, "shim_dir": SHIM_DIR,
+            "backend": backend,
+        })
+
+    def hello(self) -> Hello:
+        """The setup's reply; an interpreter that could not run the hook process is InterpreterError."""
         try:
-            reply = self._request({
-                "op": "setup", "pythonpath": list(isolation.pythonpath), "site_dirs": list(isolation.site_dirs),
-                "backend_path": list(backend_path), "system_site": isolation.system_site, "shim_dir": SHIM_DIR,
-            })
+            return Hello(self._receive())
         except HookProcessDied as exc:
             if exc.returncode == TOO_OLD:  # it said so on stderr
                 raise InterpreterError(f"{self.python} is too old: the hooks need Python 3.8 or newer",
                                        hint=TARGET_HINT) from None
             raise InterpreterError(f"{self.python} could not start isobuild's hook process: it {exc.description}",
                                    hint=TARGET_HINT) from None
-        major, minor, micro = reply["version"]
-        return Hello(reply["sys_path"], reply["executable"], (major, minor, micro), reply["markers"],
-                     reply["excluded"]["user_site"], reply["excluded"]["system_site"], reply["child_env"])
 
     def dists(self, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
         """Distributions by normalized name, as importlib.metadata finds them on the hooks' set-up sys.path."""
@@ -114,11 +122,17 @@ class HookProcess:
                               "hook": hook, "backend": backend})
 
     def _request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+        self._send(msg)
+        return self._receive()
+
+    def _send(self, msg: Mapping[str, Any]) -> None:
         try:
             self._stdin.write(json.dumps(msg).encode("utf-8") + b"\n")
             self._stdin.flush()
         except BrokenPipeError:
-            pass  # the process is gone: the read below says how it ended
+            pass  # the process is gone: the next read says how it ended
+
+    def _receive(self) -> dict[str, Any]:
         line = self._stdout.readline()
         if not line:
             raise HookProcessDied(self._proc.wait())

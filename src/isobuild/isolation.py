@@ -15,8 +15,10 @@ it would be without isobuild, except that no child gets a user site
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+
+TYPE_CHECKING = False  # this module is on the way to the hook process's start: no typing imports
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # Variables removed from the hook process's environment, and why.
 REMOVED_VARIABLES: dict[str, str] = {
@@ -35,14 +37,17 @@ SET_VARIABLES: dict[str, str] = {"PYTHONNOUSERSITE": "1"}
 # Everything else passes through unchanged, PYTHONHOME and SOURCE_DATE_EPOCH included.
 
 
-@dataclass(frozen=True)
 class Isolation:
     """The build environment a pipeline names; everything else is kept out."""
 
-    python: str
-    pythonpath: tuple[str, ...] = ()
-    site_dirs: tuple[str, ...] = ()
-    system_site: bool = False
+    __slots__ = ("python", "pythonpath", "site_dirs", "system_site")
+
+    def __init__(self, python: str, pythonpath: tuple[str, ...] = (), site_dirs: tuple[str, ...] = (),
+                 system_site: bool = False) -> None:
+        self.python = python
+        self.pythonpath = pythonpath
+        self.site_dirs = site_dirs
+        self.system_site = system_site
 
 
 def split_pythonpath(value: str | None, cwd: str | None = None) -> list[str]:

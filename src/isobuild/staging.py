@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from types import TracebackType
 
 from .errors import BadInput
 
@@ -55,21 +54,20 @@ def _remove(created: list[str]) -> None:
 
 
 class Staging:
-    """``with Staging(outdir) as staging:`` build into ``staging.dir``, then ``staging.place(path)``."""
+    """``create()``, build into ``dir``, ``place()`` the artifact, ``remove(failed)`` once nothing writes in ``dir``."""
 
     def __init__(self, outdir: str) -> None:
         self.outdir = os.path.abspath(outdir)
         self.created: list[str] = []
         self.dir = ""
 
-    def __enter__(self) -> Staging:
+    def create(self) -> None:
         self.created = _make_dirs(self.outdir)
         try:
             self.dir = tempfile.mkdtemp(prefix=".isobuild-", dir=self.outdir)
         except OSError as exc:
             _remove(self.created)
             raise BadInput(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
-        return self
 
     def place(self, built: str) -> str:
         """Rename the artifact (a file, or a .dist-info dir) from the staging dir into OUTDIR."""
@@ -79,7 +77,9 @@ class Staging:
         os.replace(built, target)
         return target
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if kind is not None:
+    def remove(self, failed: bool) -> None:
+        """The staging dir goes; after a failure, so do the dirs this build created."""
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if failed:
             _remove(self.created)

@@ -4,20 +4,20 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from importlib.machinery import PathFinder
 from typing import Any, Sequence
 
 
 def lookup(name: str, path: Sequence[str]) -> dict[str, Any] | None:
     """``importlib.metadata.distribution(name)`` as it would answer with ``sys.path = path``.
 
-    Asked of the path finder with the sys.path that setup built, not the
-    current one: an imported backend may have extended sys.path with vendored
-    distributions (setuptools' _vendor holds a wheel), or added finders.
+    Asked of importlib.metadata's path finder with the sys.path that setup
+    built, not the current one: an imported backend may have extended sys.path
+    with vendored distributions (setuptools' _vendor holds a wheel), or added
+    meta path finders of its own.
     """
-    from importlib.metadata import DistributionFinder
+    from importlib.metadata import DistributionFinder, MetadataPathFinder
 
-    for dist in PathFinder.find_distributions(DistributionFinder.Context(name=name, path=list(path))):
+    for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context(name=name, path=list(path))):
         location = str(dist.locate_file(""))
         try:
             return {"version": dist.version, "requires": list(dist.requires or []), "location": location}

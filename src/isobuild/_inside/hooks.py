@@ -18,6 +18,24 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _RUNPY = runpy.run_path.__code__.co_filename  # "<frozen runpy>" where runpy is frozen (3.11+)
 
 
+def import_backend(backend: str, backend_path: list[str]) -> None:
+    """Import the backend's module ahead of its first hook, where pyproject-hooks would find the same one.
+
+    With backend-path, only a module found there (as PEP 517 demands); a failed
+    import is forgotten: pyproject-hooks imports again in the hook and reports it.
+    """
+    import importlib
+    from importlib.machinery import PathFinder
+
+    module = backend.partition(":")[0].strip()
+    if backend_path and PathFinder.find_spec(module.partition(".")[0], backend_path) is None:
+        return
+    try:
+        importlib.import_module(module)
+    except Exception:
+        pass
+
+
 def _diagnose(backend: str, hook: str) -> dict[str, Any] | None:
     """After an AttributeError: does the backend (as pyproject.toml names it) lack its object, or the hook?
 

@@ -7,8 +7,10 @@ nothing the backend prints can corrupt the channel or the frontend's stdout.
 
 Requests, and their replies:
   {"op": "setup", "pythonpath": [...], "site_dirs": [...], "backend_path": [...],
-   "system_site": bool, "shim_dir": str}
+   "system_site": bool, "shim_dir": str, "backend": str or null}
       -> {"sys_path", "executable", "version", "excluded", "child_env", "markers"}
+      Once the reply is sent, the backend's module is imported (hooks.import_backend()),
+      while the frontend imports its own libraries and checks the requirements.
   {"op": "dists", "names": [normalized names]}
       -> {"dists": {name: {"version", "requires", "location"} or null}}
   {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}, "hook": str, "backend": str}
@@ -30,12 +32,20 @@ class Server:
 
     def __init__(self) -> None:
         self.setup_path: list[str] = []
+        self.backend: tuple[str, list[str]] | None = None  # to import once the setup's reply is sent
 
     def setup(self, msg: dict[str, Any]) -> dict[str, Any]:
         hello = isolate.setup(msg)
         self.setup_path = list(sys.path)
         hello["markers"] = dists.markers()
+        if msg.get("backend"):
+            self.backend = (msg["backend"], msg["backend_path"])
         return hello
+
+    def after_reply(self) -> None:
+        if self.backend is not None:
+            hooks.import_backend(*self.backend)
+            self.backend = None
 
     def dists(self, msg: dict[str, Any]) -> dict[str, Any]:
         return {"dists": {name: dists.lookup(name, self.setup_path) for name in msg["names"]}}
@@ -68,4 +78,5 @@ def main(argv: list[str]) -> None:
         reply = ops[msg["op"]](msg)
         channel_out.write(json.dumps(reply).encode("utf-8") + b"\n")
         channel_out.flush()
+        server.after_reply()
     sys.stdout.flush()
