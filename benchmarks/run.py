@@ -24,11 +24,14 @@ ratio of two medians (shown beside it).
      once into its cache, with its build env; needs pytest importable), each
      built once by isobuild, build, pip and uv, one after another, in a tool
      order that rotates per project; a failed build is shown as "fail" and left
-     out of that tool's total (benchmarks/realprojects.py).
+     out of that tool's total (benchmarks/realprojects.py);
+  5. exit: what the interpreter's teardown costs the frontend and the hook
+     process, normal exit against os._exit() after the atexit handlers
+     (benchmarks/exits.py), the measurement behind isobuild's exits.
 
 Options: --rounds N (build rounds, default 24), --seed N, --install-rounds N (default 3),
 --skip-install, --skip-scaling, --skip-real, --real-projects N (only the first N of
-section 4), --keep (leave the throwaway dir).
+section 4), --skip-exits, --keep (leave the throwaway dir).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from realprojects import bench_real  # benchmarks/ is sys.path[0] when run as a script
+from exits import bench_exits  # benchmarks/ is sys.path[0] when run as a script
+from realprojects import bench_real
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = {"setuptools": "setuptools-pyproject", "flit_core": "flit", "hatchling": "hatch"}
@@ -206,6 +210,7 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-real", action="store_true", help="skip section 4 (real projects)")
     parser.add_argument("--real-projects", type=int, metavar="N", help="section 4 with only the first N projects")
+    parser.add_argument("--skip-exits", action="store_true", help="skip section 5 (teardown costs)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     if args.real_projects is not None and args.real_projects < 1:
@@ -227,6 +232,8 @@ def main() -> None:
             bench_scaling(python, venv, env, scratch)
         if not args.skip_real:
             bench_real(python, venv, env, scratch, args.real_projects)
+        if not args.skip_exits:
+            bench_exits(python, env, BACKENDS)
     finally:
         if args.keep:
             print(f"\n(kept {root})")

@@ -73,10 +73,11 @@ class Session:
     """The live state of one command: the hook process, the project, its hooks, the statuses checked."""
 
     def __init__(self, request: Request, progress: Progress, started: float, project: Project, hello: Hello,
-                 hooks: Hooks, env: Environment, staging: Staging | None) -> None:
+                 hooks: Hooks, process: HookProcess, staging: Staging | None) -> None:
         self.request, self.progress, self.started = request, progress, started
-        self.project, self.hello, self.hooks, self.env, self.staging = project, hello, hooks, env, staging
+        self.project, self.hello, self.hooks, self.process, self.staging = project, hello, hooks, process, staging
         self.statuses: list[Status] = []
+        self._env: Environment | None = None
         self.step(f"hooks run by {hello.executable} (Python {hello.version_text}); {self.excluded}")
         for warning in project.warnings:
             self.step(f"warning: {warning}")
@@ -92,13 +93,16 @@ class Session:
 
     def check(self, requirements: list[str], origin: str) -> None:
         """Record the requirements' statuses; raise MissingDependencies if any is unmet."""
+        # Imported here, not in _open(): with -x, packaging is not needed at all.
         from packaging.requirements import InvalidRequirement
 
-        from .dependencies import check
+        from .dependencies import Environment, check
 
         t0 = time.perf_counter()
+        if self._env is None:
+            self._env = Environment(self.process.dists, self.hello.markers)
         try:
-            statuses = check(requirements, origin, self.env)
+            statuses = check(requirements, origin, self._env)
         except InvalidRequirement as exc:  # build-system.requires was parsed already: the hook's answer
             raise BackendFailed(f"{origin} gave an invalid requirement: {exc}") from None
         self.statuses.extend(statuses)
@@ -133,17 +137,17 @@ def _open(request: Request, progress: Progress, process: HookProcess, staging: S
     project = project_config.load(request.srcdir)
     process.setup(request.isolation, project.backend_path, project.backend)
     # Imported only now: the hook process sets up and imports the backend meanwhile.
-    from .dependencies import Environment, parse_static
     from .runner import Hooks
 
     if not request.skip_dependency_check:  # -x: not checked, so not parsed either (as build's flag)
+        from .dependencies import parse_static
+
         parse_static(project)
     if staging is not None:
         staging.create()
     hooks = Hooks(project, process, request.config_settings)
     hello = process.hello()
-    return Session(request, progress, started, project, hello, hooks, Environment(process.dists, hello.markers),
-                   staging)
+    return Session(request, progress, started, project, hello, hooks, process, staging)
 
 
 @contextmanager

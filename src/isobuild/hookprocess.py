@@ -140,7 +140,8 @@ class HookProcess:
         return reply
 
     def close(self) -> None:
-        """End of the build: the process exits normally at EOF (atexit handlers run); its leftovers are killed."""
+        """End of the build: EOF on its stdin, the process exits (its atexit handlers run, see
+        _inside/server.py), and what it left running in its group is killed."""
         try:
             self._stdin.close()
         except BrokenPipeError:
