@@ -114,3 +114,18 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
     err = result.stderr.decode()
     assert result.returncode == 120, err
     assert "ERROR cannot write the result to stdout" in err and "Traceback" not in err
+
+
+def test_the_readmes_exit_codes_are_the_error_classes() -> None:
+    """One source of truth: the classes in errors.py; the README's table and --help follow them."""
+    from conftest import REPO
+    from isobuild.errors import exit_codes
+
+    text = (REPO / "README.md").read_text()
+    table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip().replace("`", "") for cell in line.strip("|").split("|")]
+        if len(cells) == 2 and cells[0].isdigit():
+            rows[int(cells[0])] = cells[1]
+    assert rows == exit_codes()

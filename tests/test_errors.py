@@ -119,6 +119,18 @@ def test_target_that_is_not_python(tmp_path: Path) -> None:
     _assert_clean_failure(result, 6, "/bin/true could not start isobuild's hook process")
 
 
+@pytest.mark.parametrize("version", ["2.7", "3.6", "3.7"])
+def test_a_target_older_than_38_is_too_old_without_a_traceback(tmp_path: Path, version: str) -> None:
+    from conftest import require_interpreter
+
+    python = require_interpreter(version)
+    src = copy_fixture("probe", tmp_path)
+    result = run_isobuild("wheel", str(src), "--python", python)
+    err = _assert_clean_failure(result, 6, f"{python} is too old: the hooks need Python 3.8 or newer")
+    assert "Traceback" not in err and "SyntaxError" not in err
+    assert not (src / "dist").exists()
+
+
 BACKEND_CASES = {
     "backend-raises": (BACKEND_FAILED, ["raised RuntimeError: fixture backend failure: kaboom", "Traceback"]),
     "backend-exits": (BACKEND_FAILED, ["called sys.exit(3) in build_wheel"]),
