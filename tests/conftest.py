@@ -7,13 +7,17 @@ dirs that record every piece of foreign code that runs in them.
 
 from __future__ import annotations
 
+import base64
 import glob
+import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,3 +195,32 @@ def fake_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     return home
+
+
+# ---------------------------------------------------------------- hand-made wheels
+
+def digest(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(directory: Path, files: dict[str, bytes], *, name: str = "demo", version: str = "1.0",
+               record: str | None = None, symlinks: tuple[str, ...] = (), wheel_name: str | None = None) -> Path:
+    """A wheel with a correct RECORD unless ``record`` replaces it; dist-info files are added when absent."""
+    info = f"{name}-{version}.dist-info"
+    files = dict(files)
+    files.setdefault(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode())
+    files.setdefault(f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    lines = [f"{p},{digest(d)},{len(d)}" for p, d in files.items() if d is not None] + [f"{info}/RECORD,,"]
+    path = directory / (wheel_name or f"{name}-{version}-py3-none-any.whl")
+    directory.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in files.items():
+            if data is None:
+                continue
+            zi = zipfile.ZipInfo(member)
+            if member in symlinks:
+                zi.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(zi, data)
+        if record is not False:
+            zf.writestr(f"{info}/RECORD", record if record is not None else "\n".join(lines) + "\n")
+    return path

@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import (
     TARGET_VERSIONS,
     build_env,

@@ -10,8 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import (
+    CACHE,
+    REPO,
+    clean_env,
+    copy_fixture,
+    require_interpreter,
+    run_isobuild,
+)
 
-from conftest import CACHE, REPO, clean_env, copy_fixture, require_interpreter, run_isobuild
 from isobuild.cli import main
 from isobuild.console import Console
 from isobuild.errors import BadInput
@@ -119,6 +126,7 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
 def test_the_readmes_exit_codes_are_the_error_classes() -> None:
     """One source of truth: the classes in errors.py; the README's table and --help follow them."""
     from conftest import REPO
+
     from isobuild.errors import exit_codes
 
     text = (REPO / "README.md").read_text()

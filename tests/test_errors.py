@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, clean_env, copy_fixture, run_isobuild
 
 BAD_INPUT, MISSING, BACKEND_FAILED, BACKEND_UNAVAILABLE = 2, 3, 4, 5

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_fixture, run_isobuild
 
 BACKEND_FAILED, BACKEND_UNAVAILABLE = 4, 5

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import clean_env, copy_fixture, read_report, run_isobuild
 
 

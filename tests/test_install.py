@@ -2,50 +2,26 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
-import stat
 import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
-
-from conftest import TARGET_VERSIONS, clean_env, copy_fixture, require_interpreter, run_isobuild
+from conftest import (
+    TARGET_VERSIONS,
+    clean_env,
+    copy_fixture,
+    make_wheel,
+    require_interpreter,
+    run_isobuild,
+)
+from conftest import digest as _digest
 
 REFUSED, INSTALL_FAILED = 7, 8
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def make_wheel(directory: Path, files: dict[str, bytes], *, name: str = "demo", version: str = "1.0",
-               record: str | None = None, symlinks: tuple[str, ...] = (), wheel_name: str | None = None) -> Path:
-    """A wheel with a correct RECORD unless ``record`` replaces it; dist-info files are added when absent."""
-    info = f"{name}-{version}.dist-info"
-    files = dict(files)
-    files.setdefault(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode())
-    files.setdefault(f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-    lines = [f"{p},{_digest(d)},{len(d)}" for p, d in files.items() if d is not None] + [f"{info}/RECORD,,"]
-    path = directory / (wheel_name or f"{name}-{version}-py3-none-any.whl")
-    directory.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w") as zf:
-        for member, data in files.items():
-            if data is None:
-                continue
-            zi = zipfile.ZipInfo(member)
-            if member in symlinks:
-                zi.external_attr = (stat.S_IFLNK | 0o777) << 16
-            zf.writestr(zi, data)
-        if record is not False:
-            zf.writestr(f"{info}/RECORD", record if record is not None else "\n".join(lines) + "\n")
-    return path
 
 
 GOOD = {"demo/__init__.py": b"def main():\n    print('demo ok')\n",
@@ -215,21 +191,39 @@ def test_install_srcdir_builds_in_isolation_and_installs(tmp_path: Path) -> None
     assert not (src / "dist").exists()
 
 
+# A name the filesystem refuses (ENAMETOOLONG) only when it is written: a failure part-way.
+UNWRITABLE = "demo/zz_" + "x" * 300 + ".py"
+
+
 def test_existing_files_need_overwrite_and_failures_roll_back(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", GOOD)
     prefix = tmp_path / "prefix"
     site = prefix / "lib" / f"python{VERSION}" / "site-packages"
-    (site / "demo" / "__init__.py").mkdir(parents=True)  # a directory where a file must go
+    (site / "demo").mkdir(parents=True)
+    (site / "demo" / "__init__.py").write_text("mine\n")
 
     refused = run_isobuild("install", str(wheel), "--prefix", str(prefix))
     assert refused.returncode == REFUSED and b"exists" in refused.stderr
     assert not (prefix / "bin").exists()
 
-    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--overwrite")
+    failing = make_wheel(tmp_path / "failing", {**GOOD, UNWRITABLE: b"X = 1\n"})
+    failed = run_isobuild("install", str(failing), "--prefix", str(prefix), "--overwrite")
     assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
     assert b"rolled back" in failed.stderr
     assert not (prefix / "bin").exists(), "the script written before the failure is removed"
     assert sorted(p.name for p in site.iterdir()) == ["demo"]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_directory_where_a_file_must_go_is_refused_before_writing(tmp_path: Path, overwrite: list[str]) -> None:
+    wheel = make_wheel(tmp_path / "w", GOOD)
+    prefix = tmp_path / "prefix"
+    site = prefix / "lib" / f"python{VERSION}" / "site-packages"
+    (site / "demo" / "__init__.py").mkdir(parents=True)
+    refused = run_isobuild("install", str(wheel), "--prefix", str(prefix), *overwrite)
+    assert refused.returncode == REFUSED, refused.stderr.decode(errors="replace")
+    assert b"would replace the directory" in refused.stderr
+    assert not (prefix / "bin").exists() and sorted(p.name for p in site.iterdir()) == ["demo"]
 
 
 def test_bytecode_options_installer_name_and_requested(tmp_path: Path) -> None:
@@ -277,18 +271,15 @@ def test_a_failed_install_rolls_back_the_bytecode_compiled_so_far(tmp_path: Path
     """Sources are compiled while the wheel is unpacked: a failure after some were sent waits for
     the compiler, then removes its .pyc files and __pycache__ dirs too; nothing is written after exit."""
     files = {f"demo/m{i:03}.py": f"VALUE = {i}\n".encode() for i in range(80)}
-    files["demo/zz_late.py"] = b"LATE = 1\n"  # last in the zip; a directory is in its way
+    files[UNWRITABLE] = b"LATE = 1\n"  # last in the zip
     wheel = make_wheel(tmp_path / "w", files)
     prefix = tmp_path / "prefix"
-    site = prefix / "lib" / f"python{VERSION}" / "site-packages"
-    (site / "demo" / "zz_late.py").mkdir(parents=True)
 
-    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--overwrite", "-j", "2")
+    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-j", "2")
     assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
     assert not _compilers_running(), "the compiler was waited for"
     time.sleep(0.5)  # a compiler left running would write now
-    assert sorted(p.name for p in (site / "demo").iterdir()) == ["zz_late.py"]
-    assert sorted(p.name for p in site.iterdir()) == ["demo"]
+    assert not prefix.exists(), sorted(prefix.rglob("*"))  # every dir it made goes too
 
 
 def _pycs(root: Path) -> list[Path]:

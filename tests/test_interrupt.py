@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import clean_env, copy_fixture
 
 
@@ -60,6 +59,7 @@ def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: 
     """The backend's atexit handlers have run, the hook process has exited and been reaped, and
     what it left running in its group is killed, all before main() returns."""
     from conftest import read_report
+
     from isobuild.cli import main
 
     monkeypatch.delenv("PYTHONPATH", raising=False)

@@ -19,7 +19,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import CACHE, clean_env, make_poisoned, require_interpreter, run_isobuild
 
 pytestmark = pytest.mark.realworld

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from .errors import BackendFailed, MissingDependencies
 from .hookprocess import HookProcess
+from .interrupts import signals_deferred
 
 TYPE_CHECKING = False  # typing's import would delay the hook process's start
 if TYPE_CHECKING:
@@ -162,9 +163,10 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
     try:
         yield _open(request, progress, process, staging, started)
     except BaseException:
-        process.kill()
-        if staging is not None:
-            staging.remove(failed=True)
+        with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
+            process.kill()
+            if staging is not None:
+                staging.remove(failed=True)
         raise
     process.close()
     if staging is not None:

@@ -73,7 +73,12 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
     add("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
     add("--overwrite", action="store_true", help="replace files that exist")
     add("--installer", default="isobuild", help="INSTALLER name to record")
+    add("--no-installer-file", action="store_true", help="write no INSTALLER file (as Debian's pybuild)")
     add("--requested", action="store_true", help="write REQUESTED")
+    add("--hardlink-dupes", action="store_true",
+        help="hard-link .pyc files of several --optimize levels that are identical (as compileall)")
+    add("--no-tag-check", action="store_true",
+        help="install wheels whose tags the target does not support (cross-builds, staging)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -144,6 +149,13 @@ def optimize_levels(text: str, no_compile: bool) -> tuple[int, ...]:
     if any(level not in (0, 1, 2) for level in levels):
         raise BadInput(f"--optimize {text!r}: levels are 0, 1 and 2")
     return levels
+
+
+def shebang_flags(text: str) -> str:
+    """Flags go on a script's first line: a control character (a newline) would end it and inject code."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise BadInput(f"--shebang-flags {text!r}: control characters (such as a newline) are not allowed")
+    return text.strip()
 
 
 def build_request(args: argparse.Namespace, log: IO[bytes] | None) -> builder.Request:
@@ -224,14 +236,16 @@ def _install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     from .install import Target, install_paths  # installer's import is paid by install alone
 
     python = target_python(args.python)
-    target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=args.shebang_flags,
+    target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=shebang_flags(args.shebang_flags),
                     prefix=args.prefix and os.path.abspath(args.prefix), scheme=args.scheme,
                     destdir=args.destdir and os.path.abspath(args.destdir),
                     levels=optimize_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
-                    jobs=args.jobs, overwrite=args.overwrite, installer_name=args.installer, requested=args.requested)
+                    jobs=args.jobs, overwrite=args.overwrite, installer_name="" if args.no_installer_file else args.installer,
+                    requested=args.requested, tag_check=not args.no_tag_check, hardlink_dupes=args.hardlink_dupes)
     request = build_request(args, log)
     results = install_paths([args.srcdir, *args.wheels], target,
-                            lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "")
+                            lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "",
+                            lambda note: console.progress(f"warning: {note}"))
     for result in results:
         console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
     if args.json:
@@ -332,8 +346,19 @@ def _leave(status: list[int]) -> None:
 
 
 def run() -> None:
-    """The ``isobuild`` command and ``python -m isobuild``: main(), then _leave()."""
-    status = [1]
+    """The ``isobuild`` command and ``python -m isobuild``: main(), then _leave().
+
+    SIGTERM is Ctrl-C's twin for the life of the process (main() restores what it
+    found: this); once main() has decided the exit code, neither signal changes it.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    status = [Interrupted.exit_code]  # until main() returns: an interrupt it did not catch
     atexit.register(_leave, status)
-    status[0] = main()
+    try:
+        status[0] = main()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(status[0])

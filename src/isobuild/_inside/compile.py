@@ -4,31 +4,43 @@ The first line on stdin holds the options; each next one is a [written path,
 final path] pair, sent while the wheel is still being unpacked, so unpacking
 and compiling overlap. The first batch is compiled here; later ones go to a
 pool of ``jobs`` processes. At EOF the .pyc files written are listed on stdout.
+With ``hardlink_dupes``, a level's .pyc identical to the previous level's
+becomes a hard link to it, as compileall's --hardlink-dupes does.
 """
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import py_compile
 import sys
 from typing import Any, Iterator, List, Optional, Tuple
 
-Job = Tuple[str, str, int, Optional[str]]  # source, final path, level, invalidation mode
+Job = Tuple[str, str, List[int], Optional[str], bool]  # source, final path, levels, invalidation mode, hardlink
 
 
-def _compile_one(job: Job) -> Optional[List[str]]:
-    source, final, level, mode = job
-    kwargs: dict[str, Any] = {"optimize": level, "doraise": True}
+def _compile_one(job: Job) -> List[List[str]]:
+    """[written .pyc, final path of its source] for each level; none for a file that does not compile."""
+    source, final, levels, mode, hardlink = job
+    kwargs: dict[str, Any] = {"doraise": True}
     if mode:
         kwargs["invalidation_mode"] = py_compile.PycInvalidationMode[mode.upper().replace("-", "_")]
-    try:
-        written = py_compile.compile(source, dfile=final, **kwargs)
-    except py_compile.PyCompileError:
-        return None  # as pip and installer do: a file that does not compile is left without bytecode
-    return None if written is None else [written, final]
+    done: List[List[str]] = []
+    for level in levels:
+        try:
+            written = py_compile.compile(source, dfile=final, optimize=level, **kwargs)
+        except py_compile.PyCompileError:
+            return done  # as pip and installer do: a file that does not compile is left without bytecode
+        if written is None:
+            continue
+        if hardlink and done and filecmp.cmp(done[-1][0], written, shallow=False):
+            os.unlink(written)
+            os.link(done[-1][0], written)
+        done.append([written, final])
+    return done
 
 
-def _compile_batch(jobs: List[Job]) -> List[Optional[List[str]]]:
+def _compile_batch(jobs: List[Job]) -> List[List[List[str]]]:
     return [_compile_one(job) for job in jobs]
 
 
@@ -55,23 +67,24 @@ class _Batches:
         self.done.append(self.pool.submit(_compile_batch, batch))
 
     def results(self) -> List[List[str]]:
-        found: List[Optional[List[str]]] = []
+        found: List[List[str]] = []
         for item in self.done:
-            found.extend(item if isinstance(item, list) else item.result())
+            for pycs in item if isinstance(item, list) else item.result():
+                found.extend(pycs)
         if self.pool is not None:
             self.pool.shutdown()
-        return [r for r in found if r]
+        return found
 
 
 def compile_files(lines: Iterator[bytes], batch_size: int = 32) -> List[List[str]]:
     options = json.loads(next(lines))
-    levels, mode = options["levels"], options["mode"]
+    levels, mode, hardlink = options["levels"], options["mode"], bool(options.get("hardlink_dupes"))
     batches = _Batches(options["jobs"])
     batch: List[Job] = []
     for line in lines:
         source, final = json.loads(line)
-        batch.extend((source, final, level, mode) for level in levels)
-        if len(batch) >= batch_size:
+        batch.append((source, final, levels, mode, hardlink))
+        if len(batch) * len(levels) >= batch_size:
             batches.submit(batch)
             batch = []
     if batch:

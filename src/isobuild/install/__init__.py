@@ -3,31 +3,40 @@
 pypa/installer does the wheel logic (RECORD validation, scheme of each member,
 entry points, RECORD writing). This package adds what a pipeline needs on top,
 one module per step of the data flow: ``checks`` (every wheel refused or
-accepted before anything is written), ``scheme`` (paths asked of the target
-interpreter, shebangs), ``destination`` (installer's destination, with a log
-of what was written and the rollback), ``bytecode`` (compiled by the target).
+accepted before anything is written: names, RECORD, Wheel-Version, tags),
+``scheme`` (what the target interpreter is: paths, tags, shebangs), ``plan``
+(where each file goes; clashes refused), ``destination`` (installer's
+destination, with a log of what was written and the rollback), ``bytecode``
+(compiled by the target).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 
 from installer import install as installer_install
 from installer.sources import WheelFile
 
 from ..errors import BadInput, InstallFailed
-from .checks import inspect, precheck_collisions
-from .destination import Destination, rollback, signals_deferred
-from .scheme import scheme_paths
+from .checks import Checked, check_tags, inspect
+from ..interrupts import signals_deferred
+from .destination import Destination, rollback
+from .plan import Planner
+from .scheme import TargetScheme, target_scheme
 from .target import Installed, Target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from installer.sources import WheelContentElement
 
 __all__ = ["Installed", "Target", "install", "install_paths"]
 
 
-def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], str]) -> list[Installed]:
+def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], str],
+                  warn: Callable[[str], None]) -> list[Installed]:
     """Install wheel files, or build the one source directory's wheel (``build(outdir)``) and install that."""
     with tempfile.TemporaryDirectory(prefix="isobuild-install-") as built:
         if os.path.isdir(paths[0]):
@@ -37,30 +46,70 @@ def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], s
         for wheel in paths:
             if not os.path.isfile(wheel):
                 raise BadInput(f"{wheel}: no such wheel file or source directory")
-        return install(paths, target)
+        return install(paths, target, warn)
 
 
-def install(wheels: Sequence[str], target: Target) -> list[Installed]:
+class _Source(WheelFile):
+    """installer's WheelFile, less the members the plan leaves out (entry-point wrappers, see plan.py).
+
+    installer accepts Wheel-Version 1.x alone; the spec refuses only a greater major
+    version, which checks.py did. So installer is told 1.0 when it reads WHEEL; the
+    WHEEL file itself is installed as the wheel has it.
+    """
+
+    def __init__(self, f: zipfile.ZipFile, skipped: frozenset[str]) -> None:
+        super().__init__(f)
+        self.skipped = skipped
+
+    def get_contents(self) -> Iterator[WheelContentElement]:
+        return (item for item in super().get_contents() if item[0][0] not in self.skipped)
+
+    def read_dist_info(self, filename: str) -> str:
+        text = super().read_dist_info(filename)
+        if filename != "WHEEL":
+            return text
+        return "".join("Wheel-Version: 1.0\n" if line.lower().startswith("wheel-version:") else line
+                       for line in text.splitlines(keepends=True))
+
+
+def _extra(target: Target) -> dict[str, bytes]:
+    extra = {"INSTALLER": f"{target.installer_name}\n".encode()} if target.installer_name else {}
+    if target.requested:
+        extra["REQUESTED"] = b""
+    return extra
+
+
+def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destination: Destination) -> Installed:
+    scheme_dict, written = destination.scheme_dict, destination.written
+    extra = _extra(target)
+    plan = Planner(scheme_dict, target.destdir, target.overwrite).plan(checked, list(extra))
+    before = len(written)
+    with zipfile.ZipFile(checked.path) as zf:
+        installer_install(_Source(zf, plan.skipped), destination, extra)
+    info_dir = next(p for p in written[before:] if p.endswith(f"{checked.dist_info}/RECORD"))
+    files = sum(1 for p in written[before:] if not os.path.isdir(p))
+    return Installed(checked.path, checked.name, checked.version, os.path.dirname(info_dir), files,
+                     {"scheme": scheme.name, **scheme_dict})
+
+
+def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None]) -> list[Installed]:
     """Check every wheel first; then install them all, or (on any failure) none of them."""
-    checked = [(wheel, *inspect(wheel)) for wheel in wheels]
-    scheme_name, scheme = scheme_paths(target)
+    checked = [inspect(wheel) for wheel in wheels]
+    scheme = target_scheme(target)
+    if target.tag_check:
+        supported = scheme.supported_tags()
+        for one in checked:
+            check_tags(one, supported, target.python)
+    for one in checked:
+        for note in one.notes:
+            warn(note)
     written: list[str] = []
     results = []
     destination: Destination | None = None
     try:
-        for wheel, name, version, dist_info in checked:
-            destination = Destination(scheme, target, written)
-            precheck_collisions(wheel, destination)
-            extra = {"INSTALLER": f"{target.installer_name}\n".encode()}
-            if target.requested:
-                extra["REQUESTED"] = b""
-            before = len(written)
-            with WheelFile.open(Path(wheel)) as source:
-                installer_install(source, destination, extra)
-            info_dir = next(p for p in written[before:] if p.endswith(f"{dist_info}/RECORD"))
-            results.append(Installed(wheel, name, version, os.path.dirname(info_dir),
-                                     sum(1 for p in written[before:] if not os.path.isdir(p)),
-                                     {"scheme": scheme_name, **scheme}))
+        for one in checked:
+            destination = Destination(scheme.scheme_dict(one.name), target, written)
+            results.append(_install_one(one, scheme, target, destination))
     except BaseException as exc:
         with signals_deferred():  # a second Ctrl-C must not cut the rollback short
             if destination is not None:

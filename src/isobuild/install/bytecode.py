@@ -37,7 +37,7 @@ class Compiler:
             except OSError as exc:
                 raise InterpreterError(f"cannot run the target interpreter {self.target.python}: {exc.strerror}") from None
             self._send({"levels": list(self.target.levels), "mode": self.target.invalidation_mode,
-                        "jobs": self.target.jobs or os.cpu_count() or 1})
+                        "jobs": self.target.jobs or os.cpu_count() or 1, "hardlink_dupes": self.target.hardlink_dupes})
         self._send([written, final])
         self.sent.append(written)
 

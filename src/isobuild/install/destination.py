@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from installer.destinations import SchemeDictionaryDestination
@@ -17,7 +14,7 @@ from installer.utils import Scheme, copyfileobj_with_hashing
 
 from ..errors import InstallFailed
 from .bytecode import Compiler
-from .scheme import shebang
+from .scheme import merge_flags, shebang
 from .target import Target
 
 
@@ -61,7 +58,7 @@ class Destination(SchemeDictionaryDestination):
             self.written.append(target)
         with open(target, "wb") as f:
             value, size = copyfileobj_with_hashing(stream, f, "sha256")
-        if is_executable:
+        if is_executable or scheme == "scripts":  # as pip: whatever the zip says, a script is run
             mode = os.stat(target).st_mode
             os.chmod(target, mode | ((mode & 0o444) >> 2))
         if scheme in ("purelib", "platlib") and path.endswith(".py"):
@@ -70,9 +67,12 @@ class Destination(SchemeDictionaryDestination):
 
     def write_file(self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO,
                    is_executable: bool) -> RecordEntry:
+        """A ``#!python`` script gets the real interpreter, keeping the rest of its line (``-E``)."""
         if scheme == "scripts" and stream.read(8) == b"#!python":
-            stream.readline()
-            stream = io.BytesIO(shebang(self.target.interpreter, self.target.shebang_flags) + stream.read())
+            rest = stream.readline().decode("utf-8", "replace")
+            own = rest.lstrip("w").lstrip("0123456789.").strip()  # #!pythonw, #!python3.11 -E: as distlib reads it
+            line = shebang(self.target.interpreter, merge_flags(self.target.shebang_flags, own))
+            stream = io.BytesIO(line + stream.read())
         stream.seek(0)
         return self.write_to_fs(scheme, os.fspath(path), stream, is_executable)
 
@@ -97,20 +97,6 @@ class Destination(SchemeDictionaryDestination):
                     records.append((Scheme(key), RecordEntry(rel, Hash("sha256", value), size)))
                     break
         super().finalize_installation(scheme, record_file_path, [*records, record_entry])
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait (blocked, not lost) until the block ends; in the main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def rollback(written: list[str]) -> None:

@@ -1,10 +1,15 @@
-"""The target's install paths and its scripts' first line."""
+"""What the target interpreter is, asked of it: its install paths, its supported tags, its scripts' first line."""
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
+import sysconfig
+from dataclasses import dataclass
+
+from packaging import tags
 
 from ..errors import BadInput, InterpreterError
 from ..hookprocess import inside_command
@@ -13,7 +18,42 @@ from .target import Target
 _SHEBANG_MAX = 127  # Linux's limit on a shebang line, as installer and distlib assume
 
 
-def scheme_paths(target: Target) -> tuple[str, dict[str, str]]:
+@dataclass(frozen=True)
+class TargetScheme:
+    name: str
+    paths: dict[str, str]  # purelib, platlib, scripts, data, include
+    facts: dict[str, object]  # what the tag rules need (see _inside/scheme.py)
+    python: str
+
+    def scheme_dict(self, project: str) -> dict[str, str]:
+        """installer's scheme for one wheel: headers go under include/pythonX.Y/<project>/, as pip puts them."""
+        paths = self.paths
+        return {"purelib": paths["purelib"], "platlib": paths["platlib"], "scripts": paths["scripts"],
+                "data": paths["data"], "headers": os.path.join(paths["include"], project)}
+
+    def supported_tags(self) -> set[tags.Tag]:
+        """The target's tags by packaging's rules (cpython_tags or generic_tags, then compatible_tags),
+        from the facts the target reported. Platforms: packaging's for this machine when the target
+        reports the same sysconfig platform as this interpreter, else the target's own alone."""
+        facts = self.facts
+        version = tuple(int(part) for part in facts["version"])  # type: ignore[attr-defined]
+        if facts["platform"] == sysconfig.get_platform():
+            platforms = list(tags.platform_tags())
+        else:
+            platforms = [str(facts["platform"]).replace("-", "_").replace(".", "_")]
+        implementation = str(facts["implementation"])
+        short = tags.INTERPRETER_SHORT_NAMES.get(implementation, implementation)
+        interpreter = f"{short}{version[0]}{version[1]}"
+        abis = [str(facts["abi"])]
+        if implementation == "cpython":
+            found = list(tags.cpython_tags(version, abis, platforms))
+        else:
+            found = list(tags.generic_tags(interpreter, abis, platforms))
+        found += tags.compatible_tags(version, interpreter, platforms)
+        return set(found)
+
+
+def target_scheme(target: Target) -> TargetScheme:
     """The target's own sysconfig paths: posix_prefix under --prefix unless --scheme says otherwise."""
     argv = inside_command(target.python, "scheme", target.scheme or "", target.prefix or "")
     try:
@@ -22,23 +62,31 @@ def scheme_paths(target: Target) -> tuple[str, dict[str, str]]:
         raise InterpreterError(f"cannot run the target interpreter {target.python}: {exc.strerror}") from None
     if proc.returncode != 0:
         raise InterpreterError(f"{target.python} could not report its install scheme", details=proc.stderr.strip())
-    reply = json.loads(proc.stdout)
-    if "error" in reply:
-        raise BadInput(reply["error"])
-    paths = reply["paths"]
-    return reply["scheme"], {
-        "purelib": paths["purelib"],
-        "platlib": paths["platlib"],
-        "scripts": paths["scripts"],
-        "data": paths["data"],
-        "headers": paths["include"],
-    }
+    try:
+        reply = json.loads(proc.stdout)
+        if "error" in reply:
+            raise BadInput(reply["error"])
+        return TargetScheme(reply["scheme"], {key: reply["paths"][key] for key in
+                                              ("purelib", "platlib", "scripts", "data", "include")},
+                            reply["facts"], target.python)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InterpreterError(f"{target.python} answered the scheme query with nonsense: {exc!r}") from None
 
 
 def shebang(interpreter: str, flags: str = "") -> bytes:
-    """``#!interpreter flags``; the /bin/sh trampoline when that is too long or has a space in the path."""
+    """``#!interpreter flags``; the /bin/sh trampoline when that is too long, has a space in the path,
+    or the flags are several words (Linux passes all after the interpreter as one argument)."""
     line = f"#!{interpreter}" + (f" {flags}" if flags else "")
-    if " " not in interpreter and len(line) + 1 <= _SHEBANG_MAX:
+    if " " not in interpreter and " " not in flags and len(line) + 1 <= _SHEBANG_MAX:
         return line.encode() + b"\n"
     command = " ".join([shlex.quote(interpreter), *([flags] if flags else [])])
     return b"#!/bin/sh\n'''exec' " + command.encode() + b' "$0" "$@"\n' + b"' '''\n"
+
+
+def merge_flags(*groups: str) -> str:
+    """Interpreter flags from several places as one shebang argument where they are single-letter
+    clusters (``-s`` and ``-E`` give ``-sE``), else as words."""
+    words = [word for group in groups for word in group.split()]
+    if all(word.startswith("-") and word[1:].isalpha() for word in words) and words:
+        return "-" + "".join(word[1:] for word in words)
+    return " ".join(words)

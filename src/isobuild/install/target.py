@@ -19,8 +19,10 @@ class Target:
     invalidation_mode: str | None = None
     jobs: int = 0
     overwrite: bool = False
-    installer_name: str = "isobuild"
+    installer_name: str = "isobuild"  # "": no INSTALLER file
     requested: bool = False
+    tag_check: bool = True
+    hardlink_dupes: bool = False
 
 
 @dataclass
