@@ -23,7 +23,8 @@ from installer.sources import WheelFile
 from ..errors import BadInput, InstallFailed
 from .checks import Checked, check_tags, inspect
 from ..interrupts import signals_deferred
-from .destination import Destination, rollback
+from .destination import Destination
+from .journal import Journal
 from .plan import Planner
 from .scheme import TargetScheme, target_scheme
 from .target import Installed, Target
@@ -80,15 +81,13 @@ def _extra(target: Target) -> dict[str, bytes]:
 
 
 def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destination: Destination) -> Installed:
-    scheme_dict, written = destination.scheme_dict, destination.written
+    scheme_dict = destination.scheme_dict
     extra = _extra(target)
     plan = Planner(scheme_dict, target.destdir, target.overwrite).plan(checked, list(extra))
-    before = len(written)
     with zipfile.ZipFile(checked.path) as zf:
         installer_install(_Source(zf, plan.skipped), destination, extra)
-    info_dir = next(p for p in written[before:] if p.endswith(f"{checked.dist_info}/RECORD"))
-    files = sum(1 for p in written[before:] if not os.path.isdir(p))
-    return Installed(checked.path, checked.name, checked.version, os.path.dirname(info_dir), files,
+    info_dir = next(p for p in plan.paths if p.endswith(f"{checked.dist_info}/RECORD"))
+    return Installed(checked.path, checked.name, checked.version, os.path.dirname(info_dir), len(plan.paths),
                      {"scheme": scheme.name, **scheme_dict})
 
 
@@ -103,19 +102,20 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None]) 
     for one in checked:
         for note in one.notes:
             warn(note)
-    written: list[str] = []
+    journal = Journal()
     results = []
     destination: Destination | None = None
     try:
         for one in checked:
-            destination = Destination(scheme.scheme_dict(one.name), target, written)
+            destination = Destination(scheme.scheme_dict(one.name), target, journal)
             results.append(_install_one(one, scheme, target, destination))
     except BaseException as exc:
         with signals_deferred():  # a second Ctrl-C must not cut the rollback short
             if destination is not None:
-                written.extend(destination.compiler.abandon())
-            rollback(written)
+                destination.compiler.abandon()
+            journal.rollback()
         if isinstance(exc, OSError):
             raise InstallFailed(f"install failed and was rolled back: {exc}") from None
         raise
+    journal.commit()
     return results

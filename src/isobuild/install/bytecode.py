@@ -10,6 +10,7 @@ import tempfile
 
 from ..errors import InstallFailed, InterpreterError
 from ..hookprocess import inside_command
+from .journal import Journal
 from .target import Target
 
 
@@ -20,11 +21,13 @@ class Compiler:
     files, the compiler and its pool use the other cores.
     """
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, journal: Journal) -> None:
         self.target = target
+        self.journal = journal
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()  # not a pipe: compile warnings could fill it while we write
         self.sent: list[str] = []
+        self.new_caches: set[str] = set()  # __pycache__ dirs that did not exist: the compiler's, if made
 
     def add(self, written: str, final: str) -> None:
         """``final`` is the path without DESTDIR, recorded in the .pyc."""
@@ -38,8 +41,20 @@ class Compiler:
                 raise InterpreterError(f"cannot run the target interpreter {self.target.python}: {exc.strerror}") from None
             self._send({"levels": list(self.target.levels), "mode": self.target.invalidation_mode,
                         "jobs": self.target.jobs or os.cpu_count() or 1, "hardlink_dupes": self.target.hardlink_dupes})
+        self._own_cache(written)
         self._send([written, final])
         self.sent.append(written)
+
+    def _own_cache(self, source: str) -> None:
+        """Before the compiler sees ``source``: its cache dir's existence, and the old .pyc moved aside."""
+        cache = os.path.join(os.path.dirname(source), "__pycache__")
+        if cache in self.new_caches:
+            return
+        if not os.path.isdir(cache):
+            self.new_caches.add(cache)
+            return
+        for pyc in _pycs_of(source):  # --overwrite of an earlier install: its .pyc files are restored on failure
+            self.journal.backup(pyc)
 
     def _send(self, item: object) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -65,11 +80,18 @@ class Compiler:
             raise InstallFailed(f"{self.target.python} failed to compile bytecode", details=errors)
         destdir = self.target.destdir
         written: list[str] = [pyc for pyc, _source in json.loads(out)]
+        self._record(written)
         return [(pyc, "/" + os.path.relpath(pyc, destdir) if destdir else pyc) for pyc in written]
 
-    def abandon(self) -> list[str]:
-        """After a failure: stop it at once (its own session: kill the group) and list, for the
-        rollback, every .pyc it may have written for the sources it was sent."""
+    def _record(self, pycs: list[str]) -> None:
+        """The compiler's work into the journal: the cache dirs it made first, then its files."""
+        self.journal.created += sorted(cache for cache in self.new_caches if os.path.isdir(cache))
+        self.journal.created += pycs
+        self.new_caches = set()
+
+    def abandon(self) -> None:
+        """After a failure: stop it at once (its own session: kill the group) and journal, for the
+        rollback, every .pyc and cache dir it may have written for the sources it was sent."""
         if self.proc is not None and self.proc.returncode is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -77,12 +99,15 @@ class Compiler:
                 pass
             self.proc.wait()
         self.log.close()
-        found = []
-        for source in self.sent:
-            cache = os.path.join(os.path.dirname(source), "__pycache__")
-            stem = os.path.basename(source)[:-3] + "."
-            try:  # NAME.TAG[.opt-N].pyc, and py_compile's temp files NAME.TAG[.opt-N].pyc.NNN
-                found += [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
-            except OSError:
-                pass
-        return found
+        self._record([pyc for source in self.sent for pyc in _pycs_of(source)])
+        self.sent = []
+
+
+def _pycs_of(source: str) -> list[str]:
+    """NAME.TAG[.opt-N].pyc in the cache dir beside ``source``, and py_compile's temp files NAME.TAG[.opt-N].pyc.NNN."""
+    cache = os.path.join(os.path.dirname(source), "__pycache__")
+    stem = os.path.basename(source)[:-3] + "."
+    try:
+        return [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
+    except OSError:
+        return []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from installer.exceptions import InstallerError
 from installer.sources import WheelFile
+from installer.records import parse_record_file
 from installer.utils import parse_entrypoints, parse_wheel_filename
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name
@@ -74,15 +75,52 @@ def _headers(path: str, source: WheelFile, dist_info: str) -> dict[str, Message]
     return headers
 
 
+# What zipfile can read: no zstd (3.14+), no encryption.
+_COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+# The wheel spec: sha256 or stronger; md5 and sha1 are not permitted.
+_HASHES = {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s"}
+
+
+def _control(text: str) -> bool:
+    return any(ord(char) < 32 or ord(char) == 127 for char in text)
+
+
 def _members(path: str, zf: zipfile.ZipFile) -> None:
+    """Every member name checked before installer sees it (installer loops forever on some)."""
     for info in zf.infolist():
-        if not _plain_member(info.filename.rstrip("/")):
-            raise refuse(path, f"member {info.filename!r} is absolute or escapes its directory")
+        name = info.filename
+        if info.orig_filename != name or _control(name):  # zipfile cuts a name at its NUL
+            raise refuse(path, f"member {info.orig_filename!r} has a NUL or control character in its name")
+        if not _plain_member(name.rstrip("/")):
+            raise refuse(path, f"member {name!r} is absolute or escapes its directory")
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise refuse(path, f"member {info.filename!r} is a symlink")
-        top, _, rest = info.filename.partition("/")
-        if top.endswith(".data") and rest and rest.split("/", 1)[0] not in SCHEME_KEYS:
-            raise refuse(path, f"member {info.filename!r} names an unknown scheme {rest.split('/', 1)[0]!r}")
+            raise refuse(path, f"member {name!r} is a symlink")
+        if info.compress_type not in _COMPRESSIONS or info.flag_bits & 0x1:
+            raise refuse(path, f"member {name!r} is encrypted or compressed in a way zipfile cannot read")
+        top, _, rest = name.partition("/")
+        if not top.endswith(".data") or name.endswith("/"):
+            continue
+        key, _, sub = rest.partition("/")
+        if not sub:
+            raise refuse(path, f"member {name!r} names no scheme and file inside {top}/")
+        if key not in SCHEME_KEYS:
+            raise refuse(path, f"member {name!r} names an unknown scheme {key!r}")
+
+
+def _record(path: str, source: WheelFile, dist_info: str) -> None:
+    """RECORD as the spec has it: each path once, hashes sha256 or stronger (installer checks the rest)."""
+    try:
+        rows = list(parse_record_file(source.read_dist_info("RECORD").splitlines()))
+    except (KeyError, UnicodeDecodeError, InstallerError, ValueError):
+        return  # validate_record() says what is wrong
+    seen = set()
+    for row_path, row_hash, _ in rows:
+        if row_path in seen:
+            raise refuse(path, f"{dist_info}/RECORD lists {row_path!r} twice")
+        seen.add(row_path)
+        algorithm = row_hash.partition("=")[0] if row_hash else ""
+        if algorithm and algorithm not in _HASHES:
+            raise refuse(path, f"{dist_info}/RECORD hashes {row_path!r} with {algorithm}: the wheel spec wants sha256 or stronger")
 
 
 def _scripts(path: str, source: WheelFile, dist_info: str) -> tuple[tuple[str, str], ...]:
@@ -93,7 +131,7 @@ def _scripts(path: str, source: WheelFile, dist_info: str) -> tuple[tuple[str, s
     except Exception as exc:  # configparser's or the decoder's complaint, whatever its class
         raise refuse(path, f"{dist_info}/entry_points.txt is malformed: {exc}") from None
     for name, _ in entries:
-        if not _plain_member(name) or "/" in name or not name:
+        if not _plain_member(name) or "/" in name or not name or _control(name):
             raise refuse(path, f"console script name {name!r} is not a plain file name")
     return tuple(entries)
 
@@ -114,6 +152,7 @@ def inspect(path: str) -> Checked:
         source = WheelFile(zf)
         try:
             dist_info = source.dist_info_dir
+            _record(path, source, dist_info)
             source.validate_record(validate_contents=True)
         except InstallerError as exc:
             issues = getattr(exc, "issues", None) or [str(exc)]

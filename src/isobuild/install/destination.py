@@ -14,18 +14,19 @@ from installer.utils import Scheme, copyfileobj_with_hashing
 
 from ..errors import InstallFailed
 from .bytecode import Compiler
+from .journal import Journal
 from .scheme import merge_flags, shebang
 from .target import Target
 
 
 class Destination(SchemeDictionaryDestination):
-    """installer's destination, plus: our shebangs, a log of what was written, no in-process bytecode."""
+    """installer's destination, plus: our shebangs, a journal of what was written, bytecode by the target."""
 
-    def __init__(self, scheme_dict: dict[str, str], target: Target, written: list[str]) -> None:
+    def __init__(self, scheme_dict: dict[str, str], target: Target, journal: Journal) -> None:
         super().__init__(scheme_dict, interpreter=target.interpreter, script_kind="posix")
         self.target = target
-        self.written = written
-        self.compiler = Compiler(target)
+        self.journal = journal
+        self.compiler = Compiler(target, journal)
 
     def final_path(self, scheme: Scheme, path: str) -> str:
         root = os.path.abspath(self.scheme_dict[scheme])
@@ -39,28 +40,21 @@ class Destination(SchemeDictionaryDestination):
         return os.path.join(destdir, final.lstrip(os.sep)) if destdir else final
 
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
+        """A new file by exclusive create; an existing one (--overwrite) replaced by rename (journal.py)."""
         final = self.final_path(scheme, path)
         target = self.staged(final)
-        if os.path.lexists(target) and not self.target.overwrite:
+        self.journal.makedirs(os.path.dirname(target))
+        replacing = os.path.lexists(target)
+        if replacing and not self.target.overwrite:  # planned against, but another process was faster
             raise InstallFailed(f"{target} exists", hint="pass --overwrite to replace it")
-        missing = []
-        parent = os.path.dirname(target)
-        while not os.path.isdir(parent):
-            missing.append(parent)
-            parent = os.path.dirname(parent)
-        # Recorded before they are made, so that an interrupt in between leaves nothing
-        # unrecorded; the rollback skips what does not exist. A directory in a file's
-        # way is not recorded: open() fails on it, and it is not ours to remove.
-        for directory in reversed(missing):
-            self.written.append(directory)
-            os.mkdir(directory)
-        if not os.path.isdir(target):
-            self.written.append(target)
-        with open(target, "wb") as f:
+        fd, temp = self.journal.open_replacement(target) if replacing else (self.journal.create(target), "")
+        with os.fdopen(fd, "wb") as f:
             value, size = copyfileobj_with_hashing(stream, f, "sha256")
-        if is_executable or scheme == "scripts":  # as pip: whatever the zip says, a script is run
-            mode = os.stat(target).st_mode
-            os.chmod(target, mode | ((mode & 0o444) >> 2))
+            if is_executable or scheme == "scripts":  # as pip: whatever the zip says, a script is run
+                mode = os.fstat(f.fileno()).st_mode
+                os.fchmod(f.fileno(), mode | ((mode & 0o444) >> 2))
+        if replacing:
+            self.journal.commit_replacement(temp, target)
         if scheme in ("purelib", "platlib") and path.endswith(".py"):
             self.compiler.add(target, final)
         return RecordEntry(path, Hash("sha256", value), size)
@@ -87,7 +81,6 @@ class Destination(SchemeDictionaryDestination):
         records = list(records)
         record_entry = records.pop()  # the RECORD's own entry, last, without hash
         for pyc, final in self.compiler.finish():
-            self.written.append(pyc)
             with open(pyc, "rb") as f:
                 value, size = copyfileobj_with_hashing(f, io.BytesIO(), "sha256")
             for key in ("purelib", "platlib"):
@@ -97,16 +90,3 @@ class Destination(SchemeDictionaryDestination):
                     records.append((Scheme(key), RecordEntry(rel, Hash("sha256", value), size)))
                     break
         super().finalize_installation(scheme, record_file_path, [*records, record_entry])
-
-
-def rollback(written: list[str]) -> None:
-    for path in reversed(written):
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.rmdir(path)
-            else:
-                os.unlink(path)
-            if os.path.basename(os.path.dirname(path)) == "__pycache__":
-                os.rmdir(os.path.dirname(path))  # made by the compiler, unless other .pyc files are left in it
-        except OSError:
-            pass
