@@ -17,7 +17,7 @@ import os
 import time
 from contextlib import contextmanager
 
-from .errors import BackendFailed, MissingDependencies
+from .errors import BackendFailed, BadInput, MissingDependencies
 from .hookprocess import HookProcess
 from .interrupts import signals_deferred
 
@@ -104,7 +104,9 @@ class Session:
             self._env = Environment(self.process.dists, self.hello.markers)
         try:
             statuses = check(requirements, origin, self._env)
-        except InvalidRequirement as exc:  # build-system.requires was parsed already: the hook's answer
+        except InvalidRequirement as exc:
+            if origin == "build-system.requires":  # parsed already, but a marker may not evaluate
+                raise BadInput(f"{self.project.display}: invalid requirement in build-system.requires: {exc}") from None
             raise BackendFailed(f"{origin} gave an invalid requirement: {exc}") from None
         self.statuses.extend(statuses)
         unmet = [s for s in statuses if not s.satisfied]

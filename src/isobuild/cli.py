@@ -17,7 +17,7 @@ import tempfile
 
 from . import __version__, builder
 from .console import Console
-from .errors import BadInput, Interrupted, IsobuildError, exit_codes
+from .errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed, exit_codes
 from .isolation import REMOVED_VARIABLES, SET_VARIABLES, Isolation, pipeline_site_dirs, split_pythonpath
 
 # Only what is needed before the hook process starts is imported here (see builder.py);
@@ -104,16 +104,43 @@ def parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- option values
 
+CONFIG_DEPTH = 64  # pyproject-hooks writes them as JSON for the backend: no backend nests deeper
+
+
+def _depth(value: object) -> int:
+    """How deep a JSON value nests, without recursion (a hostile one may nest thousands deep)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            todo += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            todo += [(child, depth + 1) for child in item]
+    return deepest
+
+
+def _no_nul(args: argparse.Namespace) -> None:
+    """A NUL cannot be in a path or a value the OS is handed: say so, rather than fail in os.stat()."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and "\0" in item:
+                raise BadInput(f"--{name.replace('_', '-')} {item!r}: contains a NUL character")
+
+
 def config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
     """-C KEY=VALUE pairs over --config-json: a repeated key becomes a list, as pip and build make it."""
     settings: dict[str, Any] = {}
     if json_text is not None:
         try:
             settings = json.loads(json_text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise BadInput(f"--config-json is not valid JSON: {exc}") from None
         if not isinstance(settings, dict):
             raise BadInput("--config-json must be a JSON object")
+        if _depth(settings) > CONFIG_DEPTH:
+            raise BadInput(f"--config-json is nested more than {CONFIG_DEPTH} deep")
     seen: set[str] = set()
     for pair in pairs:
         key, _, value = pair.partition("=")
@@ -286,8 +313,12 @@ def _build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) ->
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     """The command, with backend output captured under -q and shown only if it fails."""
+    _no_nul(args)
     command = {"install": _install, "requires": _requires, "env": _env}.get(args.command, _build)
-    log = tempfile.TemporaryFile() if args.quiet else None
+    try:
+        log = tempfile.TemporaryFile() if args.quiet else None
+    except OSError as exc:
+        raise BadInput(f"cannot create a temp file for -q in {tempfile.gettempdir()}: {exc.strerror or exc}") from None
     try:
         return command(args, console, log)
     except IsobuildError:
@@ -315,9 +346,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        error = Interrupted("interrupted; the hook process was killed")
-        console.error(error)
-        return error.exit_code
+        interrupted = Interrupted("interrupted; the hook process was killed")
+        console.error(interrupted)
+        return interrupted.exit_code
+    except OSError as exc:  # the filesystem refused (read-only, full, quota) where no module said more
+        where = f" ({exc.filename})" if exc.filename else ""
+        refused = FilesystemError(f"{exc.strerror or exc}{where}")
+        console.error(refused)
+        return refused.exit_code
     except Exception as exc:  # a bug in isobuild: say so, with the traceback only when asked
         if args.verbose:
             import traceback  # on isobuild's own bugs only
@@ -334,15 +370,31 @@ def _leave(status: list[int]) -> None:
     without tearing down every module of packaging, pyproject-hooks and the rest (about 20 ms a
     build; benchmarks/run.py, section 5). A result that cannot be flushed is exit 120, as Python's."""
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except (OSError, ValueError) as exc:
-        print(f"ERROR cannot write the result to stdout: {exc}", file=sys.stderr)
-        status[0] = status[0] or 120
+        if sys.stderr is not None:
+            print(f"ERROR cannot write the result to stdout: {exc}", file=sys.stderr)
+        status[0] = status[0] or OutputFailed.exit_code
     try:
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
     except (OSError, ValueError):
         pass
     os._exit(status[0])
+
+
+def _open_std_fds() -> None:
+    """A pipeline may start isobuild with fd 0, 1 or 2 closed: /dev/null takes the number, so that no
+    pipe of the hook process lands there (sys.stdout stays None: the result is then exit 120)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def run() -> None:
@@ -352,8 +404,10 @@ def run() -> None:
     found: this); once main() has decided the exit code, neither signal changes it.
     """
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     status = [Interrupted.exit_code]  # until main() returns: an interrupt it did not catch
     atexit.register(_leave, status)
+    _open_std_fds()
     try:
         status[0] = main()
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ class Console:
     """stderr reporting: progress lines unless -q, colour only on a TTY without NO_COLOR."""
 
     def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
+        self.stream = stream or sys.stderr or open(os.devnull, "w")  # noqa: SIM115  (stderr closed: say nothing)
         self.quiet, self.verbose = quiet, verbose
         self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
 
@@ -26,6 +26,8 @@ class Console:
     @staticmethod
     def result(text: str) -> None:
         """Flushed at once, so that a full disk or a closed pipe is an error here, not at exit."""
+        if sys.stdout is None:  # fd 1 was closed when isobuild started
+            raise OutputFailed("cannot write the result to stdout: it was closed when isobuild started")
         try:
             print(text, flush=True)
         except OSError as exc:

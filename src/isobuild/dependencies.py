@@ -65,9 +65,13 @@ class Environment:
         return self._cache.get(canonicalize_name(name))
 
     def wants(self, req: Requirement, extras: Iterable[str]) -> bool:
+        """Whether the marker admits the target; one that cannot be evaluated is an invalid requirement."""
         if req.marker is None:
             return True
-        return any(req.marker.evaluate({**self.markers, "extra": extra}) for extra in {"", *extras})
+        try:
+            return any(req.marker.evaluate({**self.markers, "extra": extra}) for extra in {"", *extras})
+        except Exception as exc:  # packaging's UndefinedComparison, UndefinedEnvironmentName, InvalidVersion ...
+            raise InvalidRequirement(f"{req}: its marker cannot be evaluated ({type(exc).__name__}: {exc})") from None
 
 
 def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set[str]) -> list[tuple[str, ...]]:
@@ -82,9 +86,11 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
     children = []
     for text in dist["requires"]:
         try:
-            children.append(Requirement(text))
+            child = Requirement(text)
+            env.wants(child, req.extras)
         except InvalidRequirement:
             continue  # an installed distribution's broken metadata is not the build's concern
+        children.append(child)
     env.prefetch(child.name for child in children if env.wants(child, req.extras))
     unmet: list[tuple[str, ...]] = []
     for child in children:

@@ -24,7 +24,11 @@ class BadInput(IsobuildError):
     """Usage errors and broken input: arguments, paths, pyproject.toml, requirement strings."""
 
     exit_code = 2
-    meaning = "bad input or usage: arguments, paths, pyproject.toml, requirement strings"
+    meaning = "bad input or usage: arguments, paths, pyproject.toml, requirement strings; a read-only or full disk"
+
+
+class FilesystemError(BadInput):
+    """The filesystem refused a write or a read (read-only, full, out of inodes or quota)."""
 
 
 class MissingDependencies(IsobuildError):
@@ -89,6 +93,7 @@ def exit_codes() -> dict[int, str]:
     todo = list(IsobuildError.__subclasses__())
     while todo:
         cls = todo.pop(0)
-        codes.setdefault(cls.exit_code, cls.meaning)
+        if "exit_code" in vars(cls):  # a class that only refines its parent shares its code and meaning
+            codes.setdefault(cls.exit_code, cls.meaning)
         todo.extend(cls.__subclasses__())
     return dict(sorted(codes.items()))

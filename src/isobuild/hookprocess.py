@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 
@@ -29,6 +30,7 @@ INSIDE = os.path.join(_HERE, "_inside", "__main__.py")
 SHIM_DIR = os.path.join(_HERE, "_shim")
 TARGET_HINT = "--python takes the path of a CPython 3.8+ executable"
 TOO_OLD = 86  # _inside/__main__.py's exit code for a Python older than 3.8
+HELLO_TIMEOUT = 60  # seconds: a real interpreter answers in well under one
 
 
 def inside_command(python: str, *args: str) -> list[str]:
@@ -77,14 +79,20 @@ class HookProcess:
 
     def __init__(self, python: str, *, log: IO[bytes] | None = None) -> None:
         self.python = python
+        # The watch pipe: the process kills its own group when this end closes, so that
+        # it and its children end with the frontend, however it dies (SIGKILL included).
+        watch, self._watch = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                inside_command(python, "serve"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                env=hook_environ(dict(os.environ)), start_new_session=True,
+                inside_command(python, "serve", str(watch)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log, env=hook_environ(dict(os.environ)), start_new_session=True, pass_fds=(watch,),
             )
         except OSError as exc:
+            os.close(self._watch)
             raise InterpreterError(f"cannot run the target interpreter {python}: {exc.strerror or exc}",
                                    hint=TARGET_HINT) from None
+        finally:
+            os.close(watch)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
 
@@ -98,9 +106,16 @@ class HookProcess:
         })
 
     def hello(self) -> Hello:
-        """The setup's reply; an interpreter that could not run the hook process is InterpreterError."""
+        """The setup's reply; an interpreter that could not run the hook process, or answers
+        nonsense, or nothing within HELLO_TIMEOUT, is InterpreterError."""
+        if not select.select([self._stdout], [], [], HELLO_TIMEOUT)[0]:
+            raise InterpreterError(f"{self.python} did not answer isobuild's hook process setup in {HELLO_TIMEOUT} s",
+                                   hint=TARGET_HINT)
         try:
             return Hello(self._receive())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InterpreterError(f"{self.python} answered the hook process setup with nonsense ({exc!r})",
+                                   hint=TARGET_HINT) from None
         except HookProcessDied as exc:
             if exc.returncode == TOO_OLD:  # it said so on stderr
                 raise InterpreterError(f"{self.python} is too old: the hooks need Python 3.8 or newer",
@@ -136,7 +151,13 @@ class HookProcess:
         line = self._stdout.readline()
         if not line:
             raise HookProcessDied(self._proc.wait())
-        reply: dict[str, Any] = json.loads(line)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            raise InterpreterError(f"{self.python} answered isobuild's hook process with nonsense: {line[:200]!r}",
+                                   hint=TARGET_HINT) from None
+        if not isinstance(reply, dict):
+            raise InterpreterError(f"{self.python} answered isobuild's hook process with {reply!r}", hint=TARGET_HINT)
         return reply
 
     def close(self) -> None:
@@ -149,6 +170,7 @@ class HookProcess:
         self._proc.wait()
         self._kill_group()
         self._stdout.close()
+        os.close(self._watch)
 
     def kill(self) -> None:
         """On failure or interrupt: the whole process group at once, then reap."""
@@ -159,6 +181,10 @@ class HookProcess:
                 stream.close()
             except OSError:
                 pass
+        try:
+            os.close(self._watch)
+        except OSError:
+            pass
 
     def _kill_group(self) -> None:
         try:

@@ -10,6 +10,7 @@ more than isobuild's whole start-up budget (see benchmarks/).
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -33,16 +34,33 @@ class Project(NamedTuple):
         return os.path.join(self.srcdir, "pyproject.toml")
 
 
+MAX_SIZE = 1 << 20  # pyproject.toml files are a few KiB; a link to /dev/zero must not read without end
+
+
+def _read_regular(path: str) -> bytes:
+    """The file's bytes, if it is a regular file of sane size (O_NONBLOCK: a FIFO must not hang the open)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInput(f"{path} is not a regular file (a FIFO, a device or a directory)")
+        if info.st_size > MAX_SIZE:
+            raise BadInput(f"{path} is {info.st_size} bytes; isobuild reads at most {MAX_SIZE}")
+        try:
+            return f.read(MAX_SIZE + 1)
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+
+
 def _load_toml(path: str) -> Mapping[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:
         import tomli as tomllib
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    raw = _read_regular(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -54,6 +72,8 @@ def _load_toml(path: str) -> Mapping[str, Any]:
         ) from None
     try:
         data: Mapping[str, Any] = tomllib.loads(text)
+    except RecursionError:
+        raise BadInput(f"{path} is not valid TOML: it nests too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         where = "" if "line" in str(exc) else f" (line {text.count(chr(10)) + 1} is the end of the file)"
         raise BadInput(f"{path} is not valid TOML: {exc}{where}") from None
@@ -64,6 +84,8 @@ def _check_backend_path(srcdir: str, entries: list[str]) -> list[str]:
     where = os.path.join(srcdir, "pyproject.toml")
     absolute = []
     for entry in entries:
+        if "\0" in entry:
+            raise BadInput(f"{where}: build-system.backend-path entry {entry!r} contains a NUL character")
         if os.path.isabs(entry):
             raise BadInput(f"{where}: build-system.backend-path entry {entry!r} is absolute; it must be relative to {srcdir}")
         path = os.path.normpath(os.path.join(srcdir, entry))
@@ -73,6 +95,13 @@ def _check_backend_path(srcdir: str, entries: list[str]) -> list[str]:
             raise BadInput(f"{where}: build-system.backend-path entry {entry!r} does not exist or is not a directory")
         absolute.append(path)
     return absolute
+
+
+def _is_backend(text: str) -> bool:
+    """PEP 517's form: a dotted module path, optionally ``:`` and a dotted object path."""
+    module, colon, obj = text.partition(":")
+    parts = module.strip().split(".") + (obj.strip().split(".") if colon else [])
+    return all(part.isidentifier() for part in parts)
 
 
 def _is_strings(value: object) -> bool:
@@ -93,6 +122,8 @@ def _build_system(path: str, data: Mapping[str, Any]) -> tuple[list[str], str, l
     backend = table.get("build-backend", LEGACY_BACKEND)
     if not isinstance(backend, str):
         raise BadInput(f"{path}: `build-backend` must be a string")
+    if not _is_backend(backend):
+        raise BadInput(f"{path}: `build-backend` {backend!r} is not MODULE or MODULE:OBJECT (dotted Python names)")
     backend_path = table.get("backend-path", [])
     if not _is_strings(backend_path):
         raise BadInput(f"{path}: `backend-path` must be an array of strings")

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyproject_hooks
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion
 
 from .errors import BackendFailed, BackendUnavailable, IsobuildError
 from .hookprocess import HookProcess, HookProcessDied
@@ -47,9 +49,18 @@ class Hooks:
         return value
 
     def build(self, kind: str, directory: str) -> str:
-        """``build_wheel``, ``build_sdist`` or ``build_editable`` into ``directory``: the artifact's path."""
+        """``build_wheel``, ``build_sdist`` or ``build_editable`` into ``directory``: the artifact's path.
+
+        A wheel is looked at before it is placed: a zip whose .dist-info, named as the
+        file is, holds WHEEL and METADATA (concurrent setuptools builds sharing one
+        build/ dir have produced wheels without METADATA)."""
         hook = f"build_{kind}"
-        return self._made(hook, directory, self._call(hook, directory, self._settings), "file")
+        path = self._made(hook, directory, self._call(hook, directory, self._settings), "file")
+        if kind != "sdist":
+            problem = _wheel_problem(path)
+            if problem:
+                raise BackendFailed(f"{hook} of backend {self._backend} made a broken wheel: {problem}")
+        return path
 
     def metadata(self, directory: str) -> str:
         """The .dist-info dir's path: prepare_metadata_for_build_wheel, else (as build does) a wheel's."""
@@ -109,6 +120,27 @@ class Hooks:
         if not (os.path.isdir(path) if kind == "directory" else os.path.isfile(path)):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, but created no such {kind}")
         return path
+
+
+def _wheel_problem(path: str) -> str | None:
+    """What is wrong with a wheel the backend made, or None."""
+    name = os.path.basename(path)
+    try:
+        distribution, version, _, _ = parse_wheel_filename(name)
+    except (InvalidWheelFilename, InvalidVersion) as exc:
+        return f"{name!r} is not a wheel's file name ({exc})"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (OSError, zipfile.BadZipFile) as exc:
+        return f"{name} is not a readable zip ({exc})"
+    infos = {top for top in (member.split("/", 1)[0] for member in names) if top.endswith(".dist-info")}
+    ours = [info for info in infos if canonicalize_name(info[: -len(".dist-info")].rpartition("-")[0]) == distribution
+            and info[: -len(".dist-info")].rpartition("-")[2] == str(version)]
+    if len(ours) != 1:
+        return f"{name} has no .dist-info dir for {distribution} {version} (it has {sorted(infos) or 'none'})"
+    missing = [f for f in ("WHEEL", "METADATA") if f"{ours[0]}/{f}" not in names]
+    return f"{name} has no {' and no '.join(missing)} in {ours[0]}" if missing else None
 
 
 def _extract_dist_info(wheel: str, directory: str) -> str:

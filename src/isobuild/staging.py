@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 
-from .errors import BadInput
+from .errors import BadInput, FilesystemError
 
 
 def _not_a_directory(outdir: str, path: str) -> BadInput:
@@ -40,7 +41,7 @@ def _make_dirs(outdir: str) -> list[str]:
             raise _not_a_directory(outdir, path) from None
         except OSError as exc:
             _remove(created)
-            raise BadInput(f"cannot create output directory {outdir}: {exc.strerror or exc}") from None
+            raise FilesystemError(f"cannot create output directory {outdir}: {exc.strerror or exc}") from None
         created.append(path)
     return created
 
@@ -53,6 +54,32 @@ def _remove(created: list[str]) -> None:
             break
 
 
+# .isobuild-HOST-PID-XXXXXXXX: whose it is, so that the next build can tell a killed one's from a live one's.
+_PREFIX = f".isobuild-{socket.gethostname()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+def _sweep(outdir: str) -> None:
+    """Staging dirs that a killed build of this host left in OUTDIR (SIGKILL leaves them): removed."""
+    try:
+        names = os.listdir(outdir)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_PREFIX):].partition("-")[0]
+        if name.startswith(_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(outdir, name), ignore_errors=True)
+
+
 class Staging:
     """``create()``, build into ``dir``, ``place()`` the artifact, ``remove(failed)`` once nothing writes in ``dir``."""
 
@@ -63,11 +90,12 @@ class Staging:
 
     def create(self) -> None:
         self.created = _make_dirs(self.outdir)
+        _sweep(self.outdir)
         try:
-            self.dir = tempfile.mkdtemp(prefix=".isobuild-", dir=self.outdir)
+            self.dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.outdir)
         except OSError as exc:
             _remove(self.created)
-            raise BadInput(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
+            raise FilesystemError(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
 
     def place(self, built: str) -> str:
         """Rename the artifact (a file, or a .dist-info dir) from the staging dir into OUTDIR."""

@@ -93,4 +93,11 @@ def compile_files(lines: Iterator[bytes], batch_size: int = 32) -> List[List[str
 
 
 def main(argv: list[str]) -> None:
-    print(json.dumps(compile_files(iter(sys.stdin.buffer))))
+    """The .pyc list on stdout; a filesystem that refuses (full, read-only) is one line on stderr, exit 1."""
+    try:
+        written = compile_files(iter(sys.stdin.buffer))
+    except OSError as exc:
+        sys.stderr.write("cannot write bytecode: {}{}\n".format(exc.strerror or exc, " ({})".format(exc.filename)
+                                                               if exc.filename else ""))
+        sys.exit(1)
+    print(json.dumps(written))
