@@ -30,7 +30,7 @@ INSIDE = os.path.join(_HERE, "_inside", "__main__.py")
 SHIM_DIR = os.path.join(_HERE, "_shim")
 TARGET_HINT = "--python takes the path of a CPython 3.8+ executable"
 TOO_OLD = 86  # _inside/__main__.py's exit code for a Python older than 3.8
-HELLO_TIMEOUT = 60  # seconds: a real interpreter answers in well under one
+HELLO_TIMEOUT = 30  # seconds: a real interpreter answers in well under one
 
 
 def inside_command(python: str, *args: str) -> list[str]:

@@ -1,0 +1,216 @@
+"""Builds under a busy farm and an attacker: concurrent runs, signals at several moments, SIGKILL, small and
+read-only filesystems, and hostile input; never an internal error, a hang, a traceback of isobuild's code,
+or anything left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from conftest import clean_env, copy_fixture, make_wheel, run_isobuild
+
+BAD_INPUT, BACKEND_FAILED, INTERPRETER, INSTALL_FAILED, INTERRUPTED = 2, 4, 6, 8, 130
+
+
+def own_traceback(err: str) -> bool:
+    """A traceback through isobuild's own code (a backend's own traceback is fine)."""
+    return "Traceback" in err and ("isobuild/" in err.split("Traceback", 1)[1].split("\nERROR")[0]
+                                   or "_inside" in err)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone for our purposes
+        return f.read().split(") ")[1][0] != "Z"
+
+
+def _wait_for(path: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.exists(), path
+
+
+def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> None:
+    outdir = tmp_path / "deep" / "new" / "out"
+    sources = [copy_fixture("probe", tmp_path / f"copy{i}") for i in range(6)]
+    procs = [subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-o", str(outdir), "-q"],
+                              env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for src in sources]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode(errors="replace")
+    assert sorted(p.name for p in outdir.iterdir()) == ["probe-1.0-py3-none-any.whl"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("delay", [0.08, 0.15, 0.25, 0.4, 0.8])
+def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_path: Path, signum: int,
+                                                                          delay: float) -> None:
+    src = copy_fixture("probe", tmp_path)
+    pidfile = tmp_path / "grandchild.pid"
+    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    text = err.decode(errors="replace")
+    assert proc.returncode == INTERRUPTED, text
+    assert "Traceback" not in text
+    assert not (src / "dist").exists()
+    if pidfile.exists():
+        time.sleep(0.2)
+        assert not _alive(int(pidfile.read_text()))
+
+
+def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_sweeps(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    pidfile, report = tmp_path / "grandchild.pid", tmp_path / "report.json"
+    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+                            env=clean_env(PROBE_REPORT=str(report)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for(pidfile)
+    hook_process, grandchild = json.loads(report.read_text())["pid"], int(pidfile.read_text())
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while (_alive(hook_process) or _alive(grandchild)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(hook_process) and not _alive(grandchild)
+    left = [p.name for p in (src / "dist").iterdir()]
+    assert len(left) == 1 and left[0].startswith(".isobuild-"), left  # harmless, and swept next time
+    assert run_isobuild("wheel", str(src)).returncode == 0
+    assert sorted(p.name for p in (src / "dist").iterdir()) == ["probe-1.0-py3-none-any.whl"]
+
+
+@contextmanager
+def mounted(target: Path, *options: str) -> Iterator[Path]:
+    """A filesystem of the test's own (tmpfs, or a read-only bind mount); skipped where it cannot mount."""
+    target.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", *options, str(target)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount here (needs root): {result.stderr.decode(errors='replace').strip()}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_a_read_only_outdir_is_a_clean_error(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    (tmp_path / "ro-source").mkdir()
+    with mounted(tmp_path / "ro", "--bind", str(tmp_path / "ro-source")) as ro:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
+        result = run_isobuild("wheel", str(src), "-o", str(ro))
+        err = result.stderr.decode(errors="replace")
+        assert result.returncode == BAD_INPUT, err
+        assert "Read-only file system" in err and not own_traceback(err)
+        assert os.listdir(ro) == []
+
+
+def test_an_outdir_without_free_inodes_is_a_clean_error(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    with mounted(tmp_path / "full", "-t", "tmpfs", "-o", "size=1m,nr_inodes=2", "tmpfs") as full:
+        (full / "x").write_text("")  # the last inode
+        result = run_isobuild("wheel", str(src), "-o", str(full))
+        err = result.stderr.decode(errors="replace")
+        assert result.returncode == BAD_INPUT, err
+        assert "No space left on device" in err and not own_traceback(err)
+        assert os.listdir(full) == ["x"]
+
+
+def test_an_install_onto_a_full_disk_rolls_back_without_a_traceback(tmp_path: Path) -> None:
+    files = {f"demo/m{i:03}.py": f"VALUE = {i}\n".encode() for i in range(40)}
+    wheel = make_wheel(tmp_path / "w", files)
+    with mounted(tmp_path / "small", "-t", "tmpfs", "-o", "size=96k", "tmpfs") as small:
+        result = run_isobuild("install", str(wheel), "--prefix", str(small / "prefix"), "--optimize", "0,1,2")
+        err = result.stderr.decode(errors="replace")
+        assert result.returncode == INSTALL_FAILED, err
+        assert "No space left on device" in err and not own_traceback(err)
+        assert os.listdir(small) == []
+
+
+def _probe_with(tmp_path: Path, old: str, new: str) -> Path:
+    src = copy_fixture("probe", tmp_path)
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(old, new))
+    return src
+
+
+@pytest.mark.parametrize("marker", ["python_version ~= '3'", "'a' == 'a'"])
+def test_a_marker_that_cannot_be_evaluated_is_bad_input(tmp_path: Path, marker: str) -> None:
+    src = _probe_with(tmp_path, "requires = []", f'requires = ["setuptools; {marker}"]')
+    result = run_isobuild("wheel", str(src))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == BAD_INPUT, err
+    assert "marker cannot be evaluated" in err and not own_traceback(err)
+    assert not (src / "dist").exists()
+
+
+def test_deep_nesting_is_bad_input(tmp_path: Path) -> None:
+    src = _probe_with(tmp_path, "requires = []", "requires = []\nx = " + "[" * 1000 + "]" * 1000)
+    result = run_isobuild("wheel", str(src))
+    assert result.returncode == BAD_INPUT and not own_traceback(result.stderr.decode(errors="replace"))
+    deep = '{"a": ' + "[" * 20000 + "]" * 20000 + "}"  # 40 KB: under the kernel's limit for one argument
+    result = run_isobuild("wheel", str(copy_fixture("probe", tmp_path / "2")), "--config-json", deep)
+    assert result.returncode == BAD_INPUT and b"--config-json" in result.stderr
+    nested = '{"a": ' + "[" * 100 + "]" * 100 + "}"  # parses, but nests deeper than any backend's settings
+    result = run_isobuild("wheel", str(copy_fixture("probe", tmp_path / "3")), "--config-json", nested)
+    assert result.returncode == BAD_INPUT and b"nested more than 64 deep" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_pyproject_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    src = copy_fixture("probe", tmp_path)
+    (src / "pyproject.toml").unlink()
+    if kind == "fifo":
+        os.mkfifo(src / "pyproject.toml")
+    else:
+        (src / "pyproject.toml").symlink_to("/dev/zero")
+    result = run_isobuild("wheel", str(src), timeout=30)
+    assert result.returncode == BAD_INPUT and b"is not a regular file" in result.stderr
+
+
+def test_a_nul_backend_is_bad_input(tmp_path: Path) -> None:
+    src = _probe_with(tmp_path, 'build-backend = "probe_backend"', 'build-backend = "\\u0000"')
+    result = run_isobuild("wheel", str(src))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == BAD_INPUT, err
+    assert "Traceback" not in err and "is not MODULE or MODULE:OBJECT" in err
+
+
+@pytest.mark.parametrize("answer", ["echo garbage", "echo '{\"sys_path\": 1}'", "echo '[1, 2]'", "exec sleep 40"])
+def test_a_target_that_answers_nonsense_is_exit_6(tmp_path: Path, answer: str) -> None:
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nread line\n{answer}\n")
+    fake.chmod(0o755)
+    result = run_isobuild("wheel", str(copy_fixture("probe", tmp_path)), "--python", str(fake), timeout=90)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == INTERPRETER, err
+    assert not own_traceback(err) and "internal error" not in err
+
+
+def test_a_closed_stdout_is_exit_120(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    result = subprocess.run([sys.executable, "-m", "isobuild", "wheel", str(src), "-q"], env=clean_env(),
+                            stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
+    assert result.returncode == 120, result.stderr.decode(errors="replace")
+    assert b"cannot write the result to stdout" in result.stderr
+
+
+def test_a_broken_wheel_from_the_backend_is_not_placed(tmp_path: Path) -> None:
+    src = copy_fixture("backend-broken-wheel", tmp_path)
+    result = run_isobuild("wheel", str(src))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == BACKEND_FAILED, err
+    assert "made a broken wheel: broken-1.0-py3-none-any.whl has no METADATA" in err
+    assert not (src / "dist").exists()
