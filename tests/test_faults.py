@@ -44,7 +44,7 @@ def _wait_for(path: Path, seconds: float = 60) -> None:
 
 def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> None:
     outdir = tmp_path / "deep" / "new" / "out"
-    sources = [copy_fixture("probe", tmp_path / f"copy{i}") for i in range(6)]
+    sources = [copy_fixture("probe", tmp_path / f"copy{i}") for i in range(10)]
     procs = [subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-o", str(outdir), "-q"],
                               env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for src in sources]
     for proc in procs:
@@ -54,7 +54,7 @@ def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-@pytest.mark.parametrize("delay", [0.08, 0.15, 0.25, 0.4, 0.8])
+@pytest.mark.parametrize("delay", [0.05, 0.08, 0.15, 0.25, 0.4, 0.8])
 def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_path: Path, signum: int,
                                                                           delay: float) -> None:
     src = copy_fixture("probe", tmp_path)
