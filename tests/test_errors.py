@@ -47,7 +47,7 @@ def _assert_clean_failure(result, code: int, *fragments: str) -> str:  # type: i
     assert "ERROR " in err
     for fragment in fragments:
         assert fragment in err, err
-    for own in ("isobuild/cli.py", "isobuild/builder.py", "isobuild/runner.py", "isobuild/hookprocess.py",
+    for own in ("isobuild/cli/", "isobuild/builder.py", "isobuild/runner.py", "isobuild/hookprocess.py",
                 "isobuild/_inside/"):
         assert own not in err, f"isobuild traceback: {err}"
     return err

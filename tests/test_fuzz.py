@@ -41,7 +41,7 @@ def _mutant(base: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
-def _check(argv: list[str], cwd: Path) -> str | None:
+def _check(argv: list[str], cwd: Path, own: Path | None = None) -> str | None:
     """None if isobuild answered as documented; else what went wrong."""
     try:
         result = subprocess.run([sys.executable, "-m", "isobuild", *argv], cwd=cwd, env=clean_env(),
@@ -51,7 +51,7 @@ def _check(argv: list[str], cwd: Path) -> str | None:
     err = result.stderr.decode(errors="replace")
     if result.returncode not in DOCUMENTED or own_traceback(err) or "internal error" in err:
         return f"{argv}: exit {result.returncode}\n{err[-2000:]}"
-    leftovers = [p for p in cwd.rglob(".isobuild-*")]
+    leftovers = [p for p in (own or cwd).rglob(".isobuild-*")]  # runs in parallel: only this run's dirs
     if result.returncode != 0 and leftovers:
         return f"{argv}: exit {result.returncode} left {leftovers}"
     return None
@@ -65,13 +65,14 @@ def test_hundreds_of_mutated_pyproject_files(tmp_path: Path) -> None:
         src = copy_fixture("probe", tmp_path / f"m{number:03}")
         (src / "pyproject.toml").write_bytes(_mutant(base, rng))
         command = rng.choice(["wheel", "wheel", "sdist", "requires", "metadata", "env"])
-        cases.append(([command, str(src), "-q"] if command != "env" else [command, str(src)], src))
+        cases.append(([command, str(src), "-q"] if command != "env" else [command, str(src)], src, src))
     with ThreadPoolExecutor(max_workers=3) as pool:
         problems = [p for p in pool.map(lambda case: _check(*case), cases) if p]
     assert not problems, "\n\n".join(problems[:5])
 
 
 def _argv(rng: random.Random, tmp_path: Path, src: Path, wheel: Path) -> list[str]:
+    """A random command line; what it could write stays under ``tmp_path`` (its own dir of it)."""
     values = ["", ".", "..", "/nonexistent", str(src), str(wheel), str(src / "pyproject.toml"), "-", "--", "x" * 300,
               "é", "0", "-1", "99999999999", "0,1,2,3", "a=b", "=", "{}", "[]", '{"a":', "/bin/true", "/bin/false",
               sys.executable, "\t", " ", "python3", "-sP", "-s -E", "posix_prefix", "nope_scheme", "checked-hash"]
@@ -88,7 +89,6 @@ def _argv(rng: random.Random, tmp_path: Path, src: Path, wheel: Path) -> list[st
             option = rng.choice(options)
             value = rng.choice(values)
             argv += [f"{option}={value}"] if option == "--shebang-flags" else [option, value]
-    # Everything this run could write stays under tmp_path.
     argv += ["--destdir", str(tmp_path / "dest"), "--prefix", "/p"] if command == "install" else []
     argv += ["-o", str(tmp_path / "out")] if command in ("wheel", "sdist", "editable", "metadata") else []
     return argv
@@ -98,7 +98,7 @@ def test_hundreds_of_random_command_lines(tmp_path: Path) -> None:
     rng = random.Random(1202)
     src = copy_fixture("probe", tmp_path)
     wheel = make_wheel(tmp_path / "wheels", {"demo/__init__.py": b"X = 1\n"})
-    cases = [(_argv(rng, tmp_path, src, wheel), tmp_path) for _ in range(200)]
+    cases = [(_argv(rng, tmp_path / f"run{i:03}", src, wheel), tmp_path, tmp_path / f"run{i:03}") for i in range(200)]
     with ThreadPoolExecutor(max_workers=3) as pool:
         problems = [p for p in pool.map(lambda case: _check(*case), cases) if p]
     assert not problems, "\n\n".join(problems[:5])

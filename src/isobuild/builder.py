@@ -40,15 +40,17 @@ if TYPE_CHECKING:
 class Request:
     """What one command asks for: the project, its isolation, config settings, and where output goes."""
 
-    __slots__ = ("srcdir", "isolation", "config_settings", "skip_dependency_check", "log")
+    __slots__ = ("srcdir", "isolation", "config_settings", "skip_dependency_check", "log", "relax", "remove")
 
     def __init__(self, srcdir: str, isolation: Isolation, config_settings: dict[str, Any] | None = None,
-                 skip_dependency_check: bool = False, log: IO[bytes] | None = None) -> None:
+                 skip_dependency_check: bool = False, log: IO[bytes] | None = None,
+                 relax: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
         self.srcdir = srcdir
         self.isolation = isolation
         self.config_settings = dict(config_settings or {})
         self.skip_dependency_check = skip_dependency_check
         self.log = log  # where backend output goes; None: isobuild's stderr
+        self.relax, self.remove = relax, remove  # --relax, --remove: names
 
 
 class Outcome:
@@ -97,11 +99,12 @@ class Session:
         # Imported here, not in _open(): with -x, packaging is not needed at all.
         from packaging.requirements import InvalidRequirement
 
-        from .dependencies import Environment, check
+        from .dependencies import Environment, Policy, check
 
         t0 = time.perf_counter()
         if self._env is None:
-            self._env = Environment(self.process.dists, self.hello.markers)
+            policy = Policy.of(self.request.relax, self.request.remove)
+            self._env = Environment(self.process.dists, self.hello.markers, policy)
         try:
             statuses = check(requirements, origin, self._env)
         except InvalidRequirement as exc:
@@ -109,6 +112,9 @@ class Session:
                 raise BadInput(f"{self.project.display}: invalid requirement in build-system.requires: {exc}") from None
             raise BackendFailed(f"{origin} gave an invalid requirement: {exc}") from None
         self.statuses.extend(statuses)
+        for status in statuses:
+            if status.policy:
+                self.step(f"{status.policy}: {status.requirement} ({status.describe()})")
         unmet = [s for s in statuses if not s.satisfied]
         self.step(f"checked {origin}: {len(statuses) - len(unmet)} of {len(statuses)} satisfied", t0)
         if unmet:
@@ -116,7 +122,8 @@ class Session:
                 f"missing build dependencies (checked against {self.hello.executable}, {self.excluded}): "
                 + ", ".join(s.requirement for s in unmet),
                 details="\n".join(f"  {s.requirement}: {s.describe()}" for s in unmet),
-                hint="install them into the build environment (PYTHONPATH or --path), or pass -x to skip the check",
+                hint="install them into the build environment (PYTHONPATH or --path); --relax NAME ignores a "
+                     "version, --remove NAME a requirement, -x the whole check",
             )
 
     def check_all(self, kind: str) -> None:
@@ -127,6 +134,23 @@ class Session:
         requires = sorted(self.hooks.get_requires(distribution))
         self.step(f"get_requires_for_build_{distribution}: {', '.join(requires) or 'nothing more'}", t0)
         self.check(requires, f"get_requires_for_build_{distribution}")
+
+    def runtime(self, runtime: Runtime) -> list[Status]:
+        """Requires-Dist (prepare_metadata_for_build_wheel, else a wheel build) and PEP 735 groups' statuses."""
+        import tempfile
+        from email.parser import HeaderParser
+
+        from .dependencies import check, group_requirements
+
+        assert self._env is not None  # check_all() made it
+        with tempfile.TemporaryDirectory(prefix="isobuild-metadata-") as scratch:
+            with open(os.path.join(self.hooks.metadata(scratch), "METADATA"), encoding="utf-8") as f:
+                headers = HeaderParser().parse(f)
+        statuses = check(headers.get_all("Requires-Dist") or [], "Requires-Dist", self._env, runtime.extras)
+        for group in runtime.groups:
+            requirements = group_requirements(self.project.dependency_groups, group, self.project.display)
+            statuses += check(requirements, f"dependency-groups.{group}", self._env)
+        return statuses
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing)
@@ -191,16 +215,29 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
     return live.outcome(path)
 
 
-def requires(kind: Kind, request: Request, progress: Progress) -> Outcome:
+def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime | None = None) -> Outcome:
     """Every build requirement's status; ``missing`` is set if any is unmet (the backend is asked only
-    once build-system.requires is met)."""
-    request = Request(request.srcdir, request.isolation, request.config_settings, False, request.log)
+    once build-system.requires is met). With ``runtime``, the project's Requires-Dist and dependency
+    groups follow, each with its status in the isolated environment; those do not set ``missing``."""
+    request = Request(request.srcdir, request.isolation, request.config_settings, False, request.log,
+                      request.relax, request.remove)
     with session(request, progress) as live:
         try:
             live.check_all(kind)
         except MissingDependencies as exc:
             return live.outcome(None, exc)
+        if runtime is not None:
+            live.statuses += live.runtime(runtime)
         return live.outcome(None)
+
+
+class Runtime:
+    """What ``requires --runtime`` asks for besides: extras of Requires-Dist, dependency groups."""
+
+    __slots__ = ("extras", "groups")
+
+    def __init__(self, extras: tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> None:
+        self.extras, self.groups = extras, groups
 
 
 def environment(request: Request) -> Hello:

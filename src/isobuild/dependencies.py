@@ -22,22 +22,47 @@ from .project import Project
 Lookup = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
 
 
+class Policy(NamedTuple):
+    """What a pipeline overrides (--relax NAME, --remove NAME; ``*`` for every name), as canonical names."""
+
+    relax: frozenset[str] = frozenset()
+    remove: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, relax: Iterable[str], remove: Iterable[str]) -> Policy:
+        def names(given: Iterable[str]) -> frozenset[str]:
+            return frozenset("*" if name.strip() == "*" else canonicalize_name(name.strip()) for name in given)
+
+        return cls(names(relax), names(remove))
+
+    def removes(self, name: str) -> bool:
+        return "*" in self.remove or canonicalize_name(name) in self.remove
+
+    def relaxes(self, name: str) -> bool:
+        return "*" in self.relax or canonicalize_name(name) in self.relax
+
+
 class Status(NamedTuple):
     """One top-level requirement's verdict; ``unmet`` holds the chains that fail it."""
 
     requirement: str
-    origin: str  # "build-system.requires" or the hook that returned it
-    found: str | None = None  # "NAME VERSION" when installed
+    origin: str  # "build-system.requires", the hook that returned it, or a wheel's Requires-Dist
+    found: str | None = None  # "NAME VERSION at LOCATION" when installed
     needed: bool = True  # False when its marker excludes the target
     unmet: tuple[tuple[str, ...], ...] = ()
+    policy: str | None = None  # "relaxed" (its version is not checked) or "removed" (not checked at all)
 
     @property
     def satisfied(self) -> bool:
         return not self.unmet
 
     def describe(self) -> str:
+        if self.policy == "removed":
+            return "removed (--remove): not checked"
         if not self.needed:
             return "not needed (marker)"
+        if self.policy == "relaxed" and self.satisfied:
+            return f"relaxed (--relax): {self.found}"
         if self.satisfied:
             return f"satisfied ({self.found})"
         chains = "; ".join(" -> ".join(chain) for chain in self.unmet)
@@ -49,10 +74,12 @@ class Status(NamedTuple):
 class Environment:
     """The hook process's distributions, looked up when first needed and cached."""
 
-    def __init__(self, lookup: Lookup, markers: Mapping[str, str]) -> None:
+    def __init__(self, lookup: Lookup, markers: Mapping[str, str], policy: Policy = Policy(),
+                 known: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._lookup = lookup
-        self._cache: dict[str, Mapping[str, Any] | None] = {}
+        self._cache: dict[str, Mapping[str, Any] | None] = {canonicalize_name(k): v for k, v in (known or {}).items()}
         self.markers = dict(markers)
+        self.policy = policy
 
     def prefetch(self, names: Iterable[str]) -> None:
         """Look up several names in one request (a round trip to the hook process each)."""
@@ -79,7 +106,8 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
     if dist is None:
         return [chain]
     try:
-        if req.specifier and not req.specifier.contains(dist["version"], prereleases=True):
+        if req.specifier and not env.policy.relaxes(req.name) and \
+                not req.specifier.contains(dist["version"], prereleases=True):
             return [chain]
     except InvalidVersion:
         return [chain]
@@ -95,7 +123,7 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
     unmet: list[tuple[str, ...]] = []
     for child in children:
         key = str(child)
-        if key in seen or key in chain or not env.wants(child, req.extras):
+        if key in seen or key in chain or env.policy.removes(child.name) or not env.wants(child, req.extras):
             continue
         found = _unmet(child, (*chain, key), env, seen)
         if not found:
@@ -104,20 +132,27 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
     return unmet
 
 
-def check(requirements: Iterable[str], origin: str, env: Environment) -> list[Status]:
-    """Raises InvalidRequirement for a bad string; the caller knows whose string it was."""
+def check(requirements: Iterable[str], origin: str, env: Environment, extras: Iterable[str] = ()) -> list[Status]:
+    """Each requirement's status, its marker evaluated with ``extras`` requested (a wheel's Requires-Dist).
+
+    Raises InvalidRequirement for a bad string; the caller knows whose string it was.
+    """
     parsed = [(text, Requirement(text)) for text in requirements]
-    env.prefetch(req.name for _, req in parsed)
+    extras = tuple(extras)
+    env.prefetch(req.name for _, req in parsed if not env.policy.removes(req.name))
     statuses = []
     seen: set[str] = set()
     for text, req in parsed:
-        dist = env.get(req.name)
-        found = f"{dist['version']} at {dist['location']}" if dist else None
-        found = f"{req.name} {found}" if found else None
-        if not env.wants(req, ()):
-            statuses.append(Status(text, origin, found, needed=False))
+        if env.policy.removes(req.name):
+            statuses.append(Status(text, origin, needed=False, policy="removed"))
             continue
-        statuses.append(Status(text, origin, found, unmet=tuple(_unmet(req, (str(req),), env, seen))))
+        dist = env.get(req.name)
+        found = f"{req.name} {dist['version']} at {dist['location']}" if dist else None
+        policy = "relaxed" if req.specifier and env.policy.relaxes(req.name) else None
+        if not env.wants(req, extras):
+            statuses.append(Status(text, origin, found, needed=False, policy=policy))
+            continue
+        statuses.append(Status(text, origin, found, unmet=tuple(_unmet(req, (str(req),), env, seen)), policy=policy))
     return statuses
 
 
@@ -128,3 +163,15 @@ def parse_static(project: Project) -> None:
             Requirement(text)
         except InvalidRequirement as exc:
             raise BadInput(f"{project.display}: invalid requirement {text!r} in build-system.requires: {exc}") from None
+
+
+def group_requirements(groups: Mapping[str, Any], name: str, where: str) -> list[str]:
+    """A PEP 735 dependency group's requirements, include-group followed, by the dependency-groups library."""
+    from dependency_groups import resolve  # only for requires --runtime --group
+
+    try:
+        return list(resolve(groups, name))
+    except LookupError:
+        raise BadInput(f"{where}: no dependency group {name!r} (it has {', '.join(sorted(groups)) or 'none'})") from None
+    except (ValueError, TypeError) as exc:  # CyclicDependencyError is a ValueError
+        raise BadInput(f"{where}: dependency group {name!r}: {exc}") from None

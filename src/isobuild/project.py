@@ -28,6 +28,7 @@ class Project(NamedTuple):
     backend: str
     backend_path: list[str]  # absolute
     warnings: tuple[str, ...] = ()
+    dependency_groups: Mapping[str, Any] = {}  # PEP 735's [dependency-groups] table, as written
 
     @property
     def display(self) -> str:
@@ -108,15 +109,37 @@ def _is_strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+BUILD_SYSTEM_KEYS = ("requires", "build-backend", "backend-path")
+
+
+def _misspelt(found: Any, wanted: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(key, what it looks like a misspelling of): as build warns "did you mean 'build-system'?"."""
+    unknown = [key for key in found if isinstance(key, str) and key not in wanted]
+    if not unknown:
+        return []
+    import difflib  # only for a key that is unknown: not on every build's way
+
+    pairs = []
+    for key in unknown:
+        near = difflib.get_close_matches(key.replace("_", "-").lower(), wanted, n=1, cutoff=0.75)
+        if near:
+            pairs.append((key, near[0]))
+    return pairs
+
+
 def _build_system(path: str, data: Mapping[str, Any]) -> tuple[list[str], str, list[str], list[str]]:
     """[build-system] as build validates it: (requires, backend, backend-path, warnings)."""
     if "build-system" not in data:
-        return list(LEGACY_REQUIRES), LEGACY_BACKEND, [], []
+        notes = [f"{path}: [{key}] is not [build-system]: did you mean 'build-system'? (building as a legacy "
+                 "setuptools project)" for key, _ in _misspelt(data, ("build-system",))]
+        return list(LEGACY_REQUIRES), LEGACY_BACKEND, [], notes
     table = data["build-system"]
     if not isinstance(table, dict):
         raise BadInput(f"{path}: `build-system` must be a table")
     if "requires" not in table:
-        raise BadInput(f"{path}: `requires` is a required property of [build-system]")
+        near = [key for key, wanted in _misspelt(table, BUILD_SYSTEM_KEYS) if wanted == "requires"]
+        raise BadInput(f"{path}: `requires` is a required property of [build-system]",
+                       hint=f"[build-system] has {near[0]!r}: did you mean 'requires'?" if near else None)
     if not _is_strings(table["requires"]):
         raise BadInput(f"{path}: `requires` must be an array of strings")
     backend = table.get("build-backend", LEGACY_BACKEND)
@@ -127,8 +150,9 @@ def _build_system(path: str, data: Mapping[str, Any]) -> tuple[list[str], str, l
     backend_path = table.get("backend-path", [])
     if not _is_strings(backend_path):
         raise BadInput(f"{path}: `backend-path` must be an array of strings")
-    unknown = sorted(set(table) - {"requires", "build-backend", "backend-path"})
+    unknown = sorted(set(table) - set(BUILD_SYSTEM_KEYS))
     notes = [f"{path}: unknown [build-system] keys ignored: {', '.join(unknown)}"] if unknown else []
+    notes += [f"{path}: [build-system] key {key!r}: did you mean {near!r}?" for key, near in _misspelt(table, BUILD_SYSTEM_KEYS)]
     return list(table["requires"]), backend, backend_path, notes
 
 
@@ -153,4 +177,7 @@ def load(srcdir: str) -> Project:
             hint="point isobuild at the directory that holds the project's pyproject.toml",
         )
     requires, backend, backend_path, notes = _build_system(pyproject_path, data)
-    return Project(srcdir, requires, backend, _check_backend_path(srcdir, backend_path), tuple(notes))
+    groups = data.get("dependency-groups", {})
+    if not isinstance(groups, dict):
+        raise BadInput(f"{pyproject_path}: `dependency-groups` must be a table")
+    return Project(srcdir, requires, backend, _check_backend_path(srcdir, backend_path), tuple(notes), groups)

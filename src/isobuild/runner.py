@@ -81,7 +81,8 @@ class Hooks:
                 return _MISSING
             raise BackendUnavailable(f"backend {self._backend} has no {exc.hook_name} hook") from None
         except pyproject_hooks.BackendUnavailable as exc:
-            raise BackendUnavailable(f"cannot import backend {self._backend}: {getattr(exc, 'message', None) or 'import failed'}",
+            reason = str(exc).splitlines()[0] if str(exc) else "import failed"  # its message, before its traceback
+            raise BackendUnavailable(f"cannot import backend {self._backend}: {reason}",
                                      details=(exc.traceback or "").rstrip() or None) from None
         except pyproject_hooks.UnsupportedOperation as exc:
             raise BackendFailed(f"backend {self._backend} cannot {hook} here (UnsupportedOperation)",

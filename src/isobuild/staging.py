@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 
 from .errors import BadInput, FilesystemError
@@ -55,7 +54,7 @@ def _remove(created: list[str]) -> None:
 
 
 # .isobuild-HOST-PID-XXXXXXXX: whose it is, so that the next build can tell a killed one's from a live one's.
-_PREFIX = f".isobuild-{socket.gethostname()}-"
+_PREFIX = f".isobuild-{os.uname().nodename}-"
 
 
 def _alive(pid: int) -> bool:

@@ -36,8 +36,11 @@ if TYPE_CHECKING:
 __all__ = ["Installed", "Target", "install", "install_paths"]
 
 
+Precheck = Callable[[list[str], list[str]], None]  # (wheels, the destination's site dirs as staged)
+
+
 def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], str],
-                  warn: Callable[[str], None]) -> list[Installed]:
+                  warn: Callable[[str], None], precheck: Precheck | None = None) -> list[Installed]:
     """Install wheel files, or build the one source directory's wheel (``build(outdir)``) and install that."""
     with tempfile.TemporaryDirectory(prefix="isobuild-install-") as built:
         if os.path.isdir(paths[0]):
@@ -47,7 +50,7 @@ def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], s
         for wheel in paths:
             if not os.path.isfile(wheel):
                 raise BadInput(f"{wheel}: no such wheel file or source directory")
-        return install(paths, target, warn)
+        return install(paths, target, warn, precheck)
 
 
 class _Source(WheelFile):
@@ -91,7 +94,8 @@ def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destina
                      {"scheme": scheme.name, **scheme_dict})
 
 
-def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None]) -> list[Installed]:
+def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
+            precheck: Precheck | None = None) -> list[Installed]:
     """Check every wheel first; then install them all, or (on any failure) none of them."""
     checked = [inspect(wheel) for wheel in wheels]
     scheme = target_scheme(target)
@@ -99,6 +103,10 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None]) 
         supported = scheme.supported_tags()
         for one in checked:
             check_tags(one, supported, target.python)
+    if precheck is not None:
+        planner = Planner(scheme.scheme_dict(""), target.destdir, target.overwrite)
+        site_dirs = [planner.staged(key, "") or scheme.paths[key] for key in ("purelib", "platlib")]
+        precheck([one.path for one in checked], sorted(set(site_dirs)))
     for one in checked:
         for note in one.notes:
             warn(note)

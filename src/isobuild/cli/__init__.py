@@ -1,0 +1,140 @@
+"""Command line: argparse, every option's parsing, what is printed, and exit codes.
+
+Results go to stdout, everything else to stderr (console.py); the library
+modules raise IsobuildError subclasses, whose exit codes end the process here.
+``options`` has the grammar, ``commands`` the commands, ``render`` their output.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+from ..console import Console
+from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
+from . import commands
+from ..sdists import is_archive, unpacked
+from .options import no_nul, parser
+
+# Only what is needed before the hook process starts is imported at run time (see builder.py);
+# typing's names are for the type checker alone.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    """The command, with backend output captured under -q and shown only if it fails."""
+    no_nul(args)
+    command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
+               "check": commands.check}.get(args.command, commands.build)
+    try:
+        log = tempfile.TemporaryFile() if args.quiet else None
+    except OSError as exc:
+        raise BadInput(f"cannot create a temp file for -q in {tempfile.gettempdir()}: {exc.strerror or exc}") from None
+    try:
+        if getattr(args, "srcdir", None) and is_archive(args.srcdir):  # an sdist: built from its unpacked tree
+            with unpacked(args.srcdir) as tree:
+                args.archive, args.srcdir = args.srcdir, tree
+                return command(args, console, log)
+        return command(args, console, log)
+    except IsobuildError:
+        if log is not None:
+            log.seek(0)
+            sys.stderr.flush()
+            shutil.copyfileobj(log, sys.stderr.buffer)
+            sys.stderr.buffer.flush()
+        raise
+    finally:
+        if log is not None:
+            log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
+        return exc.code if isinstance(exc.code, int) else 2
+    console = Console(args.quiet, args.verbose)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
+    try:
+        return _run(args, console)
+    except IsobuildError as exc:
+        console.error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        interrupted = Interrupted("interrupted; the hook process was killed")
+        console.error(interrupted)
+        return interrupted.exit_code
+    except OSError as exc:  # the filesystem refused (read-only, full, quota) where no module said more
+        where = f" ({exc.filename})" if exc.filename else ""
+        refused = FilesystemError(f"{exc.strerror or exc}{where}")
+        console.error(refused)
+        return refused.exit_code
+    except Exception as exc:  # a bug in isobuild: say so, with the traceback only when asked
+        if args.verbose:
+            import traceback  # on isobuild's own bugs only
+
+            traceback.print_exc()
+        console.error(IsobuildError(f"internal error: {exc!r}", hint="rerun with -v for the traceback, and report it"))
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _leave(status: list[int]) -> None:
+    """The last atexit handler (registered first, so every other one has run): flush, then exit
+    without tearing down every module of packaging, pyproject-hooks and the rest (about 20 ms a
+    build; benchmarks/run.py, section 5). A result that cannot be flushed is exit 120, as Python's."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError) as exc:
+        if sys.stderr is not None:
+            print(f"ERROR cannot write the result to stdout: {exc}", file=sys.stderr)
+        status[0] = status[0] or OutputFailed.exit_code
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(status[0])
+
+
+def _open_std_fds() -> None:
+    """A pipeline may start isobuild with fd 0, 1 or 2 closed: /dev/null takes the number, so that no
+    pipe of the hook process lands there (sys.stdout stays None: the result is then exit 120)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def run() -> None:
+    """The ``isobuild`` command and ``python -m isobuild``: main(), then _leave().
+
+    SIGTERM is Ctrl-C's twin for the life of the process (main() restores what it
+    found: this); once main() has decided the exit code, neither signal changes it.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    status = [Interrupted.exit_code]  # until main() returns: an interrupt it did not catch
+    atexit.register(_leave, status)
+    _open_std_fds()
+    try:
+        status[0] = main()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(status[0])

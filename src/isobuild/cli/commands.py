@@ -1,0 +1,109 @@
+"""The commands: each parses its options, runs, prints its result and returns its exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .. import builder
+from ..errors import BadInput
+from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
+from .render import environment_json, outcome_json, render_environment, status_json
+
+# Only what is needed before the hook process starts is imported at run time (see builder.py);
+# typing's names are for the type checker alone.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import IO
+
+    from ..console import Console
+
+
+def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    from ..install import Target, install_paths  # installer's import is paid by install alone
+
+    python = target_python(args.python)
+    target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=shebang_flags(args.shebang_flags),
+                    prefix=args.prefix and os.path.abspath(args.prefix), scheme=args.scheme,
+                    destdir=args.destdir and os.path.abspath(args.destdir),
+                    levels=optimize_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
+                    jobs=args.jobs, overwrite=args.overwrite, installer_name="" if args.no_installer_file else args.installer,
+                    requested=args.requested, tag_check=not args.no_tag_check, hardlink_dupes=args.hardlink_dupes)
+    request = build_request(args, log)
+
+    def check_deps(wheels: list[str], site_dirs: list[str]) -> None:
+        """--check-deps: the wheels' Requires-Dist against the destination plus the build environment."""
+        from ..dependencies import Policy
+        from ..runtime import check_wheels
+
+        _, missing = check_wheels(wheels, isolation(args, site_dirs), [], Policy.of(args.relax, args.remove), log)
+        if missing is not None:
+            raise missing
+
+    results = install_paths([args.srcdir, *args.wheels], target,
+                            lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "",
+                            lambda note: console.progress(f"warning: {note}"), check_deps if args.check_deps else None)
+    for result in results:
+        console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
+    if args.json:
+        console.result(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
+    else:
+        console.result("\n".join(r.dist_info for r in results))
+    return 0
+
+
+def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    runtime = builder.Runtime(tuple(args.extra), tuple(args.group)) if args.runtime else None
+    if not args.runtime and (args.extra or args.group):
+        raise BadInput("--extra and --group go with --runtime")
+    outcome = builder.requires(args.kind, build_request(args, log), console.progress, runtime)
+    if args.json:
+        console.result(json.dumps(outcome_json(outcome), indent=2))
+    else:
+        for status in outcome.requirements:
+            where = f"\t{status.origin}" if args.runtime else ""
+            console.result(f"{status.requirement}\t{status.describe()}{where}")
+    if outcome.missing is not None:
+        console.error(outcome.missing)
+        return outcome.missing.exit_code
+    return 0
+
+
+def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    info = environment_json(builder.environment(build_request(args, log)))
+    console.result(json.dumps(info, indent=2) if args.json else render_environment(info))
+    return 0
+
+
+def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    request = build_request(args, log)
+    console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
+    archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
+    outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
+    outcome = builder.build(args.command, outdir, request, console.progress)
+    console.detail(f"hook sys.path: {outcome.hello.sys_path}")
+    console.result(json.dumps(outcome_json(outcome), indent=2) if args.json else str(outcome.path))
+    return 0
+
+
+def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+    """Each wheel's Requires-Dist against the isolated environment: a line a requirement, exit 3 if one is unmet."""
+    from ..dependencies import Policy
+    from ..runtime import check_wheels
+
+    for wheel in args.wheels:
+        if not os.path.isfile(wheel):
+            raise BadInput(f"{wheel}: no such wheel file")
+    results, missing = check_wheels(args.wheels, isolation(args), args.extra, Policy.of(args.relax, args.remove), log)
+    if args.json:
+        console.result(json.dumps({"wheels": [{"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
+                                              for wheel, statuses in results]}, indent=2))
+    else:
+        for wheel, statuses in results:
+            for status in statuses:
+                console.result(f"{os.path.basename(wheel)}\t{status.requirement}\t{status.describe()}")
+    if missing is not None:
+        console.error(missing)
+        return missing.exit_code
+    return 0

@@ -1,0 +1,216 @@
+"""The command line's grammar (argparse) and the parsing of every option's value."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+from .. import __version__, builder
+from ..errors import BadInput, exit_codes
+from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
+
+# Only what is needed before the hook process starts is imported at run time (see builder.py);
+# typing's names are for the type checker alone.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO, Any
+
+
+COMMANDS = {
+    "wheel": "build a wheel (build_wheel)",
+    "sdist": "build a source distribution (build_sdist)",
+    "editable": "build an editable wheel (PEP 660 build_editable)",
+    "metadata": "prepare the wheel's .dist-info (falls back to a wheel build); prints its path",
+    "requires": "list build requirements, each satisfied or missing in the isolated environment",
+    "install": "install wheels (or build SRCDIR's wheel in isolation, then install it) into a scheme",
+    "check": "check wheels' runtime requirements (Requires-Dist) against the isolated environment",
+    "env": "print what the hooks will see: interpreter, sys.path, site dirs removed, environment",
+}
+
+
+def _environment_options() -> argparse.ArgumentParser:
+    """The isolated environment and the check's policy: every command has them."""
+    common = argparse.ArgumentParser(add_help=False)
+    add = common.add_argument
+    add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild)")
+    add("--path", action="append", default=[], metavar="DIR",
+        help="extra build-environment dir, added as a site dir (its .pth files run); repeatable")
+    add("--system-site", action="store_true", help="keep the interpreter's own site-packages (never the user site)")
+    add("--relax", action="append", default=[], metavar="NAME",
+        help="requirement NAME must be present, its version is not checked (* for all); repeatable")
+    add("--remove", action="append", default=[], metavar="NAME",
+        help="requirement NAME is not checked at all (* for all); repeatable")
+    add("-q", "--quiet", action="store_true", help="no progress; backend output only on failure")
+    add("-v", "--verbose", action="store_true", help="also show sys.path and environment of the hooks")
+    add("--json", action="store_true", help="print the result as one JSON object")
+    return common
+
+
+def _project_options() -> argparse.ArgumentParser:
+    """What the commands that run a project's hooks have besides."""
+    common = argparse.ArgumentParser(add_help=False, parents=[_environment_options()])
+    add = common.add_argument
+    add("srcdir", nargs="?", default=".", help="project directory or sdist archive (default: .)")
+    add("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
+        help="pass a config setting to the backend; a repeated key becomes a list")
+    add("--config-json", metavar="JSON", help="config settings as one JSON object (-C wins on a clash)")
+    add("-x", "--skip-dependency-check", action="store_true", help="do not check build requirements")
+    return common
+
+
+def _install_options(cmd: argparse.ArgumentParser) -> None:
+    add = cmd.add_argument
+    add("wheels", nargs="*", metavar="WHEEL", help="more wheels (SRCDIR may be a wheel too)")
+    add("--prefix", help="install under this prefix (scheme posix_prefix unless --scheme)")
+    add("--destdir", help="stage under this root; it appears in no installed file")
+    add("--scheme", help="sysconfig scheme of the target (posix_local, deb_system, venv, ...)")
+    add("--interpreter", help="shebang interpreter (default: --python as named, else this Python)")
+    add("--shebang-flags", default="", metavar="FLAGS", help="flags for the shebang, e.g. -sP")
+    add("--no-compile", action="store_true", help="write no bytecode")
+    add("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
+    add("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
+    add("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
+    add("--overwrite", action="store_true", help="replace files that exist")
+    add("--installer", default="isobuild", help="INSTALLER name to record")
+    add("--no-installer-file", action="store_true", help="write no INSTALLER file (as Debian's pybuild)")
+    add("--requested", action="store_true", help="write REQUESTED")
+    add("--hardlink-dupes", action="store_true",
+        help="hard-link .pyc files of several --optimize levels that are identical (as compileall)")
+    add("--check-deps", action="store_true",
+        help="before writing, check the wheels' Requires-Dist against the destination and the build environment")
+    add("--no-tag-check", action="store_true",
+        help="install wheels whose tags the target does not support (cross-builds, staging)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="isobuild",
+        description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
+        "with user and system site-packages scrubbed from sys.path.",
+        epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in exit_codes().items()),
+    )
+    top.add_argument("--version", action="version", version=f"isobuild {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    project, environment = _project_options(), _environment_options()
+    for name, text in COMMANDS.items():
+        cmd = sub.add_parser(name, parents=[environment if name == "check" else project], help=text, description=text)
+        if name == "check":
+            cmd.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheels whose Requires-Dist to check")
+            cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="an extra asked for; repeatable")
+        elif name == "requires":
+            cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
+            cmd.add_argument("--runtime", action="store_true",
+                             help="also the project's Requires-Dist (prepare_metadata_for_build_wheel) and groups")
+            cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="with --runtime; repeatable")
+            cmd.add_argument("--group", action="append", default=[], metavar="GROUP",
+                             help="a PEP 735 dependency group, with --runtime; repeatable")
+        elif name == "install":
+            _install_options(cmd)
+        elif name != "env":
+            cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
+    return top
+
+
+CONFIG_DEPTH = 64  # pyproject-hooks writes them as JSON for the backend: no backend nests deeper
+
+
+def _depth(value: object) -> int:
+    """How deep a JSON value nests, without recursion (a hostile one may nest thousands deep)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            todo += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            todo += [(child, depth + 1) for child in item]
+    return deepest
+
+
+def no_nul(args: argparse.Namespace) -> None:
+    """A NUL cannot be in a path or a value the OS is handed: say so, rather than fail in os.stat()."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and "\0" in item:
+                raise BadInput(f"--{name.replace('_', '-')} {item!r}: contains a NUL character")
+
+
+def config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
+    """-C KEY=VALUE pairs over --config-json: a repeated key becomes a list, as pip and build make it."""
+    settings: dict[str, Any] = {}
+    if json_text is not None:
+        try:
+            settings = json.loads(json_text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise BadInput(f"--config-json is not valid JSON: {exc}") from None
+        if not isinstance(settings, dict):
+            raise BadInput("--config-json must be a JSON object")
+        if _depth(settings) > CONFIG_DEPTH:
+            raise BadInput(f"--config-json is nested more than {CONFIG_DEPTH} deep")
+    seen: set[str] = set()
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key:
+            raise BadInput(f"-C {pair!r}: the key is empty")
+        if key not in seen:
+            settings[key] = value
+        elif isinstance(settings[key], list):
+            settings[key].append(value)
+        else:
+            settings[key] = [settings[key], value]
+        seen.add(key)
+    return settings
+
+
+def target_python(value: str | None) -> str:
+    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
+    if value is None:
+        return sys.executable
+    if os.sep not in value:
+        found = shutil.which(value)
+        if found is None:
+            raise BadInput(f"--python {value}: not found on PATH")
+        value = found
+    return os.path.abspath(value)
+
+
+def optimize_levels(text: str, no_compile: bool) -> tuple[int, ...]:
+    try:
+        levels = () if no_compile else tuple(sorted({int(x) for x in text.split(",")}))
+    except ValueError:
+        raise BadInput(f"--optimize {text!r}: give levels such as 0,1,2") from None
+    if any(level not in (0, 1, 2) for level in levels):
+        raise BadInput(f"--optimize {text!r}: levels are 0, 1 and 2")
+    return levels
+
+
+def shebang_flags(text: str) -> str:
+    """Flags go on a script's first line: a control character (a newline) would end it and inject code."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise BadInput(f"--shebang-flags {text!r}: control characters (such as a newline) are not allowed")
+    return text.strip()
+
+
+def isolation(args: argparse.Namespace, more_site_dirs: Sequence[str] = ()) -> Isolation:
+    """The environment the hooks (or a check) see: PYTHONPATH, --path, NIX/GUIX_PYTHONPATH, --system-site."""
+    for directory in args.path:
+        if not os.path.isdir(directory):
+            raise BadInput(f"--path {directory}: not a directory")
+    return Isolation(
+        python=target_python(args.python),
+        pythonpath=tuple(split_pythonpath(os.environ.get("PYTHONPATH"))),
+        site_dirs=tuple([os.path.abspath(d) for d in args.path] + pipeline_site_dirs(os.environ) + list(more_site_dirs)),
+        system_site=args.system_site,
+    )
+
+
+def build_request(args: argparse.Namespace, log: IO[bytes] | None) -> builder.Request:
+    return builder.Request(srcdir=args.srcdir, isolation=isolation(args),
+                           config_settings=config_settings(args.config_setting, args.config_json),
+                           skip_dependency_check=args.skip_dependency_check, log=log,
+                           relax=tuple(args.relax), remove=tuple(args.remove))

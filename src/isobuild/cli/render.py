@@ -1,0 +1,74 @@
+"""What the commands print: the text and JSON forms of their results."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .. import builder
+from ..isolation import REMOVED_VARIABLES, SET_VARIABLES
+
+# Only what is needed before the hook process starts is imported at run time (see builder.py);
+# typing's names are for the type checker alone.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..dependencies import Status
+    from ..hookprocess import Hello
+
+
+def status_json(status: Status) -> dict[str, Any]:
+    return {"requirement": status.requirement, "origin": status.origin, "satisfied": status.satisfied,
+            "needed": status.needed, "found": status.found, "unmet": [list(chain) for chain in status.unmet],
+            "policy": status.policy}
+
+
+def outcome_json(outcome: builder.Outcome) -> dict[str, Any]:
+    info: dict[str, Any] = {"path": outcome.path, "size": None, "sha256": None}
+    if outcome.path and os.path.isfile(outcome.path):
+        import hashlib  # for --json only
+
+        with open(outcome.path, "rb") as f:
+            data = f.read()
+        info.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    info.update(requirements=[status_json(s) for s in outcome.requirements], interpreter=outcome.hello.executable,
+                python_version=outcome.hello.version_text, seconds=round(outcome.seconds, 3))
+    return info
+
+
+def environment_json(hello: Hello) -> dict[str, Any]:
+    """What ``env`` reports: the hooks' view, and the rule for their children."""
+    removed = {name: os.environ[name] for name in REMOVED_VARIABLES if name in os.environ and name != "PYTHONPATH"}
+    children = dict(hello.child_env)
+    restored = json.loads(children.pop("_ISOBUILD_HOOK_PATH"))
+    return {
+        "interpreter": hello.executable,
+        "python_version": hello.version_text,
+        "sys_path": hello.sys_path,
+        "excluded": {"user_site": hello.excluded_user_site, "system_site": hello.excluded_system_site},
+        "environment": {"set": dict(SET_VARIABLES), "removed": removed, "children": children},
+        "children": {
+            "same_interpreter": {"executable": hello.executable, "sys_path": restored["path"],
+                                 "site_dirs": restored["site_dirs"]},
+            "other_interpreters": "left alone: their own sys.path, site dirs and sitecustomize (no user site)",
+        },
+    }
+
+
+def render_environment(info: dict[str, Any]) -> str:
+    """``isobuild env``'s text: one fact a line, paths indented."""
+    lines = [f"interpreter: {info['interpreter']} (Python {info['python_version']})", "sys.path:"]
+    lines += [f"  {entry}" for entry in info["sys_path"]]
+    lines.append(f"excluded user site: {info['excluded']['user_site']}")
+    lines += [f"excluded system site: {entry}" for entry in info["excluded"]["system_site"]]
+    env = info["environment"]
+    lines += [f"set: {key}={value}" for key, value in env["set"].items()]
+    lines += [f"removed: {key} (was {value!r})" for key, value in env["removed"].items()]
+    lines += [f"children: {key}={value}" for key, value in env["children"].items()]
+    same = info["children"]["same_interpreter"]
+    lines.append(f"children run by {same['executable']}: sys.path restored to")
+    lines += [f"  {entry}" for entry in same["sys_path"]]
+    lines += [f"  {entry} (site dir)" for entry in same["site_dirs"]]
+    lines.append(f"children run by another interpreter: {info['children']['other_interpreters']}")
+    return "\n".join(lines)
