@@ -190,3 +190,28 @@ def test_misspelt_build_system_tables_and_keys_are_warned_about(tmp_path: Path) 
     pyproject.write_text(pyproject.read_text().replace("requires = []", "requries = []"))
     result = run_isobuild("requires", str(src))
     assert result.returncode == BAD_INPUT and b"did you mean 'requires'?" in result.stderr
+
+
+def test_check_imports_passes_a_good_wheel_and_names_the_module_of_a_broken_one(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "helper.py").write_text("VALUE = 1\n")  # the build environment: on sys.path for the check
+    good = make_wheel(tmp_path / "good", {
+        "demo/__init__.py": b"import helper\n\ndef main():\n    pass\n", "solo.py": b"import os\n",
+        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"})
+    env = clean_env(PYTHONPATH=str(site))
+    prefix = tmp_path / "prefix"
+    result = run_isobuild("install", str(good), "--prefix", str(prefix), "--check-imports", env=env)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"imported 2 modules, loaded 1 entry points" in result.stderr
+    broken = make_wheel(tmp_path / "broken", {
+        "demo/__init__.py": b"import not_installed_anywhere\n",
+        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"})
+    other = tmp_path / "other"
+    result = run_isobuild("install", str(broken), "--prefix", str(other), "--check-imports", env=env)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 9, err
+    assert "demo: ModuleNotFoundError: No module named 'not_installed_anywhere'" in err
+    assert not other.exists()  # rolled back
+    named = run_isobuild("install", str(good), "--prefix", str(tmp_path / "p3"), "--check-imports=solo,json", env=env)
+    assert named.returncode == 0 and b"imported 2 modules" in named.stderr

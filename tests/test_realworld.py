@@ -106,6 +106,12 @@ def test_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> N
     result = run_isobuild("wheel", str(ours), "-o", str(tmp_path / "w1"), "--python", poisoned.venv_python, env=env)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-4000:]
     wheel = Path(result.stdout.decode().strip())
+    from_archive = run_isobuild("wheel", str(sdist), "-o", str(tmp_path / "w3"), "--python", poisoned.venv_python,
+                                env=env)  # the sdist itself, as a recipe hands it over
+    assert from_archive.returncode == 0, from_archive.stderr.decode(errors="replace")[-4000:]
+    archive_wheel = Path(from_archive.stdout.decode().strip())
+    assert archive_wheel.name == wheel.name
+    assert sorted(zipfile.ZipFile(archive_wheel).namelist()) == sorted(zipfile.ZipFile(wheel).namelist())
 
     theirs = _unpack(sdist, tmp_path / "theirs")
     reference = subprocess.run([python, "-m", "build", "--no-isolation", "--wheel", "-o", str(tmp_path / "w2"),

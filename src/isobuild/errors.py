@@ -73,6 +73,13 @@ class InstallFailed(IsobuildError):
     meaning = "install: failed part-way; everything it wrote was removed"
 
 
+class ImportCheckFailed(IsobuildError):
+    """install --check-imports: a module or an entry point of the installed wheel does not import."""
+
+    exit_code = 9
+    meaning = "install --check-imports: a module or entry point did not import; the install was rolled back"
+
+
 class OutputFailed(IsobuildError):
     """The result cannot be written to stdout (a full disk, a closed pipe): it is lost, so never exit 0."""
 

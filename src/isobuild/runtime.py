@@ -65,3 +65,56 @@ def check_wheels(wheels: Sequence[str], isolation: Isolation, extras: Iterable[s
             hint="put them on PYTHONPATH or --path, or name their wheels too; --relax NAME ignores a version, "
                  "--remove NAME a requirement",
         )
+
+
+def wheel_imports(path: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """A wheel's top-level modules (top_level.txt, else its files) and its console/GUI entry points."""
+    from installer.utils import parse_entrypoints
+
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        info = next(n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info"))
+        top_level = f"{info}/top_level.txt"
+        if top_level in names:
+            modules = [line.strip() for line in zf.read(top_level).decode("utf-8").splitlines() if line.strip()]
+        else:
+            modules = sorted({_top_module(n) for n in names} - {""})
+        entry = f"{info}/entry_points.txt"
+        scripts = parse_entrypoints(zf.read(entry).decode("utf-8")) if entry in names else []
+    entry_points = [(module, attr) for _, module, attr, _ in scripts]
+    return [m for m in modules if m.replace(".", "").replace("_", "a").isalnum() and "/" not in m], entry_points
+
+
+def _top_module(member: str) -> str:
+    """The importable top-level name a member belongs to ("" for metadata, .data, bytecode and the like)."""
+    top, sep, rest = member.partition("/")
+    if top.endswith((".dist-info", ".data")) or "__pycache__" in member:
+        return ""
+    if not sep:
+        return top[:-3] if top.endswith(".py") else top.split(".", 1)[0] if top.endswith((".so", ".pyd")) else ""
+    return top if top.isidentifier() else ""
+
+
+def check_imports(python: str, path: Sequence[str], modules: Sequence[str], entry_points: Sequence[tuple[str, str]],
+                  log: IO[bytes] | None = None) -> None:
+    """Import ``modules`` and load ``entry_points`` in the isolated target with ``path`` first; else ImportCheckFailed."""
+    import json
+    import subprocess
+
+    from .errors import ImportCheckFailed, InterpreterError
+    from .hookprocess import inside_command
+    from .isolation import hook_environ
+
+    request = json.dumps({"path": list(path), "modules": list(modules), "entry_points": [list(e) for e in entry_points]})
+    try:
+        proc = subprocess.run(inside_command(python, "imports"), input=request.encode(), stdout=subprocess.PIPE,
+                              stderr=log, env=hook_environ(dict(os.environ)), timeout=600)
+        failures = json.loads(proc.stdout)["failures"]
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
+        raise InterpreterError(f"{python} could not run the import check: {exc}") from None
+    if failures:
+        raise ImportCheckFailed(
+            "installed, but does not import: " + ", ".join(what for what, _ in failures),
+            details="\n".join(f"  {what}: {why}" for what, why in failures),
+            hint="the install was rolled back; the modules were imported with the destination and the build "
+                 "environment on sys.path, nothing else")

@@ -1,4 +1,4 @@
-"""``python -S -s .../_inside/__main__.py serve|scheme|compile``: isobuild's entry into the target.
+"""``python -S -s .../_inside/__main__.py serve|scheme|compile|imports``: isobuild's entry into the target.
 
 Run as a script, so its directory is sys.path[0]: that entry is removed first
 (nothing of isobuild's stays on the hooks' sys.path), and the package is
@@ -34,9 +34,9 @@ def main():  # type: () -> None
         sys.exit(TOO_OLD)
     _load_package()
     command = sys.argv[1] if len(sys.argv) > 1 else ""
-    modules = {"serve": "server", "scheme": "scheme", "compile": "compile"}
+    modules = {"serve": "server", "scheme": "scheme", "compile": "compile", "imports": "imports"}
     if command not in modules:
-        sys.exit("usage: {} serve|scheme|compile".format(sys.argv[0]))
+        sys.exit("usage: {} serve|scheme|compile|imports".format(sys.argv[0]))
     __import__("{}.{}".format(PACKAGE, modules[command]))
     sys.modules["{}.{}".format(PACKAGE, modules[command])].main(sys.argv[2:])
 

@@ -41,9 +41,25 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
         if missing is not None:
             raise missing
 
+    def check_imports(wheels: list[str], site_dirs: list[str]) -> None:
+        """--check-imports: each top-level module and entry point, in the isolated target."""
+        from ..runtime import check_imports as run_check, wheel_imports
+
+        env = isolation(args)
+        modules: list[str] = []
+        entry_points: list[tuple[str, str]] = []
+        for wheel in wheels:
+            found, scripts = wheel_imports(wheel)
+            modules += found if args.check_imports == "" else []
+            entry_points += scripts
+        modules += [m.strip() for m in args.check_imports.split(",") if m.strip()]
+        run_check(python, [*site_dirs, *env.pythonpath, *env.site_dirs], modules, entry_points, log)
+        console.progress(f"imported {len(modules)} modules, loaded {len(entry_points)} entry points")
+
     results = install_paths([args.srcdir, *args.wheels], target,
                             lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "",
-                            lambda note: console.progress(f"warning: {note}"), check_deps if args.check_deps else None)
+                            lambda note: console.progress(f"warning: {note}"), check_deps if args.check_deps else None,
+                            check_imports if args.check_imports is not None else None)
     for result in results:
         console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
     if args.json:

@@ -82,6 +82,9 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
         help="hard-link .pyc files of several --optimize levels that are identical (as compileall)")
     add("--check-deps", action="store_true",
         help="before writing, check the wheels' Requires-Dist against the destination and the build environment")
+    add("--check-imports", nargs="?", const="", metavar="MODULE,...",
+        help="after installing, import the wheel's top-level modules (or these) and load its entry points "
+             "in the isolated target; exit 9 (and a rollback) if one fails")
     add("--no-tag-check", action="store_true",
         help="install wheels whose tags the target does not support (cross-builds, staging)")
 

@@ -36,11 +36,12 @@ if TYPE_CHECKING:
 __all__ = ["Installed", "Target", "install", "install_paths"]
 
 
-Precheck = Callable[[list[str], list[str]], None]  # (wheels, the destination's site dirs as staged)
+Check = Callable[[list[str], list[str]], None]  # (wheels, the destination's site dirs as staged)
 
 
 def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], str],
-                  warn: Callable[[str], None], precheck: Precheck | None = None) -> list[Installed]:
+                  warn: Callable[[str], None], precheck: Check | None = None,
+                  postcheck: Check | None = None) -> list[Installed]:
     """Install wheel files, or build the one source directory's wheel (``build(outdir)``) and install that."""
     with tempfile.TemporaryDirectory(prefix="isobuild-install-") as built:
         if os.path.isdir(paths[0]):
@@ -50,7 +51,7 @@ def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], s
         for wheel in paths:
             if not os.path.isfile(wheel):
                 raise BadInput(f"{wheel}: no such wheel file or source directory")
-        return install(paths, target, warn, precheck)
+        return install(paths, target, warn, precheck, postcheck)
 
 
 class _Source(WheelFile):
@@ -95,18 +96,21 @@ def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destina
 
 
 def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
-            precheck: Precheck | None = None) -> list[Installed]:
-    """Check every wheel first; then install them all, or (on any failure) none of them."""
+            precheck: Check | None = None, postcheck: Check | None = None) -> list[Installed]:
+    """Check every wheel first; then install them all, or (on any failure) none of them.
+
+    ``precheck`` runs before anything is written, ``postcheck`` once everything is (a failure
+    of either is the install's: the rollback follows)."""
     checked = [inspect(wheel) for wheel in wheels]
     scheme = target_scheme(target)
     if target.tag_check:
         supported = scheme.supported_tags()
         for one in checked:
             check_tags(one, supported, target.python)
+    planner = Planner(scheme.scheme_dict(""), target.destdir, target.overwrite)
+    site_dirs = sorted({planner.staged(key, "") or scheme.paths[key] for key in ("purelib", "platlib")})
     if precheck is not None:
-        planner = Planner(scheme.scheme_dict(""), target.destdir, target.overwrite)
-        site_dirs = [planner.staged(key, "") or scheme.paths[key] for key in ("purelib", "platlib")]
-        precheck([one.path for one in checked], sorted(set(site_dirs)))
+        precheck([one.path for one in checked], site_dirs)
     for one in checked:
         for note in one.notes:
             warn(note)
@@ -117,6 +121,8 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
         for one in checked:
             destination = Destination(scheme.scheme_dict(one.name), target, journal)
             results.append(_install_one(one, scheme, target, destination))
+        if postcheck is not None:
+            postcheck([one.path for one in checked], site_dirs)
     except BaseException as exc:
         with signals_deferred():  # a second Ctrl-C must not cut the rollback short
             if destination is not None:
