@@ -182,19 +182,23 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
     """A Session (with a staging dir inside ``outdir``) whose hook process ends with it:
     closed on success, its group killed on any failure, and only then the staging dir removed."""
     started = time.perf_counter()
-    process = HookProcess(request.isolation.python, log=request.log)  # first: see the module docstring
-    from .staging import Staging
-
-    staging = None if outdir is None else Staging(outdir)
+    process: HookProcess | None = None
+    staging: Staging | None = None
     try:
+        with signals_deferred():  # a Ctrl-C during the spawn waits until the process is ours to kill
+            process = HookProcess(request.isolation.python, log=request.log)  # first: see the module docstring
+        from .staging import Staging
+
+        staging = None if outdir is None else Staging(outdir)
         yield _open(request, progress, process, staging, started)
+        process.close()
     except BaseException:
         with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
-            process.kill()
+            if process is not None:
+                process.kill()
             if staging is not None:
                 staging.remove(failed=True)
         raise
-    process.close()
     if staging is not None:
         staging.remove(failed=False)
 

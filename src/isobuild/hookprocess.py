@@ -176,7 +176,7 @@ class HookProcess:
         """On failure or interrupt: the whole process group at once, then reap."""
         self._kill_group()
         self._proc.wait()
-        for stream in (self._stdin, self._stdout):
+        for stream in (self._stdin, self._stdout):  # some may be closed already (an interrupted close())
             try:
                 stream.close()
             except OSError:
