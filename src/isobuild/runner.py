@@ -11,13 +11,12 @@ writes and reads, and how, stays its own business.
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyproject_hooks
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion
 
 from .errors import BackendFailed, BackendUnavailable, IsobuildError
 from .hookprocess import HookProcess, HookProcessDied
@@ -123,23 +122,28 @@ class Hooks:
         return path
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503, as the wheel spec compares names
+
+
 def _wheel_problem(path: str) -> str | None:
-    """What is wrong with a wheel the backend made, or None."""
+    """What is wrong with a wheel the backend made, or None: its name's parts (NAME-VERSION(-BUILD)-PY-ABI-
+    PLATFORM.whl), a .dist-info named as the file is, WHEEL and METADATA in it. Structure only; packaging
+    is not imported for it (with -x a build needs packaging for nothing else)."""
     name = os.path.basename(path)
-    try:
-        distribution, version, _, _ = parse_wheel_filename(name)
-    except (InvalidWheelFilename, InvalidVersion) as exc:
-        return f"{name!r} is not a wheel's file name ({exc})"
+    parts = name[: -len(".whl")].split("-") if name.endswith(".whl") else []
+    if len(parts) not in (5, 6):
+        return f"{name!r} is not NAME-VERSION(-BUILD)-PY-ABI-PLATFORM.whl"
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
     except (OSError, zipfile.BadZipFile) as exc:
         return f"{name} is not a readable zip ({exc})"
     infos = {top for top in (member.split("/", 1)[0] for member in names) if top.endswith(".dist-info")}
-    ours = [info for info in infos if canonicalize_name(info[: -len(".dist-info")].rpartition("-")[0]) == distribution
-            and info[: -len(".dist-info")].rpartition("-")[2] == str(version)]
+    ours = [info for info in infos if (_normalized(info[: -len(".dist-info")].rpartition("-")[0]),
+                                       info[: -len(".dist-info")].rpartition("-")[2]) == (_normalized(parts[0]), parts[1])]
     if len(ours) != 1:
-        return f"{name} has no .dist-info dir for {distribution} {version} (it has {sorted(infos) or 'none'})"
+        return f"{name} has no .dist-info dir for {parts[0]} {parts[1]} (it has {sorted(infos) or 'none'})"
     missing = [f for f in ("WHEEL", "METADATA") if f"{ours[0]}/{f}" not in names]
     return f"{name} has no {' and no '.join(missing)} in {ours[0]}" if missing else None
 

@@ -19,13 +19,6 @@ from contextlib import contextmanager
 
 from .errors import BadInput
 
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
-
-
-def is_archive(path: str) -> bool:
-    return os.path.isfile(path) and path.lower().endswith(ARCHIVE_SUFFIXES)
-
-
 def _inside(name: str) -> bool:
     """A relative path that stays in the tree once normalized."""
     if not name or name.startswith("/") or "\0" in name or (len(name) > 1 and name[1] == ":"):

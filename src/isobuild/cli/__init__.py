@@ -17,8 +17,9 @@ import tempfile
 from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
 from . import commands
-from ..sdists import is_archive, unpacked
 from .options import no_nul, parser
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  # what sdists.py unpacks
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
@@ -38,8 +39,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     except OSError as exc:
         raise BadInput(f"cannot create a temp file for -q in {tempfile.gettempdir()}: {exc.strerror or exc}") from None
     try:
-        if getattr(args, "srcdir", None) and is_archive(args.srcdir):  # an sdist: built from its unpacked tree
-            with unpacked(args.srcdir) as tree:
+        srcdir = getattr(args, "srcdir", None)
+        if srcdir and srcdir.lower().endswith(ARCHIVE_SUFFIXES) and os.path.isfile(srcdir):
+            from ..sdists import unpacked  # tarfile and zipfile: for an sdist only, not on every build's way
+
+            with unpacked(args.srcdir) as tree:  # an sdist: built from its unpacked tree
                 args.archive, args.srcdir = args.srcdir, tree
                 return command(args, console, log)
         return command(args, console, log)
