@@ -29,7 +29,7 @@ ratio of two medians (shown beside it).
      process, normal exit against os._exit() after the atexit handlers
      (benchmarks/exits.py), the measurement behind isobuild's exits.
 
-Options: --rounds N (build rounds, default 24), --seed N, --install-rounds N (default 3),
+Options: --rounds N (build rounds, default 24), --seed N, --install-rounds N (default 5),
 --skip-install, --skip-scaling, --skip-real, --real-projects N (only the first N of
 section 4), --skip-exits, --keep (leave the throwaway dir).
 """
@@ -205,7 +205,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=24)
     parser.add_argument("--seed", type=int, help="for the order of the other tools (default: a random one, printed)")
-    parser.add_argument("--install-rounds", type=int, default=3)
+    parser.add_argument("--install-rounds", type=int, default=5)
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-real", action="store_true", help="skip section 4 (real projects)")
