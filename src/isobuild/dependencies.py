@@ -111,19 +111,19 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
             return [chain]
     except InvalidVersion:
         return [chain]
-    children = []
+    wanted = []  # its requirements that apply: marker admits the target with the parent's extras, not removed
     for text in dist["requires"]:
         try:
             child = Requirement(text)
-            env.wants(child, req.extras)
+            if env.wants(child, req.extras) and not env.policy.removes(child.name):
+                wanted.append(child)
         except InvalidRequirement:
             continue  # an installed distribution's broken metadata is not the build's concern
-        children.append(child)
-    env.prefetch(child.name for child in children if env.wants(child, req.extras))
+    env.prefetch(child.name for child in wanted)
     unmet: list[tuple[str, ...]] = []
-    for child in children:
+    for child in wanted:
         key = str(child)
-        if key in seen or key in chain or env.policy.removes(child.name) or not env.wants(child, req.extras):
+        if key in seen or key in chain:
             continue
         found = _unmet(child, (*chain, key), env, seen)
         if not found:

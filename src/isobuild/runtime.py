@@ -13,6 +13,10 @@ import os
 import zipfile
 from email.parser import HeaderParser
 
+from installer.exceptions import InstallerError
+from installer.sources import WheelFile
+from installer.utils import parse_entrypoints
+
 from .dependencies import Environment, Policy, Status, check
 from .errors import BadInput, MissingDependencies
 from .hookprocess import HookProcess
@@ -24,14 +28,21 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
 
+def _dist_info(path: str, zf: zipfile.ZipFile) -> WheelFile:
+    """installer's view of the wheel: its one .dist-info dir and the files in it."""
+    source = WheelFile(zf)
+    try:
+        source.dist_info_dir  # noqa: B018  (raises unless there is exactly one)
+    except InstallerError as exc:
+        raise BadInput(f"{path} is not a readable wheel: {exc}") from None
+    return source
+
+
 def wheel_metadata(path: str) -> tuple[str, str, list[str]]:
     """(name, version, Requires-Dist) from a wheel's METADATA."""
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = sorted({n.split("/", 1)[0] for n in zf.namelist() if n.split("/", 1)[0].endswith(".dist-info")})
-            if len(infos) != 1:
-                raise BadInput(f"{path}: a wheel has one .dist-info dir; this one has {len(infos)}")
-            text = zf.read(f"{infos[0]}/METADATA").decode("utf-8")
+            text = _dist_info(path, zf).read_dist_info("METADATA")
     except (OSError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         raise BadInput(f"{path} is not a readable wheel: {exc}") from None
     headers = HeaderParser().parsestr(text)
@@ -59,40 +70,40 @@ def check_wheels(wheels: Sequence[str], isolation: Isolation, extras: Iterable[s
     if not unmet:
         return results, None
     return results, MissingDependencies(
-            f"missing runtime dependencies (checked against {hello.executable}, the build environment and the "
-            "wheels named together): " + ", ".join(sorted({s.requirement for _, s in unmet})),
-            details="\n".join(f"  {os.path.basename(wheel)}: {s.requirement}: {s.describe()}" for wheel, s in unmet),
-            hint="put them on PYTHONPATH or --path, or name their wheels too; --relax NAME ignores a version, "
-                 "--remove NAME a requirement",
-        )
+        f"missing runtime dependencies (checked against {hello.executable}, the build environment and the "
+        "wheels named together): " + ", ".join(sorted({s.requirement for _, s in unmet})),
+        details="\n".join(f"  {os.path.basename(wheel)}: {s.requirement}: {s.describe()}" for wheel, s in unmet),
+        hint="put them on PYTHONPATH or --path, or name their wheels too; --relax NAME ignores a version, "
+             "--remove NAME a requirement",
+    )
 
 
 def wheel_imports(path: str) -> tuple[list[str], list[tuple[str, str]]]:
     """A wheel's top-level modules (top_level.txt, else its files) and its console/GUI entry points."""
-    from installer.utils import parse_entrypoints
-
     with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        info = next(n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info"))
-        top_level = f"{info}/top_level.txt"
-        if top_level in names:
-            modules = [line.strip() for line in zf.read(top_level).decode("utf-8").splitlines() if line.strip()]
+        source = _dist_info(path, zf)
+        files = source.dist_info_filenames
+        if "top_level.txt" in files:
+            modules = [line.strip() for line in source.read_dist_info("top_level.txt").splitlines() if line.strip()]
         else:
-            modules = sorted({_top_module(n) for n in names} - {""})
-        entry = f"{info}/entry_points.txt"
-        scripts = parse_entrypoints(zf.read(entry).decode("utf-8")) if entry in names else []
-    entry_points = [(module, attr) for _, module, attr, _ in scripts]
-    return [m for m in modules if m.replace(".", "").replace("_", "a").isalnum() and "/" not in m], entry_points
+            modules = sorted({_top_module(name) for name in zf.namelist()} - {""})
+        scripts = parse_entrypoints(source.read_dist_info("entry_points.txt")) if "entry_points.txt" in files else []
+    importable = [m for m in modules if all(part.isidentifier() for part in m.split("."))]
+    return importable, [(module, attr) for _, module, attr, _ in scripts]
 
 
 def _top_module(member: str) -> str:
     """The importable top-level name a member belongs to ("" for metadata, .data, bytecode and the like)."""
-    top, sep, rest = member.partition("/")
+    top, sep, _ = member.partition("/")
     if top.endswith((".dist-info", ".data")) or "__pycache__" in member:
         return ""
-    if not sep:
-        return top[:-3] if top.endswith(".py") else top.split(".", 1)[0] if top.endswith((".so", ".pyd")) else ""
-    return top if top.isidentifier() else ""
+    if sep:  # a package's directory
+        return top
+    if top.endswith(".py"):
+        return top[: -len(".py")]
+    if top.endswith((".so", ".pyd")):  # an extension module: NAME.cpython-311-x86_64-linux-gnu.so
+        return top.split(".", 1)[0]
+    return ""
 
 
 def check_imports(python: str, path: Sequence[str], modules: Sequence[str], entry_points: Sequence[tuple[str, str]],

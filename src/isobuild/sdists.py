@@ -52,7 +52,7 @@ def _unpack_tar(archive: str, into: str) -> None:
             members = tar.getmembers()
             _check_tar(archive, members)
             for member in members:  # as the data filter leaves them: no set-id bits, owner's write and read
-                member.mode = (member.mode or 0o644) & 0o755 | 0o600 if not member.isdir() else 0o755
+                member.mode = 0o755 if member.isdir() else (member.mode or 0o644) & 0o755 | 0o600
                 member.uid = member.gid = 0
                 member.uname = member.gname = ""
             if hasattr(tarfile, "data_filter"):

@@ -16,7 +16,6 @@ import posixpath
 import zipfile
 from dataclasses import dataclass
 
-from installer.utils import Scheme
 
 from ..errors import RefusedWheel
 from .checks import Checked, refuse
