@@ -95,11 +95,34 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# With ISOBUILD_PYZ naming an isobuild.pyz, the tests run isobuild through it (CI does, for part of the suite).
+PYZ = os.environ.get("ISOBUILD_PYZ")
+
+
+def isobuild_command(python: str | None = None) -> list[str]:
+    """How the tests start isobuild: ``python -m isobuild``, or ``python ISOBUILD_PYZ``."""
+    return [python or sys.executable, *([os.path.abspath(PYZ)] if PYZ else ["-m", "isobuild"])]
+
+
 def run_isobuild(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
                  python: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
     """``python -m isobuild ARGS`` as a pipeline runs it: a real process, bytes out."""
-    return subprocess.run([python or sys.executable, "-m", "isobuild", *args], env=env if env is not None else clean_env(),
+    return subprocess.run([*isobuild_command(python), *args], env=env if env is not None else clean_env(),
                           cwd=cwd, capture_output=True, timeout=timeout)
+
+
+def make_pyz(directory: Path) -> Path:
+    """isobuild.pyz built from this checkout by the documented command (pins from the index)."""
+    output = directory / "isobuild.pyz"
+    subprocess.run([sys.executable, str(REPO / "tools" / "make_pyz.py"), "-o", str(output)], check=True,
+                   env=clean_env(PIP_ROOT_USER_ACTION="ignore"), capture_output=True)
+    return output
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One isobuild.pyz per test session, or ISOBUILD_PYZ's."""
+    return Path(PYZ).resolve() if PYZ else make_pyz(tmp_path_factory.mktemp("pyz"))
 
 
 def copy_fixture(name: str, tmp_path: Path) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    isobuild_command,
     CACHE,
     REPO,
     clean_env,
@@ -86,7 +87,7 @@ def test_isobuild_runs_on_python_3_9(tmp_path: Path) -> None:
                         str(deps), str(REPO)], check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
         (deps / ".complete").touch()
     src = copy_fixture("probe", tmp_path)
-    result = subprocess.run([python, "-m", "isobuild", "wheel", str(src), "--json"],
+    result = subprocess.run([*isobuild_command(python), "wheel", str(src), "--json"],
                             env=clean_env(PYTHONPATH=str(deps)), capture_output=True)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert b'"python_version": "3.9.' in result.stdout
@@ -114,7 +115,7 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
         read_end, stdout = os.pipe()
         os.close(read_end)
     try:
-        result = subprocess.run([sys.executable, "-m", "isobuild", "wheel", str(src), "-q"], stdout=stdout,
+        result = subprocess.run([*isobuild_command(), "wheel", str(src), "-q"], stdout=stdout,
                                 stderr=subprocess.PIPE, env=clean_env(), timeout=300)
     finally:
         os.close(stdout)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import clean_env, copy_fixture, make_wheel, run_isobuild
+from conftest import isobuild_command, clean_env, copy_fixture, make_wheel, run_isobuild
 
 BAD_INPUT, BACKEND_FAILED, INTERPRETER, INSTALL_FAILED, INTERRUPTED = 2, 4, 6, 8, 130
 
@@ -45,7 +45,7 @@ def _wait_for(path: Path, seconds: float = 60) -> None:
 def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> None:
     outdir = tmp_path / "deep" / "new" / "out"
     sources = [copy_fixture("probe", tmp_path / f"copy{i}") for i in range(10)]
-    procs = [subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-o", str(outdir), "-q"],
+    procs = [subprocess.Popen([*isobuild_command(), "wheel", str(src), "-o", str(outdir), "-q"],
                               env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for src in sources]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
@@ -59,7 +59,7 @@ def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_pa
                                                                           delay: float) -> None:
     src = copy_fixture("probe", tmp_path)
     pidfile = tmp_path / "grandchild.pid"
-    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(delay)
     proc.send_signal(signum)
@@ -76,7 +76,7 @@ def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_pa
 def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_sweeps(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
     pidfile, report = tmp_path / "grandchild.pid", tmp_path / "report.json"
-    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
                             env=clean_env(PROBE_REPORT=str(report)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(pidfile)
     hook_process, grandchild = json.loads(report.read_text())["pid"], int(pidfile.read_text())
@@ -201,7 +201,7 @@ def test_a_target_that_answers_nonsense_is_exit_6(tmp_path: Path, answer: str) -
 
 def test_a_closed_stdout_is_exit_120(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
-    result = subprocess.run([sys.executable, "-m", "isobuild", "wheel", str(src), "-q"], env=clean_env(),
+    result = subprocess.run([*isobuild_command(), "wheel", str(src), "-q"], env=clean_env(),
                             stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
     assert result.returncode == 120, result.stderr.decode(errors="replace")
     assert b"cannot write the result to stdout" in result.stderr

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, copy_fixture, make_wheel
+from conftest import isobuild_command, clean_env, copy_fixture, make_wheel
 from test_faults import own_traceback
 
 DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 120}
@@ -44,7 +44,7 @@ def _mutant(base: bytes, rng: random.Random) -> bytes:
 def _check(argv: list[str], cwd: Path, own: Path | None = None) -> str | None:
     """None if isobuild answered as documented; else what went wrong."""
     try:
-        result = subprocess.run([sys.executable, "-m", "isobuild", *argv], cwd=cwd, env=clean_env(),
+        result = subprocess.run([*isobuild_command(), *argv], cwd=cwd, env=clean_env(),
                                 capture_output=True, timeout=60)
     except subprocess.TimeoutExpired:
         return f"{argv}: no answer in 60 s"

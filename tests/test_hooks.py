@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, copy_fixture, read_report, run_isobuild
+from conftest import isobuild_command, clean_env, copy_fixture, read_report, run_isobuild
 
 
 def _probe_requiring(tmp_path: Path, requirement: str) -> Path:
@@ -36,7 +36,7 @@ def test_hook_process_inherits_no_stray_descriptor(tmp_path: Path) -> None:
     stray = 97
     os.dup2(write_end, stray)
     try:
-        proc = subprocess.run([sys.executable, "-m", "isobuild", "wheel", str(src)], pass_fds=(stray,),
+        proc = subprocess.run([*isobuild_command(), "wheel", str(src)], pass_fds=(stray,),
                               env=clean_env(PROBE_REPORT=str(report)), capture_output=True, timeout=300)
     finally:
         for fd in (read_end, write_end, stray):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    isobuild_command,
     TARGET_VERSIONS,
     clean_env,
     copy_fixture,
@@ -305,7 +306,7 @@ def test_an_install_interrupted_twice_stops_the_compiler_and_rolls_everything_ba
     body = "".join(f"def f{j}(x):\n    return [x * {j} for _ in range(3)]\n" for j in range(300)).encode()
     wheel = make_wheel(tmp_path / "w", {f"big/m{i:03}.py": body for i in range(300)}, name="big")
     prefix = tmp_path / "prefix"
-    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "install", str(wheel), "--prefix", str(prefix)],
+    proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix)],
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not any(prefix.rglob("*.pyc")) and proc.poll() is None and time.monotonic() < deadline:

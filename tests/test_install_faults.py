@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, digest, make_wheel, run_isobuild
+from conftest import isobuild_command, clean_env, digest, make_wheel, run_isobuild
 
 REFUSED, INSTALL_FAILED = 7, 8
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -94,7 +94,7 @@ def test_a_failed_overwrite_puts_back_every_file_it_replaced(tmp_path: Path) -> 
 def test_concurrent_installs_into_one_new_prefix_all_succeed(tmp_path: Path) -> None:
     prefix = tmp_path / "deep" / "new" / "prefix"
     wheels = [make_wheel(tmp_path / f"w{i}", {f"pkg{i}/__init__.py": b"X = 1\n"}, name=f"pkg{i}") for i in range(6)]
-    procs = [subprocess.Popen([sys.executable, "-m", "isobuild", "install", str(w), "--prefix", str(prefix), "-q"],
+    procs = [subprocess.Popen([*isobuild_command(), "install", str(w), "--prefix", str(prefix), "-q"],
                               env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for w in wheels]
     for proc in procs:
         _, err = proc.communicate(timeout=120)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, copy_fixture
+from conftest import isobuild_command, clean_env, copy_fixture
 
 
 def _alive(pid: int) -> bool:
@@ -32,7 +32,7 @@ def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None
     pidfile = tmp_path / "grandchild.pid"
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "isobuild", "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
                             env=clean_env(TMPDIR=str(tmpdir)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not (pidfile.exists() and pidfile.read_text().strip()):

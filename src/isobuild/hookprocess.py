@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from .isolation import Isolation
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-INSIDE = os.path.join(_HERE, "_inside", "__main__.py")
+# In isobuild.pyz (tools/make_pyz.py) this package is a directory of a zip file: the target
+# runs the archive's __main__ with --inside, and children import the shim through zipimport.
+ARCHIVE = os.path.dirname(_HERE) if os.path.isfile(os.path.dirname(_HERE)) else None
+INSIDE = [ARCHIVE, "--inside"] if ARCHIVE else [os.path.join(_HERE, "_inside", "__main__.py")]
 SHIM_DIR = os.path.join(_HERE, "_shim")
 TARGET_HINT = "--python takes the path of a CPython 3.8+ executable"
 TOO_OLD = 86  # _inside/__main__.py's exit code for a Python older than 3.8
@@ -35,7 +38,7 @@ HELLO_TIMEOUT = 30  # seconds: a real interpreter answers in well under one
 
 def inside_command(python: str, *args: str) -> list[str]:
     """The target running isobuild's stdlib-only code: no site, no user site, nothing of ours on sys.path."""
-    return [python, "-S", "-s", INSIDE, *args]
+    return [python, "-S", "-s", *INSIDE, *args]
 
 
 def describe_exit(returncode: int) -> str:

@@ -3,7 +3,9 @@
 Run as a script, so its directory is sys.path[0]: that entry is removed first
 (nothing of isobuild's stays on the hooks' sys.path), and the package is
 loaded under a name no project uses, so that its modules (``hooks``, ``dists``
-...) cannot shadow a backend's.
+...) cannot shadow a backend's. In isobuild.pyz the package is stored under
+that name, and the archive's __main__ has imported it with the archive as
+sys.path[0]: that entry is removed (the archive holds isobuild's dependencies).
 """
 import os
 import sys
@@ -17,6 +19,10 @@ def _load_package():  # type: () -> None
     import importlib.util
 
     here = os.path.dirname(os.path.abspath(__file__))
+    if PACKAGE in sys.modules:  # isobuild.pyz: the archive's __main__ imported it from the archive
+        archive = os.path.dirname(here)
+        sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != archive]
+        return
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
     spec = importlib.util.spec_from_file_location(
         PACKAGE, os.path.join(here, "__init__.py"), submodule_search_locations=[here]

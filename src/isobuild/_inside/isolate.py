@@ -6,10 +6,11 @@ reported as excluded (or, with system_site, added as site dirs).
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib.machinery
 import json
 import os
 import sys
+import types
 from typing import Any
 
 
@@ -37,11 +38,15 @@ def venv_prefixes() -> list[str] | None:
 
 
 def _shim(shim_dir: str) -> Any:
-    """isobuild's sitecustomize shim, loaded by path: the same code restores the children's sys.path."""
-    spec = importlib.util.spec_from_file_location("_isobuild_shim", os.path.join(shim_dir, "sitecustomize.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """isobuild's sitecustomize shim, under another name: the same code restores the children's
+    sys.path. Found by the path finder, so that it loads from isobuild.pyz (zipimport) too."""
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", [shim_dir])
+    get_source = getattr(spec.loader, "get_source", None) if spec is not None else None
+    if spec is None or spec.origin is None or get_source is None:
+        raise RuntimeError(f"isobuild's shim is missing from {shim_dir}")
+    module = types.ModuleType("_isobuild_shim")
+    module.__file__ = spec.origin
+    exec(compile(get_source("sitecustomize"), spec.origin, "exec"), module.__dict__)
     return module
 
 

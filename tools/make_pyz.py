@@ -1,0 +1,100 @@
+"""Build ``dist/isobuild.pyz``: isobuild and its dependencies in one file, run as ``python3 isobuild.pyz``.
+
+    python3 tools/make_pyz.py [-o dist/isobuild.pyz] [--find-links DIR]
+
+The dependencies are the wheels pinned in tools/pyz-requirements.txt, taken from the package index
+(or from ``--find-links DIR`` alone, offline) by ``pip install --target``: pip is needed here, never
+by the pyz. The stdlib's zipapp writes the archive; files get one fixed timestamp, so the same pins
+give the same bytes. The archive is written beside its target and moved into place, so a failed
+build leaves the previous pyz as it was.
+
+Inside the archive: ``isobuild/`` (the frontend), the vendored packages with their .dist-info
+(licences), ``_isobuild_inside/`` (the stdlib-only code the target runs, src/isobuild/_inside) and a
+``__main__.py`` that starts either. The target never gets the archive on its sys.path: see
+isobuild/hookprocess.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipapp
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PINS = Path(__file__).resolve().parent / "pyz-requirements.txt"
+EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can carry
+
+MAIN = '''\
+"""isobuild.pyz: ``python3 isobuild.pyz COMMAND ...``. Written by tools/make_pyz.py.
+
+With ``--inside`` first (``python -S -s isobuild.pyz --inside COMMAND``), this is isobuild's
+entry into a target interpreter instead: _isobuild_inside drops the archive from sys.path
+before anything else runs. This file parses on any Python, so that an old target is told
+that it is too old rather than given a SyntaxError.
+"""
+import sys
+
+if sys.argv[1:2] == ["--inside"]:
+    del sys.argv[1]
+    import runpy
+
+    runpy.run_module("_isobuild_inside", run_name="__main__", alter_sys=True)
+elif sys.version_info < (3, 9):
+    sys.exit("isobuild.pyz needs Python 3.9 or newer to run (its hooks run on 3.8+: --python)")
+else:
+    from isobuild.__main__ import run
+
+    run()
+'''
+
+
+def _vendor(target: Path, find_links: str | None) -> None:
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+               "--no-deps", "--only-binary", ":all:", "--target", str(target), "-r", str(PINS)]
+    if find_links:
+        command += ["--no-index", "--find-links", find_links]
+    if subprocess.run(command).returncode != 0:
+        sys.exit(f"make_pyz: pip could not vendor the pins of {PINS} (pip runs as {sys.executable} -m pip)")
+    shutil.rmtree(target / "bin", ignore_errors=True)
+
+
+def _copy_source(target: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    source = ROOT / "src" / "isobuild"
+    shutil.copytree(source, target / "isobuild", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_inside"))
+    shutil.copytree(source / "_inside", target / "_isobuild_inside", ignore=ignore)
+    (target / "__main__.py").write_text(MAIN)
+
+
+def _fix_times(tree: Path) -> None:
+    for path in tree.rglob("*"):
+        os.utime(path, (EPOCH, EPOCH))
+
+
+def build(output: Path, find_links: str | None) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".isobuild-pyz-", dir=output.parent) as work:
+        tree = Path(work) / "tree"
+        _vendor(tree, find_links)
+        _copy_source(tree)
+        _fix_times(tree)
+        partial = Path(work) / output.name
+        zipapp.create_archive(tree, partial, interpreter="/usr/bin/env python3", compressed=True)
+        os.replace(partial, output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "dist" / "isobuild.pyz")
+    parser.add_argument("--find-links", metavar="DIR", help="take the pinned wheels from DIR only, not the index")
+    args = parser.parse_args()
+    build(args.output.resolve(), args.find_links)
+    print(args.output)
+
+
+if __name__ == "__main__":
+    main()
