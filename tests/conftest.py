@@ -67,6 +67,18 @@ def base_python() -> str:
     return find_interpreter(version) or os.path.join(sys.base_prefix, "bin", f"python{version}")
 
 
+def _default_target() -> str:
+    """Whom isobuild targets without --python when run by this interpreter: itself, or its venv's base."""
+    if sys.prefix == sys.base_prefix:
+        return sys.executable
+    with open(os.path.join(sys.prefix, "pyvenv.cfg")) as f:
+        home = next(line.partition("=")[2].strip() for line in f if line.partition("=")[0].strip() == "home")
+    return os.path.join(home, os.path.basename(sys.executable))
+
+
+DEFAULT_TARGET = _default_target()
+
+
 def build_env(version: str) -> Path:
     """setuptools, flit_core and hatchling for Python X.Y, installed once with pip install --target.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    DEFAULT_TARGET,
     TARGET_VERSIONS,
     build_env,
     copy_fixture,
@@ -133,7 +134,7 @@ def test_json_output(tmp_path: Path) -> None:
     import hashlib
 
     assert data["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert data["interpreter"] == sys.executable and isinstance(data["seconds"], float)
+    assert data["interpreter"] == DEFAULT_TARGET and isinstance(data["seconds"], float)
     assert data["requirements"] == []
 
 

@@ -135,7 +135,7 @@ def test_compiling_with_a_pool_works_whatever_the_default_start_method(tmp_path:
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
     lines = [json.dumps({"levels": [0], "mode": None, "jobs": 2})] + [json.dumps(pair) for pair in sources]
-    proc = subprocess.run([sys.executable, "-S", "-s", "-c", driver, INSIDE], input="\n".join(lines) + "\n",
+    proc = subprocess.run([sys.executable, "-S", "-s", "-c", driver, INSIDE[0]], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 100

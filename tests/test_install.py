@@ -254,8 +254,7 @@ def test_bad_optimize_levels(tmp_path: Path) -> None:
 
 
 def _compilers_running() -> list[str]:
-    from isobuild.hookprocess import INSIDE
-
+    """isobuild's compilers: ``python -S -s _inside/__main__.py compile`` (or ``isobuild.pyz --inside compile``)."""
     found = []
     for entry in os.listdir("/proc"):
         try:
@@ -263,7 +262,7 @@ def _compilers_running() -> list[str]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if INSIDE.encode() in argv and b"compile" in argv:
+        if argv[1:3] == [b"-S", b"-s"] and b"compile" in argv:
             found.append(entry)
     return found
 

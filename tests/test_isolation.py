@@ -56,6 +56,7 @@ def test_hooks_see_stdlib_and_build_env_only(tmp_path: Path, version: str, targe
         assert not any(_inside(entry, root) for root in forbidden), entry
         assert "isobuild" not in entry, entry
     assert str(build_env) in data["sys_path"]
+    assert not any(data["importable"].values()), data["importable"]  # isobuild's own dependencies
     assert str(src / "_backend") == data["sys_path"][0]
     # 2. No foreign code ran and importlib.metadata sees the build env only.
     assert data["modules"] == {"sitecustomize": None, "usercustomize": None}

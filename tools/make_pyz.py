@@ -26,10 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PINS = Path(__file__).resolve().parent / "pyz-requirements.txt"
+OLDEST = "3.9"  # the oldest Python that runs the pyz: every pinned wheel must support it
 EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can carry
 
-MAIN = '''\
-"""isobuild.pyz: ``python3 isobuild.pyz COMMAND ...``. Written by tools/make_pyz.py.
+MAIN = r'''"""isobuild.pyz: ``python3 isobuild.pyz COMMAND ...``. Written by tools/make_pyz.py.
 
 With ``--inside`` first (``python -S -s isobuild.pyz --inside COMMAND``), this is isobuild's
 entry into a target interpreter instead: _isobuild_inside drops the archive from sys.path
@@ -43,8 +43,11 @@ if sys.argv[1:2] == ["--inside"]:
     import runpy
 
     runpy.run_module("_isobuild_inside", run_name="__main__", alter_sys=True)
-elif sys.version_info < (3, 9):
-    sys.exit("isobuild.pyz needs Python 3.9 or newer to run (its hooks run on 3.8+: --python)")
+elif sys.version_info < (3, 9):  # exit 6, as for a target that cannot run the hooks
+    sys.stderr.write("ERROR isobuild.pyz needs Python 3.9 or newer to run; %s is Python %d.%d\n"
+                     "hint: run it with python3.9 or newer; --python chooses the hooks' (3.8+)\n"
+                     % (sys.executable, sys.version_info[0], sys.version_info[1]))
+    sys.exit(6)
 else:
     from isobuild.__main__ import run
 
@@ -54,7 +57,7 @@ else:
 
 def _vendor(target: Path, find_links: str | None) -> None:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-               "--no-deps", "--only-binary", ":all:", "--target", str(target), "-r", str(PINS)]
+               "--no-deps", "--only-binary", ":all:", "--python-version", OLDEST, "--target", str(target), "-r", str(PINS)]
     if find_links:
         command += ["--no-index", "--find-links", find_links]
     if subprocess.run(command).returncode != 0:

@@ -1,0 +1,101 @@
+"""isobuild.pyz: one file, run by any CPython 3.9-3.13 with nothing installed, its dependencies never
+the hooks'; and which interpreter isobuild targets by default (the one running it, or its venv's base)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO, clean_env, copy_fixture, read_report, require_interpreter
+
+FRONTEND_VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def _run(python: str, pyz: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([python, str(pyz), *args], capture_output=True, text=True, env=clean_env(**env), timeout=300)
+
+
+@pytest.mark.parametrize("version", FRONTEND_VERSIONS)
+def test_the_pyz_builds_on_each_python_with_its_dependencies_off_the_hooks_path(
+        tmp_path: Path, pyz: Path, version: str) -> None:
+    python = require_interpreter(version)
+    src = copy_fixture("probe", tmp_path)
+    report = tmp_path / "report.json"
+    result = _run(python, pyz, "wheel", str(src), "-o", str(tmp_path / "out"), PROBE_REPORT=str(report))
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).name == "probe-1.0-py3-none-any.whl"
+    data = read_report(report)
+    assert data["executable"] == python  # the default target: the interpreter running the pyz
+    assert not any(data["importable"].values()), data["importable"]
+    assert not any(str(pyz) in entry for entry in data["sys_path"]), data["sys_path"]
+    assert str(pyz) not in data["grandchild"]["sys_path"]  # a child of the hooks' interpreter: the same
+
+
+def test_the_pyz_installs_with_the_shebang_of_the_python_running_it(tmp_path: Path, pyz: Path) -> None:
+    python = require_interpreter("3.13")
+    src = copy_fixture("probe", tmp_path)
+    prefix = tmp_path / "prefix"
+    result = _run(python, pyz, "install", str(src), "--prefix", str(prefix))
+    assert result.returncode == 0, result.stderr
+    script = prefix / "bin" / "probe-cli"
+    assert script.read_text().splitlines()[0] == f"#!{python}"
+    assert (prefix / "lib" / "python3.13" / "site-packages" / "probe" / "__pycache__").is_dir()
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.8"])
+def test_a_python_too_old_to_run_the_pyz_is_told_so(tmp_path: Path, pyz: Path, version: str) -> None:
+    python = require_interpreter(version)
+    result = _run(python, pyz, "wheel", str(copy_fixture("probe", tmp_path)))
+    assert result.returncode == 6, result.stderr
+    assert result.stderr.startswith("ERROR isobuild.pyz needs Python 3.9 or newer to run") and "Traceback" not in result.stderr
+
+
+def test_the_pyz_is_the_same_file_from_the_same_pins(tmp_path: Path, pyz: Path) -> None:
+    """Fixed timestamps, sorted entries: a rebuild from one checkout gives the same bytes."""
+    again = tmp_path / "again.pyz"
+    subprocess.run([sys.executable, str(REPO / "tools" / "make_pyz.py"), "-o", str(again)], check=True,
+                   capture_output=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+    if os.environ.get("ISOBUILD_PYZ"):
+        pytest.skip("ISOBUILD_PYZ may come from another checkout")
+    assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(pyz.read_bytes()).digest()
+    names = zipfile.ZipFile(again).namelist()
+    assert "__main__.py" in names and "_isobuild_inside/server.py" in names and "isobuild/cli/__init__.py" in names
+    assert "isobuild/_inside/server.py" not in names and not [n for n in names if "__pycache__" in n]
+    assert any(n.startswith("packaging-") and "LICENSE" in n for n in names)  # the vendored licences
+
+
+def test_a_failed_pyz_build_leaves_the_previous_one(tmp_path: Path) -> None:
+    output = tmp_path / "isobuild.pyz"
+    output.write_bytes(b"the previous build")
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "make_pyz.py"), "-o", str(output),
+                             "--find-links", str(empty)], capture_output=True, text=True, env=clean_env())
+    assert result.returncode != 0 and "make_pyz: pip could not vendor" in result.stderr
+    assert output.read_bytes() == b"the previous build"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["isobuild.pyz", "no-wheels"]
+
+
+@pytest.mark.parametrize("copies", [False, True], ids=["symlinks", "copies"])
+def test_from_a_venv_the_target_is_its_base_and_isobuild_says_so(tmp_path: Path, pyz: Path, copies: bool) -> None:
+    """isobuild in a venv of its own (pipx, a venv install) must not write that venv into shebangs."""
+    base = require_interpreter("3.12")
+    venv = tmp_path / "tools-venv"
+    subprocess.run([base, "-m", "venv", "--without-pip", *(["--copies"] if copies else []), str(venv)], check=True)
+    src = copy_fixture("probe", tmp_path)
+    result = _run(str(venv / "bin" / "python"), pyz, "install", str(src), "--prefix", str(tmp_path / "p"))
+    assert result.returncode == 0, result.stderr
+    shebang = (tmp_path / "p" / "bin" / "probe-cli").read_text().splitlines()[0]
+    assert os.path.realpath(shebang[2:]) == os.path.realpath(base) and str(venv) not in shebang
+    assert f"isobuild runs from the venv {venv}: the target is its base interpreter {shebang[2:]}; --python chooses" \
+        in result.stderr
+    chosen = _run(str(venv / "bin" / "python"), pyz, "install", str(src), "--prefix", str(tmp_path / "q"),
+                  "--python", str(venv / "bin" / "python"))
+    assert chosen.returncode == 0, chosen.stderr
+    assert (tmp_path / "q" / "bin" / "probe-cli").read_text().startswith(f"#!{venv}/bin/python\n")
+    assert "isobuild runs from the venv" not in chosen.stderr
