@@ -118,6 +118,37 @@ def test_target_that_is_not_python(tmp_path: Path) -> None:
     _assert_clean_failure(result, 6, "/bin/true could not start isobuild's hook process")
 
 
+@pytest.mark.parametrize("content, mode, message", [
+    (b"not a program\n", 0o755, "cannot run the target interpreter {}: Exec format error"),
+    (b"#!/bin/sh\necho python\n", 0o644, "cannot run the target interpreter {}: Permission denied"),
+    (b"#!/bin/sh\necho '{\"sys_path\": 1}'\n", 0o755, "{} answered the hook process setup with nonsense"),
+])
+def test_a_target_that_cannot_run_the_hooks_is_exit_6(tmp_path: Path, content: bytes, mode: int, message: str) -> None:
+    python = tmp_path / "python3"
+    python.write_bytes(content)
+    python.chmod(mode)
+    src = copy_fixture("probe", tmp_path)
+    result = run_isobuild("wheel", str(src), "--python", str(python))
+    err = _assert_clean_failure(result, 6, message.format(python))
+    assert "Traceback" not in err and not (src / "dist").exists()
+
+
+def test_a_target_that_hangs_is_exit_6_and_killed(tmp_path: Path) -> None:
+    """An interpreter that never answers (a wrapper waiting on a lock, a hung NFS mount) gets
+    HELLO_TIMEOUT seconds; then its whole process group is killed."""
+    pidfile = tmp_path / "pid"
+    python = tmp_path / "python3"
+    python.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 600\n")
+    python.chmod(0o755)
+    src = copy_fixture("probe", tmp_path)
+    result = run_isobuild("wheel", str(src), "--python", str(python), timeout=120)
+    _assert_clean_failure(result, 6, f"{python} did not answer isobuild's hook process setup in 30 s")
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not (src / "dist").exists()
+
+
 @pytest.mark.parametrize("version", ["2.7", "3.6", "3.7"])
 def test_a_target_older_than_38_is_too_old_without_a_traceback(tmp_path: Path, version: str) -> None:
     from conftest import require_interpreter

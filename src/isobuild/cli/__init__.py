@@ -17,7 +17,7 @@ import tempfile
 from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
 from . import commands
-from .options import no_nul, parser
+from .options import default_python, no_nul, parser
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  # what sdists.py unpacks
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 def _run(args: argparse.Namespace, console: Console) -> int:
     """The command, with backend output captured under -q and shown only if it fails."""
     no_nul(args)
+    if getattr(args, "python", "") is None:
+        args.python = default_python(console.progress)
     command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
                "check": commands.check}.get(args.command, commands.build)
     try:

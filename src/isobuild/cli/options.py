@@ -16,7 +16,7 @@ from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
 # typing's names are for the type checker alone.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import IO, Any
 
 
@@ -36,7 +36,7 @@ def _environment_options() -> argparse.ArgumentParser:
     """The isolated environment and the check's policy: every command has them."""
     common = argparse.ArgumentParser(add_help=False)
     add = common.add_argument
-    add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild)")
+    add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild; from a venv, its base)")
     add("--path", action="append", default=[], metavar="DIR",
         help="extra build-environment dir, added as a site dir (its .pth files run); repeatable")
     add("--system-site", action="store_true", help="keep the interpreter's own site-packages (never the user site)")
@@ -68,7 +68,7 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
     add("--prefix", help="install under this prefix (scheme posix_prefix unless --scheme)")
     add("--destdir", help="stage under this root; it appears in no installed file")
     add("--scheme", help="sysconfig scheme of the target (posix_local, deb_system, venv, ...)")
-    add("--interpreter", help="shebang interpreter (default: --python as named, else this Python)")
+    add("--interpreter", help="shebang interpreter (default: the target, --python as named)")
     add("--shebang-flags", default="", metavar="FLAGS", help="flags for the shebang, e.g. -sP")
     add("--no-compile", action="store_true", help="write no bytecode")
     add("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
@@ -168,6 +168,46 @@ def config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, An
             settings[key] = [settings[key], value]
         seen.add(key)
     return settings
+
+
+def _pyvenv_cfg(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            pairs = [line.partition("=") for line in f]
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {key.strip().lower(): value.strip() for key, sep, value in pairs if sep}
+
+
+def venv_base() -> str | None:
+    """The interpreter the venv running isobuild was made from, by pyvenv.cfg's ``home``: the name
+    there that is the venv's own python (a symlink venv), else the copied one's (``--copies``)."""
+    cfg = _pyvenv_cfg(os.path.join(sys.prefix, "pyvenv.cfg"))
+    home = cfg.get("home")
+    if not home:
+        return None
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    names = [os.path.join(home, name) for name in (os.path.basename(sys.executable), "python3", version)]
+    real = os.path.realpath(sys.executable)
+    same = [name for name in names if os.path.isfile(name) and os.path.realpath(name) == real]
+    copied = [name for name in (cfg.get("executable"), os.path.join(home, version)) if name and os.path.isfile(name)]
+    found = same or copied
+    return found[0] if found else None
+
+
+def default_python(say: Callable[[str], None]) -> str:
+    """The interpreter running isobuild; run from a venv (its own, as pipx or a venv install
+    make), that venv's base: a venv's python in every shebang is not what a pipeline wants,
+    and its site-packages never reach the hooks anyway. Said on stderr, with how to choose."""
+    if sys.prefix == sys.base_prefix:
+        return sys.executable
+    base = venv_base()
+    if base is None:
+        say(f"isobuild runs from the venv {sys.prefix}, whose base interpreter is not found (pyvenv.cfg):"
+            f" the target is {sys.executable}; --python chooses")
+        return sys.executable
+    say(f"isobuild runs from the venv {sys.prefix}: the target is its base interpreter {base}; --python chooses")
+    return base
 
 
 def target_python(value: str | None) -> str:
