@@ -93,6 +93,7 @@ def test_requirement_masked_by_user_site_is_missing(tmp_path: Path) -> None:
     err = result.stderr.decode()
     assert f"missing build dependencies (checked against {python}, user and system site excluded): " in err
     assert "isobuild-fixture-dep>=1.0" in err
+    assert "--system-site keeps it" not in err  # the user site has it: never a way in
     assert "Traceback" not in err
     assert not (src / "dist").exists()
     assert poisoned.fired() == []
@@ -108,6 +109,9 @@ def test_requirement_in_system_site_counts_only_with_system_site(tmp_path: Path)
     with_site = run_isobuild("wheel", str(src), "--python", poisoned.venv_python, "--system-site", env=poisoned.env())
 
     assert without.returncode == 3
+    hint = next(line for line in without.stderr.decode().splitlines() if line.startswith("hint: "))
+    assert hint.startswith(f"hint: isobuild-fixture-dep>=1.0: in {poisoned.venv_python}'s own site-packages (")
+    assert "which isobuild leaves out; --system-site keeps it (never the user site)" in hint
     assert with_site.returncode == 0, with_site.stderr.decode(errors="replace")
     assert "user site excluded" in with_site.stderr.decode()
 

@@ -122,9 +122,23 @@ class Session:
                 f"missing build dependencies (checked against {self.hello.executable}, {self.excluded}): "
                 + ", ".join(s.requirement for s in unmet),
                 details="\n".join(f"  {s.requirement}: {s.describe()}" for s in unmet),
-                hint="install them into the build environment (PYTHONPATH or --path); --relax NAME ignores a "
-                     "version, --remove NAME a requirement, -x the whole check",
+                hint=self._in_system_site(unmet, origin) + "install them into the build environment (PYTHONPATH "
+                     "or --path); --relax NAME ignores a version, --remove NAME a requirement, -x the whole check",
             )
+
+    def _in_system_site(self, unmet: list[Status], origin: str) -> str:
+        """The start of the hint when the interpreter's own site-packages, left out, would satisfy them."""
+        from .dependencies import Environment, check
+
+        system = self.hello.excluded_system_site
+        if self.request.isolation.system_site or not system or self._env is None:
+            return ""
+        env = Environment(lambda names: self.process.dists(names, system), self.hello.markers, self._env.policy)
+        there = [s for s in check([s.requirement for s in unmet], origin, env) if s.satisfied]
+        if not there:
+            return ""
+        return (f"{', '.join(s.requirement for s in there)}: in {self.hello.executable}'s own site-packages"
+                f" ({', '.join(system)}), which isobuild leaves out; --system-site keeps it (never the user site). Or ")
 
     def check_all(self, kind: str) -> None:
         """build-system.requires, then get_requires_for_build_*'s answer, as build checks them."""

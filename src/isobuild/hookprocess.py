@@ -126,10 +126,12 @@ class HookProcess:
             raise InterpreterError(f"{self.python} could not start isobuild's hook process: it {exc.description}",
                                    hint=TARGET_HINT) from None
 
-    def dists(self, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
-        """Distributions by normalized name, as importlib.metadata finds them on the hooks' set-up sys.path."""
+    def dists(self, names: Sequence[str], path: Sequence[str] = ()) -> dict[str, dict[str, Any] | None]:
+        """Distributions by normalized name, as importlib.metadata finds them on the hooks' set-up
+        sys.path (or on ``path``)."""
         try:
-            found: dict[str, dict[str, Any] | None] = self._request({"op": "dists", "names": list(names)})["dists"]
+            found: dict[str, dict[str, Any] | None] = self._request(
+                {"op": "dists", "names": list(names), "path": list(path)})["dists"]
         except HookProcessDied as exc:
             raise InterpreterError(f"the hook process {exc.description} while looking up distributions") from None
         return found

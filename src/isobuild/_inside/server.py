@@ -11,7 +11,7 @@ Requests, and their replies:
       -> {"sys_path", "executable", "version", "excluded", "child_env", "markers"}
       Once the reply is sent, the backend's module is imported (hooks.import_backend()),
       while the frontend imports its own libraries and checks the requirements.
-  {"op": "dists", "names": [normalized names]}
+  {"op": "dists", "names": [normalized names], "path": [...] (optional; default: the hooks' sys.path)}
       -> {"dists": {name: {"version", "requires", "location"} or null}}
   {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}, "hook": str, "backend": str}
       -> {"status": "ok" | "exit" | "exception" | "hook_missing", ...}
@@ -56,7 +56,8 @@ class Server:
             self.backend = None
 
     def dists(self, msg: dict[str, Any]) -> dict[str, Any]:
-        return {"dists": {name: dists.lookup(name, self.setup_path) for name in msg["names"]}}
+        path = msg.get("path") or self.setup_path  # another path: the excluded site dirs, for a hint
+        return {"dists": {name: dists.lookup(name, path) for name in msg["names"]}}
 
     def run(self, msg: dict[str, Any]) -> dict[str, Any]:
         return hooks.run(msg)
