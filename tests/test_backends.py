@@ -13,6 +13,7 @@ from conftest import (
     DEFAULT_TARGET,
     TARGET_VERSIONS,
     build_env,
+    clean_env,
     copy_fixture,
     make_poisoned,
     read_report,
@@ -116,6 +117,27 @@ def test_requires_lists_missing_and_exits_3(tmp_path: Path) -> None:
     assert result.stdout.decode().splitlines() == ["isobuild-fixture-dep>=1.0\tmissing"]
     as_json = json.loads(run_isobuild("requires", str(src), "--json").stdout)
     assert as_json["requirements"][0]["satisfied"] is False
+
+
+def test_a_requirement_missing_further_down_is_named_in_the_headline(tmp_path: Path) -> None:
+    """Debian's hatchling needs editables, which bookworm lacks: without -v the headline must say so."""
+    build_env = tmp_path / "build-env"
+    info = build_env / "isobuild_fixture_dep-1.2.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n"
+                                   "Requires-Dist: editables>=0.3\n")
+    src = copy_fixture("requires-dep", tmp_path)
+    env = clean_env(PYTHONPATH=str(build_env))
+
+    result = run_isobuild("wheel", str(src), env=env)
+
+    assert result.returncode == 3
+    lines = result.stderr.decode().splitlines()
+    assert next(line for line in lines if line.startswith("ERROR ")).endswith(
+        ": isobuild-fixture-dep>=1.0 (needs editables>=0.3)")
+    assert "also one that another needs (here: editables)" in next(line for line in lines if line.startswith("hint: "))
+    removed = run_isobuild("wheel", str(src), "--remove", "editables", env=env)
+    assert removed.returncode == 0, removed.stderr.decode(errors="replace")
 
 
 def test_metadata_falls_back_to_a_wheel_build(tmp_path: Path) -> None:

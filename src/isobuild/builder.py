@@ -99,7 +99,7 @@ class Session:
         # Imported here, not in _open(): with -x, packaging is not needed at all.
         from packaging.requirements import InvalidRequirement
 
-        from .dependencies import Environment, Policy, check
+        from .dependencies import Environment, Policy, check, summary
 
         t0 = time.perf_counter()
         if self._env is None:
@@ -118,12 +118,12 @@ class Session:
         unmet = [s for s in statuses if not s.satisfied]
         self.step(f"checked {origin}: {len(statuses) - len(unmet)} of {len(statuses)} satisfied", t0)
         if unmet:
+            names, advice = summary(unmet)
             raise MissingDependencies(
-                f"missing build dependencies (checked against {self.hello.executable}, {self.excluded}): "
-                + ", ".join(s.requirement for s in unmet),
+                f"missing build dependencies (checked against {self.hello.executable}, {self.excluded}): {names}",
                 details="\n".join(f"  {s.requirement}: {s.describe()}" for s in unmet),
                 hint=self._in_system_site(unmet, origin) + "install them into the build environment (PYTHONPATH "
-                     "or --path); --relax NAME ignores a version, --remove NAME a requirement, -x the whole check",
+                     f"or --path); {advice}; -x skips the whole check",
             )
 
     def _in_system_site(self, unmet: list[Status], origin: str) -> str:

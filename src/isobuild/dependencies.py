@@ -56,6 +56,15 @@ class Status(NamedTuple):
     def satisfied(self) -> bool:
         return not self.unmet
 
+    @property
+    def below(self) -> list[str]:
+        """What fails further down: the last link of each chain longer than the requirement itself."""
+        return [chain[-1] for chain in self.unmet if len(chain) > 1]
+
+    def headline(self) -> str:
+        """The requirement, and what it needs that is missing when that is not the requirement itself."""
+        return f"{self.requirement} (needs {', '.join(self.below)})" if self.below else self.requirement
+
     def describe(self) -> str:
         if self.policy == "removed":
             return "removed (--remove): not checked"
@@ -154,6 +163,19 @@ def check(requirements: Iterable[str], origin: str, env: Environment, extras: It
             continue
         statuses.append(Status(text, origin, found, unmet=tuple(_unmet(req, (str(req),), env, seen)), policy=policy))
     return statuses
+
+
+def summary(unmet: Sequence[Status]) -> tuple[str, str]:
+    """The headline's list of unmet requirements, and the hint's advice on --relax and --remove.
+
+    A requirement found in a good version but failing through one of its own requirements is named
+    with that one, which is also what --remove takes: the headline alone tells what to do.
+    """
+    below = sorted({Requirement(text).name for status in unmet for text in status.below})
+    advice = "--relax NAME ignores a version, --remove NAME a requirement"
+    if below:
+        advice += f", also one that another needs (here: {', '.join(below)})"
+    return ", ".join(dict.fromkeys(status.headline() for status in unmet)), advice
 
 
 def parse_static(project: Project) -> None:

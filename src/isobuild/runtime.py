@@ -17,7 +17,7 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 from installer.utils import parse_entrypoints
 
-from .dependencies import Environment, Policy, Status, check
+from .dependencies import Environment, Policy, Status, check, summary
 from .errors import BadInput, MissingDependencies
 from .hookprocess import HookProcess
 from .isolation import Isolation
@@ -69,12 +69,12 @@ def check_wheels(wheels: Sequence[str], isolation: Isolation, extras: Iterable[s
     unmet = [(wheel, s) for wheel, statuses in results for s in statuses if not s.satisfied]
     if not unmet:
         return results, None
+    names, advice = summary(sorted((s for _, s in unmet), key=lambda s: s.requirement))
     return results, MissingDependencies(
         f"missing runtime dependencies (checked against {hello.executable}, the build environment and the "
-        "wheels named together): " + ", ".join(sorted({s.requirement for _, s in unmet})),
+        f"wheels named together): {names}",
         details="\n".join(f"  {os.path.basename(wheel)}: {s.requirement}: {s.describe()}" for wheel, s in unmet),
-        hint="put them on PYTHONPATH or --path, or name their wheels too; --relax NAME ignores a version, "
-             "--remove NAME a requirement",
+        hint=f"put them on PYTHONPATH or --path, or name their wheels too; {advice}",
     )
 
 
