@@ -1,15 +1,19 @@
 """The dependency check, against the environment the hooks see and the target's markers.
 
-build.check_dependency asks the *frontend's* importlib.metadata and marker
-environment; a pipeline that builds for another interpreter, or whose frontend
-has packages the hooks cannot see, needs the question put to the hook process.
-The walk is build's: markers (with the parent's extras), version, then the
-requirement's own dependencies.
+build.check_dependency asks importlib.metadata on the *frontend's* sys.path, with
+the frontend's markers; a pipeline that builds for another interpreter, or whose
+frontend has packages the hooks cannot see, gets the wrong answer. Here the
+path finder is asked with the sys.path the hook process built (its setup reply
+says what it is), before any backend import could extend it, and markers take
+the target's values. The lookup runs in the frontend, while the hook process
+imports the backend. The walk is build's: markers (with the parent's extras),
+version, then the requirement's own dependencies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib.metadata import DistributionFinder, MetadataPathFinder
 from typing import Any, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -20,6 +24,25 @@ from .errors import BadInput
 from .project import Project
 
 Lookup = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
+
+
+def on_path(path: Sequence[str]) -> Lookup:
+    """Distributions by name as importlib.metadata finds them with ``sys.path = path``: its path
+    finder alone, so neither the frontend's own sys.path nor a backend's meta path finders count."""
+    def lookup(names: Sequence[str]) -> dict[str, Mapping[str, Any] | None]:
+        return {name: _distribution(name, path) for name in names}
+    return lookup
+
+
+def _distribution(name: str, path: Sequence[str]) -> Mapping[str, Any] | None:
+    for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context(name=name, path=list(path))):
+        location = str(dist.locate_file(""))
+        try:
+            return {"version": dist.version, "requires": list(dist.requires or []), "location": location}
+        except Exception as exc:  # unreadable metadata: no version satisfies a specifier, and the check says why
+            return {"version": f"(unreadable metadata: {type(exc).__name__}: {exc})", "requires": [],
+                    "location": location}
+    return None
 
 
 class Policy(NamedTuple):
@@ -81,7 +104,7 @@ class Status(NamedTuple):
 
 
 class Environment:
-    """The hook process's distributions, looked up when first needed and cached."""
+    """The hooks' distributions (``on_path(hello.sys_path)``), looked up when first needed and cached."""
 
     def __init__(self, lookup: Lookup, markers: Mapping[str, str], policy: Policy = Policy(),
                  known: Mapping[str, Mapping[str, Any]] | None = None) -> None:
@@ -91,7 +114,7 @@ class Environment:
         self.policy = policy
 
     def prefetch(self, names: Iterable[str]) -> None:
-        """Look up several names in one request (a round trip to the hook process each)."""
+        """Look up the names not cached yet."""
         keys = sorted({canonicalize_name(name) for name in names} - set(self._cache))
         if keys:
             self._cache.update(self._lookup(keys))

@@ -126,16 +126,6 @@ class HookProcess:
             raise InterpreterError(f"{self.python} could not start isobuild's hook process: it {exc.description}",
                                    hint=TARGET_HINT) from None
 
-    def dists(self, names: Sequence[str], path: Sequence[str] = ()) -> dict[str, dict[str, Any] | None]:
-        """Distributions by normalized name, as importlib.metadata finds them on the hooks' set-up
-        sys.path (or on ``path``)."""
-        try:
-            found: dict[str, dict[str, Any] | None] = self._request(
-                {"op": "dists", "names": list(names), "path": list(path)})["dists"]
-        except HookProcessDied as exc:
-            raise InterpreterError(f"the hook process {exc.description} while looking up distributions") from None
-        return found
-
     def run(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], *, hook: str, backend: str) -> dict[str, Any]:
         """Execute a script (``argv[0]``) with its arguments in the process; HookProcessDied if it dies."""
         return self._request({"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env),

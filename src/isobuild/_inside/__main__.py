@@ -2,7 +2,7 @@
 
 Run as a script, so its directory is sys.path[0]: that entry is removed first
 (nothing of isobuild's stays on the hooks' sys.path), and the package is
-loaded under a name no project uses, so that its modules (``hooks``, ``dists``
+loaded under a name no project uses, so that its modules (``hooks``, ``markers``
 ...) cannot shadow a backend's. In isobuild.pyz the package is stored under
 that name, and the archive's __main__ has imported it with the archive as
 sys.path[0]: that entry is removed (the archive holds isobuild's dependencies).

@@ -10,9 +10,8 @@ Requests, and their replies:
    "system_site": bool, "shim_dir": str, "backend": str or null}
       -> {"sys_path", "executable", "version", "excluded", "child_env", "markers"}
       Once the reply is sent, the backend's module is imported (hooks.import_backend()),
-      while the frontend imports its own libraries and checks the requirements.
-  {"op": "dists", "names": [normalized names], "path": [...] (optional; default: the hooks' sys.path)}
-      -> {"dists": {name: {"version", "requires", "location"} or null}}
+      while the frontend imports its own libraries and checks the requirements on the
+      reply's sys_path (with its own importlib.metadata: see dependencies.py).
   {"op": "run", "argv": [script, args...], "cwd": str, "env": {...}, "hook": str, "backend": str}
       -> {"status": "ok" | "exit" | "exception" | "hook_missing", ...}
 A thread watches the pipe whose fd is the first argument: when the frontend's
@@ -32,20 +31,18 @@ import sys
 import threading
 from typing import IO, Any, Callable
 
-from . import dists, hooks, isolate
+from . import hooks, isolate, markers
 
 
 class Server:
-    """The state of one build: the sys.path that setup built, for every distribution lookup."""
+    """The state of one build: the backend to import once the setup's reply is sent."""
 
     def __init__(self) -> None:
-        self.setup_path: list[str] = []
         self.backend: tuple[str, list[str]] | None = None  # to import once the setup's reply is sent
 
     def setup(self, msg: dict[str, Any]) -> dict[str, Any]:
         hello = isolate.setup(msg)
-        self.setup_path = list(sys.path)
-        hello["markers"] = dists.markers()
+        hello["markers"] = markers.markers()
         if msg.get("backend"):
             self.backend = (msg["backend"], msg["backend_path"])
         return hello
@@ -54,10 +51,6 @@ class Server:
         if self.backend is not None:
             hooks.import_backend(*self.backend)
             self.backend = None
-
-    def dists(self, msg: dict[str, Any]) -> dict[str, Any]:
-        path = msg.get("path") or self.setup_path  # another path: the excluded site dirs, for a hint
-        return {"dists": {name: dists.lookup(name, path) for name in msg["names"]}}
 
     def run(self, msg: dict[str, Any]) -> dict[str, Any]:
         return hooks.run(msg)
@@ -105,7 +98,7 @@ def main(argv: list[str]) -> None:
     channel_in, channel_out = _private_channel()
     server = Server()
     ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "setup": server.setup, "dists": server.dists, "run": server.run,
+        "setup": server.setup, "run": server.run,
     }
     for line in channel_in:
         msg = json.loads(line.decode("utf-8"))
