@@ -1,7 +1,9 @@
 """isobuild against the pipeline frontends, side by side: ``python3 benchmarks/run.py``.
 
 Everything goes into a throwaway directory: a venv holding isobuild (this
-checkout), build, gpep517, installer, pip and uv; a build-env dir (setuptools,
+checkout), build, gpep517, installer, pip and uv; isobuild.pyz made from this
+checkout by tools/make_pyz.py (run by the venv's python, as pipelines run it:
+``python isobuild.pyz``); a build-env dir (setuptools,
 flit_core, hatchling) that PYTHONPATH names for every tool; a fresh copy of the
 source tree for every single run. Tools alternate: each round runs every tool
 once, all by the venv's interpreter. isobuild, gpep517 and "2 processes" run
@@ -88,6 +90,8 @@ def setup(root: Path) -> tuple[str, Path, dict[str, str]]:
     sh([python, "-m", "pip", "install", *quiet, str(REPO), "build", "gpep517", "installer", "uv"])
     build_env = root / "build-env"
     sh([python, "-m", "pip", "install", *quiet, "--target", str(build_env), "setuptools", "flit_core", "hatchling"])
+    sh([python, str(REPO / "tools" / "make_pyz.py"), "-o", str(root / "isobuild.pyz")], stdout=subprocess.DEVNULL,
+       stderr=subprocess.DEVNULL)  # as the README makes it, by the interpreter that runs it
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONUSERBASE")}
     env["PYTHONPATH"] = str(build_env)
     env["UV_NO_CACHE"] = "1"
@@ -106,6 +110,7 @@ def build_tools(python: str, venv: Path, backend: str) -> dict[str, list[str]]:
         "2 processes": [python, str(two), str(floor), backend, "out"],
         "isobuild": [python, "-m", "isobuild", "wheel", ".", "-o", "out", "-q"],
         "isobuild -x": [python, "-m", "isobuild", "wheel", ".", "-o", "out", "-q", "-x"],
+        "isobuild.pyz": [python, str(venv.parent / "isobuild.pyz"), "wheel", ".", "-o", "out", "-q"],
         "gpep517": [python, "-m", "gpep517", "build-wheel", "--wheel-dir", "out", "--output-fd", "1"],
         "uv": [str(venv / "bin" / "uv"), "build", "--no-build-isolation", "--wheel", "-o", "out", "--python", python,
                "-q", "."],
@@ -136,7 +141,7 @@ def per_round(times: dict[str, list[float]], tool: str, peer: str) -> list[float
 
 def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, rounds: int, seed: int) -> None:
     print(f"\n## 1. Build overhead (median of {rounds} rounds, ms; overhead = tool - floor)\n")
-    names = ["floor", "2 processes", "isobuild", "isobuild -x", "gpep517", "uv", "build", "pip"]
+    names = ["floor", "2 processes", "isobuild", "isobuild -x", "isobuild.pyz", "gpep517", "uv", "build", "pip"]
     compared = ["isobuild", "gpep517", "2 processes"]  # back to back, first in each round
     print("| project | " + " | ".join(names) + " | isobuild / gpep517: median of rounds [middle half] "
           "(ratio of medians; 2 processes / gpep517) |")

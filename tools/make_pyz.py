@@ -8,6 +8,12 @@ by the pyz. The stdlib's zipapp writes the archive; files get one fixed timestam
 give the same bytes. The archive is written beside its target and moved into place, so a failed
 build leaves the previous pyz as it was.
 
+zipimport never writes bytecode, and compiling every module from source costs each run about 60 ms
+(benchmarks/run.py, "isobuild.pyz"). So each ``X.py`` gets an ``X.pyc`` beside it, where zipimport
+looks first, compiled by the interpreter that runs this script (checked-hash pycs: no timestamps,
+the same bytes again). Another Python version finds the magic number wrong and compiles the source,
+as before; the pyz is built with the Python that will run it.
+
 Inside the archive: ``isobuild/`` (the frontend), the vendored packages with their .dist-info
 (licences), ``_isobuild_inside/`` (the stdlib-only code the target runs, src/isobuild/_inside) and a
 ``__main__.py`` that starts either. The target never gets the archive on its sys.path: see
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -73,6 +80,17 @@ def _copy_source(target: Path) -> None:
     (target / "__main__.py").write_text(MAIN)
 
 
+def _compile(tree: Path) -> None:
+    """``X.pyc`` beside every ``X.py``, for this interpreter; tracebacks name the path in the archive."""
+    for path in sorted(tree.rglob("*.py")):
+        rel = path.relative_to(tree).as_posix()
+        try:
+            py_compile.compile(str(path), cfile=str(path) + "c", dfile=rel, doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        except py_compile.PyCompileError:
+            continue  # not for this version: the source stays, and fails or not where it would have
+
+
 def _fix_times(tree: Path) -> None:
     for path in tree.rglob("*"):
         os.utime(path, (EPOCH, EPOCH))
@@ -84,6 +102,7 @@ def build(output: Path, find_links: str | None) -> None:
         tree = Path(work) / "tree"
         _vendor(tree, find_links)
         _copy_source(tree)
+        _compile(tree)
         _fix_times(tree)
         partial = Path(work) / output.name
         zipapp.create_archive(tree, partial, interpreter="/usr/bin/env python3", compressed=True)

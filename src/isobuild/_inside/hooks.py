@@ -14,8 +14,7 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_RUNPY = runpy.run_path.__code__.co_filename  # "<frozen runpy>" where runpy is frozen (3.11+)
+_PACKAGE = __name__.partition(".")[0]  # _isobuild_inside: the runner's frames are this package's and runpy's
 
 
 def import_backend(backend: str, backend_path: list[str]) -> None:
@@ -54,11 +53,14 @@ def _diagnose(backend: str, hook: str) -> dict[str, Any] | None:
 
 
 def _backend_frames(tb: TracebackType | None) -> TracebackType | None:
-    """The traceback without this runner's and runpy's frames: the backend's are what help."""
+    """The traceback without this runner's and runpy's frames: the backend's are what help.
+
+    Told apart by their module's name, not their file's: in isobuild.pyz the code comes from
+    bytecode that names its file as the archive's member, wherever the archive is."""
     kept = []
     while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename != _RUNPY and os.path.dirname(os.path.abspath(filename)) != _HERE:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module != "runpy" and module.partition(".")[0] != _PACKAGE:
             kept.append(tb)
         tb = tb.tb_next
     for earlier, later in zip(kept, kept[1:] + [None]):
