@@ -140,6 +140,25 @@ def test_a_requirement_missing_further_down_is_named_in_the_headline(tmp_path: P
     assert removed.returncode == 0, removed.stderr.decode(errors="replace")
 
 
+def test_what_is_missing_further_down_is_named_once_without_markers(tmp_path: Path) -> None:
+    """Two chains to one missing requirement, one through a marker: the headline names it once, as is."""
+    build_env = tmp_path / "build-env"
+    requires = {"isobuild_fixture_dep": ["mid-a", "mid-b"],
+                "mid_a": ['editables>=0.3; python_version >= "3"'], "mid_b": ["editables>=0.3"]}
+    for name, deps in requires.items():
+        info = build_env / f"{name}-1.2.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2\n"
+                                       + "".join(f"Requires-Dist: {dep}\n" for dep in deps))
+    src = copy_fixture("requires-dep", tmp_path)
+
+    result = run_isobuild("wheel", str(src), env=clean_env(PYTHONPATH=str(build_env)))
+
+    assert result.returncode == 3
+    error = next(line for line in result.stderr.decode().splitlines() if line.startswith("ERROR "))
+    assert error.endswith(": isobuild-fixture-dep>=1.0 (needs editables>=0.3)"), error
+
+
 def test_metadata_falls_back_to_a_wheel_build(tmp_path: Path) -> None:
     src = copy_fixture("probe-no-prepare", tmp_path)
     out = Path(_ok(run_isobuild("metadata", str(src), "-o", str(tmp_path / "md"))).strip())

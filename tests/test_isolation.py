@@ -116,6 +116,26 @@ def test_requirement_in_system_site_counts_only_with_system_site(tmp_path: Path)
     assert "user site excluded" in with_site.stderr.decode()
 
 
+def test_the_system_site_hint_counts_the_build_environment_too(tmp_path: Path) -> None:
+    """The requirement is on PYTHONPATH, only its own requirement in the excluded site-packages: what
+    --system-site would give the hooks is both, so the hint must name it."""
+    poisoned = make_poisoned(tmp_path, require_interpreter("3.11"), "3.11")
+    build_env = tmp_path / "build-env"
+    info = build_env / f"{FIXTURE_DEP}-1.2.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n"
+                                   "Requires-Dist: wheel>=99\n")  # the poisoned site's wheel is 99.0
+    src = copy_fixture("requires-dep", tmp_path)
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("isobuild-fixture-dep>=1.0", "isobuild-fixture-dep>=1.1"))
+
+    result = run_isobuild("wheel", str(src), "--python", poisoned.venv_python, env=poisoned.env(str(build_env)))
+
+    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    hint = next(line for line in result.stderr.decode().splitlines() if line.startswith("hint: "))
+    assert hint.startswith(f"hint: isobuild-fixture-dep>=1.1: in {poisoned.venv_python}'s own site-packages ("), hint
+
+
 def test_requirement_on_pythonpath_is_satisfied(tmp_path: Path) -> None:
     python = require_interpreter("3.11")
     poisoned = make_poisoned(tmp_path, python, "3.11")

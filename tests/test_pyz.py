@@ -36,6 +36,29 @@ def test_the_pyz_builds_on_each_python_with_its_dependencies_off_the_hooks_path(
     assert str(pyz) not in data["grandchild"]["sys_path"]  # a child of the hooks' interpreter: the same
 
 
+@pytest.mark.parametrize("version", FRONTEND_VERSIONS)
+def test_dotted_and_mixed_case_distribution_names_are_found_on_each_python(
+        tmp_path: Path, pyz: Path, version: str) -> None:
+    """The frontend's importlib.metadata looks them up: 3.9's misses a dotted directory name unless asked
+    for that spelling (old wheels and Debian's egg-info dirs keep the project's own spelling)."""
+    python = require_interpreter(version)
+    site = tmp_path / "site"
+    for directory, name in (("zope.interface-6.0.dist-info", "zope.interface"),
+                            ("ruamel.yaml-0.17.egg-info", "ruamel.yaml"), ("Foo_Bar-1.0.dist-info", "Foo_Bar")):
+        (site / directory).mkdir(parents=True)
+        metadata = "PKG-INFO" if directory.endswith(".egg-info") else "METADATA"
+        version_text = directory.split("-")[1].rsplit(".", 1)[0]
+        (site / directory / metadata).write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version_text}\n")
+    src = copy_fixture("requires-dep", tmp_path)
+    (src / "pyproject.toml").write_text((src / "pyproject.toml").read_text().replace(
+        '"isobuild-fixture-dep>=1.0"', '"zope-interface>=6", "ruamel.yaml>=0.17", "foo.bar"'))
+
+    result = _run(python, pyz, "requires", str(src), "--path", str(site))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line.split("\t")[1].split(" ")[0] for line in result.stdout.splitlines()] == ["satisfied"] * 3, result.stdout
+
+
 def test_the_pyz_installs_with_the_shebang_of_the_python_running_it(tmp_path: Path, pyz: Path) -> None:
     python = require_interpreter("3.13")
     src = copy_fixture("probe", tmp_path)

@@ -133,7 +133,8 @@ class Session:
         system = self.hello.excluded_system_site
         if self.request.isolation.system_site or not system or self._env is None:
             return ""
-        env = Environment(on_path(system), self.hello.markers, self._env.policy)
+        # What --system-site would give the hooks: their sys.path and those dirs.
+        env = Environment(on_path([*self.hello.sys_path, *system]), self.hello.markers, self._env.policy)
         there = [s for s in check([s.requirement for s in unmet], origin, env) if s.satisfied]
         if not there:
             return ""

@@ -12,8 +12,9 @@ version, then the requirement's own dependencies.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib.metadata import DistributionFinder, MetadataPathFinder
+from importlib.metadata import Distribution, DistributionFinder, MetadataPathFinder
 from typing import Any, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -34,8 +35,24 @@ def on_path(path: Sequence[str]) -> Lookup:
     return lookup
 
 
+def _found(name: str, path: Sequence[str]) -> Distribution | None:
+    """The first distribution on ``path`` named ``name`` (canonical), as importlib.metadata finds it.
+
+    Python 3.9's path finder reads a directory name with '-' as '_' only (3.10 normalizes both
+    sides), so there ``zope-interface`` misses ``zope.interface-6.0.dist-info``: the dotted
+    spelling is asked for too, if the first finds nothing.
+    """
+    spellings = [name] + ([name.replace("-", ".")] if sys.version_info < (3, 10) and "-" in name else [])
+    for spelling in spellings:
+        context = DistributionFinder.Context(name=spelling, path=list(path))
+        for dist in MetadataPathFinder.find_distributions(context):
+            return dist
+    return None
+
+
 def _distribution(name: str, path: Sequence[str]) -> Mapping[str, Any] | None:
-    for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context(name=name, path=list(path))):
+    dist = _found(name, path)
+    if dist is not None:
         location = str(dist.locate_file(""))
         try:
             return {"version": dist.version, "requires": list(dist.requires or []), "location": location}
@@ -81,8 +98,9 @@ class Status(NamedTuple):
 
     @property
     def below(self) -> list[str]:
-        """What fails further down: the last link of each chain longer than the requirement itself."""
-        return [chain[-1] for chain in self.unmet if len(chain) > 1]
+        """What fails further down: the last link of each chain longer than the requirement itself,
+        once each and without its marker (it held, or the link would not be in a chain)."""
+        return list(dict.fromkeys(_unmarked(chain[-1]) for chain in self.unmet if len(chain) > 1))
 
     def headline(self) -> str:
         """The requirement, and what it needs that is missing when that is not the requirement itself."""
@@ -186,6 +204,12 @@ def check(requirements: Iterable[str], origin: str, env: Environment, extras: It
             continue
         statuses.append(Status(text, origin, found, unmet=tuple(_unmet(req, (str(req),), env, seen)), policy=policy))
     return statuses
+
+
+def _unmarked(text: str) -> str:
+    req = Requirement(text)  # a chain's link: packaging's own rendering of a requirement it parsed
+    req.marker = None
+    return str(req)
 
 
 def summary(unmet: Sequence[Status]) -> tuple[str, str]:

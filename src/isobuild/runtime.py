@@ -2,7 +2,7 @@
 checked against the isolated environment of the target, as Nix's pythonRuntimeDepsCheck does by hand.
 
 The environment is the one the hooks would see (PYTHONPATH, --path, NIX/GUIX_PYTHONPATH, with
---system-site the interpreter's own), asked of a hook process of the target; wheels checked
+--system-site the interpreter's own), as a hook process of the target reports its sys.path; wheels checked
 together count as installed. Markers are the target's, with the extras asked for; pre-releases
 satisfy a specifier, as in the build-requirement check.
 """
