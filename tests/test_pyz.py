@@ -92,6 +92,21 @@ def test_the_pyz_is_the_same_file_from_the_same_pins(tmp_path: Path, pyz: Path) 
     assert any(n.startswith("packaging-") and "LICENSE" in n for n in names)  # the vendored licences
 
 
+@pytest.mark.parametrize("version", ["3.9", "3.10"])
+def test_a_pyz_built_by_an_older_python_is_the_same_file_again(tmp_path: Path, version: str) -> None:
+    """Before 3.11, marshal writes a frozenset constant in its strings' hash order, which differs
+    from process to process unless the hash seed is fixed: two builds, two random seeds."""
+    python = require_interpreter(version)
+    builds = [tmp_path / "one.pyz", tmp_path / "two.pyz"]
+    for output, seed in zip(builds, ("1", "2")):  # the builds' own seed: make_pyz must fix the compiler's
+        subprocess.run([python, str(REPO / "tools" / "make_pyz.py"), "-o", str(output)], check=True,
+                       capture_output=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore", PYTHONHASHSEED=seed))
+    one, two = (zipfile.ZipFile(path) for path in builds)
+    differ = [name for name in one.namelist() if one.read(name) != two.read(name)]
+    assert not differ and builds[0].read_bytes() == builds[1].read_bytes(), differ
+    assert "isobuild/__init__.pyc" in one.namelist()
+
+
 def test_the_pyz_imports_bytecode_made_for_the_python_that_built_it(pyz: Path) -> None:
     """zipimport writes no bytecode: without the .pyc files make_pyz puts beside the sources, every run
     of the pyz compiles isobuild and its dependencies anew (about 60 ms a build)."""

@@ -10,8 +10,8 @@ build leaves the previous pyz as it was.
 
 zipimport never writes bytecode, and compiling every module from source costs each run about 60 ms
 (benchmarks/run.py, "isobuild.pyz"). So each ``X.py`` gets an ``X.pyc`` beside it, where zipimport
-looks first, compiled by the interpreter that runs this script (checked-hash pycs: no timestamps,
-the same bytes again). Another Python version finds the magic number wrong and compiles the source,
+looks first, compiled by the interpreter that runs this script (checked-hash pycs: no timestamps;
+level 0; a fixed hash seed: the same bytes again). Another Python version finds the magic number wrong and compiles the source,
 as before; the pyz is built with the Python that will run it.
 
 Inside the archive: ``isobuild/`` (the frontend), the vendored packages with their .dist-info
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import py_compile
 import shutil
 import subprocess
 import sys
@@ -81,14 +80,13 @@ def _copy_source(target: Path) -> None:
 
 
 def _compile(tree: Path) -> None:
-    """``X.pyc`` beside every ``X.py``, for this interpreter; tracebacks name the path in the archive."""
-    for path in sorted(tree.rglob("*.py")):
-        rel = path.relative_to(tree).as_posix()
-        try:
-            py_compile.compile(str(path), cfile=str(path) + "c", dfile=rel, doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-        except py_compile.PyCompileError:
-            continue  # not for this version: the source stays, and fails or not where it would have
+    """``X.pyc`` beside every ``X.py`` (compileall -b), for this interpreter, optimization level 0
+    whatever runs this script; tracebacks name the path in the archive (-s). A fixed hash seed:
+    before 3.11, marshal writes a frozenset constant in the order of its strings' hashes."""
+    command = [sys.executable, "-m", "compileall", "-q", "-b", "-o", "0", "--invalidation-mode", "checked-hash",
+               "-s", str(tree), str(tree)]
+    if subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "0"}).returncode != 0:
+        sys.exit(f"make_pyz: {sys.executable} could not compile the archive's modules (compileall, above)")
 
 
 def _fix_times(tree: Path) -> None:
