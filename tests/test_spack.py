@@ -20,6 +20,7 @@ import marshal
 import os
 import re
 import subprocess
+import sys
 import time
 import types
 from dataclasses import dataclass, field
@@ -119,12 +120,17 @@ def spack_python() -> str:
 
 
 def external_python() -> tuple[str, str]:
-    """(version, prefix) of the real Python that Spack uses as an external: ISOBUILD_SPACK_PYTHON or 3.11."""
-    python = os.environ.get("ISOBUILD_SPACK_PYTHON") or find_interpreter("3.11")
+    """(version, prefix) of the real Python that Spack uses as an external: ISOBUILD_SPACK_PYTHON, or the
+    tests' own version."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    python = os.environ.get("ISOBUILD_SPACK_PYTHON") or find_interpreter(version)
     if python is None:
-        pytest.skip("no Python 3.11 for Spack's external python (set ISOBUILD_SPACK_PYTHON)")
+        pytest.skip(f"no Python {version} for Spack's external python (set ISOBUILD_SPACK_PYTHON)")
     out = subprocess.run([python, "-c", "import sys, platform; print(platform.python_version(), sys.prefix)"],
                          capture_output=True, text=True, check=True).stdout.split()
+    if out[0].rsplit(".", 1)[0] != f"{sys.version_info[0]}.{sys.version_info[1]}":
+        pytest.skip(f"Spack's Python {out[0]} is not the tests' {sys.version.split()[0]}: the bytecode of the "
+                    "two installs is compared with this interpreter's marshal")
     return out[0], out[1]
 
 
@@ -207,8 +213,8 @@ def _digest(path: Path, tree: str) -> str:
     co_filename (marshal records lengths, so no bytes replace); a console script's shebang and AST
     (pip's and isobuild's launchers quote differently); anything else its bytes, the tree's path out."""
     data = path.read_bytes()
-    if path.suffix == ".pyc" and data[:4] == importlib.util.MAGIC_NUMBER:
-        data = marshal.dumps(_code(marshal.loads(data[16:]), tree))
+    if path.suffix == ".pyc" and data[:4] == importlib.util.MAGIC_NUMBER:  # external_python() is this version
+        data = data[:8] + marshal.dumps(_code(marshal.loads(data[16:]), tree))  # magic and flags kept
     elif path.parent.name == "bin" and data.startswith(b"#!"):
         shebang, _, body = data.decode().partition("\n")
         data = (shebang.replace(tree, "<TREE>") + ast.dump(ast.parse(body))).encode()
@@ -330,8 +336,10 @@ def test_config_settings_reach_the_backend(spack: Spack) -> None:
     for label in ("pip", "isobuild"):
         result = spack.run(label, "-C", str(scope), "install", "py-six-tagged")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        (wheel,) = prefixes(spack.tree(label))["py-six-tagged"].glob("lib/python*/site-packages/*.dist-info/WHEEL")
+        prefix = prefixes(spack.tree(label))["py-six-tagged"]
+        (wheel,) = prefix.glob("lib/python*/site-packages/*.dist-info/WHEEL")
         assert "Build: 7" in wheel.read_text(), (label, wheel.read_text())
+        assert (f"{spack.pyz}' 'install'" in build_log(prefix)) == (label == "isobuild"), label  # not pip twice
     print("\n== config_settings {'--build-option': '--build-number=7'}: Build: 7 with pip and with isobuild")
 
 
