@@ -99,12 +99,12 @@ class Session:
         # Imported here, not in _open(): with -x, packaging is not needed at all.
         from packaging.requirements import InvalidRequirement
 
-        from .dependencies import Environment, Policy, check, on_path, summary
+        from .dependencies import Environment, Policy, check, summary
 
         t0 = time.perf_counter()
         if self._env is None:
             policy = Policy.of(self.request.relax, self.request.remove)
-            self._env = Environment(on_path(self.hello.sys_path), self.hello.markers, policy)
+            self._env = Environment(self.hello.sys_path, self.hello.markers, policy)
         try:
             statuses = check(requirements, origin, self._env)
         except InvalidRequirement as exc:
@@ -128,13 +128,13 @@ class Session:
 
     def _in_system_site(self, unmet: list[Status], origin: str) -> str:
         """The start of the hint when the interpreter's own site-packages, left out, would satisfy them."""
-        from .dependencies import Environment, check, on_path
+        from .dependencies import Environment, check
 
         system = self.hello.excluded_system_site
         if self.request.isolation.system_site or not system or self._env is None:
             return ""
         # What --system-site would give the hooks: their sys.path and those dirs.
-        env = Environment(on_path([*self.hello.sys_path, *system]), self.hello.markers, self._env.policy)
+        env = Environment([*self.hello.sys_path, *system], self.hello.markers, self._env.policy)
         there = [s for s in check([s.requirement for s in unmet], origin, env) if s.satisfied]
         if not there:
             return ""

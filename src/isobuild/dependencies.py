@@ -13,7 +13,7 @@ version, then the requirement's own dependencies.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import Distribution, DistributionFinder, MetadataPathFinder
 from typing import Any, NamedTuple
 
@@ -23,17 +23,6 @@ from packaging.version import InvalidVersion
 
 from .errors import BadInput
 from .project import Project
-
-Lookup = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
-
-
-def on_path(path: Sequence[str]) -> Lookup:
-    """Distributions by name as importlib.metadata finds them with ``sys.path = path``: its path
-    finder alone, so neither the frontend's own sys.path nor a backend's meta path finders count."""
-    def lookup(names: Sequence[str]) -> dict[str, Mapping[str, Any] | None]:
-        return {name: _distribution(name, path) for name in names}
-    return lookup
-
 
 def _found(name: str, path: Sequence[str]) -> Distribution | None:
     """The first distribution on ``path`` named ``name`` (canonical), as importlib.metadata finds it.
@@ -51,6 +40,8 @@ def _found(name: str, path: Sequence[str]) -> Distribution | None:
 
 
 def _distribution(name: str, path: Sequence[str]) -> Mapping[str, Any] | None:
+    """Version, requirements and location of ``name`` as importlib.metadata finds it with ``sys.path =
+    path``: its path finder alone, so neither the frontend's sys.path nor a backend's meta path finders count."""
     dist = _found(name, path)
     if dist is not None:
         location = str(dist.locate_file(""))
@@ -122,24 +113,21 @@ class Status(NamedTuple):
 
 
 class Environment:
-    """The hooks' distributions (``on_path(hello.sys_path)``), looked up when first needed and cached."""
+    """The distributions on ``path`` (the hooks' sys.path, as the hook process reports it), looked up
+    when first needed and cached; ``known`` ones (wheels checked together) count as installed."""
 
-    def __init__(self, lookup: Lookup, markers: Mapping[str, str], policy: Policy = Policy(),
+    def __init__(self, path: Sequence[str], markers: Mapping[str, str], policy: Policy = Policy(),
                  known: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        self._lookup = lookup
+        self.path = list(path)
         self._cache: dict[str, Mapping[str, Any] | None] = {canonicalize_name(k): v for k, v in (known or {}).items()}
         self.markers = dict(markers)
         self.policy = policy
 
-    def prefetch(self, names: Iterable[str]) -> None:
-        """Look up the names not cached yet."""
-        keys = sorted({canonicalize_name(name) for name in names} - set(self._cache))
-        if keys:
-            self._cache.update(self._lookup(keys))
-
     def get(self, name: str) -> Mapping[str, Any] | None:
-        self.prefetch([name])
-        return self._cache.get(canonicalize_name(name))
+        key = canonicalize_name(name)
+        if key not in self._cache:
+            self._cache[key] = _distribution(key, self.path)
+        return self._cache[key]
 
     def wants(self, req: Requirement, extras: Iterable[str]) -> bool:
         """Whether the marker admits the target; one that cannot be evaluated is an invalid requirement."""
@@ -169,7 +157,6 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
                 wanted.append(child)
         except InvalidRequirement:
             continue  # an installed distribution's broken metadata is not the build's concern
-    env.prefetch(child.name for child in wanted)
     unmet: list[tuple[str, ...]] = []
     for child in wanted:
         key = str(child)
@@ -189,7 +176,6 @@ def check(requirements: Iterable[str], origin: str, env: Environment, extras: It
     """
     parsed = [(text, Requirement(text)) for text in requirements]
     extras = tuple(extras)
-    env.prefetch(req.name for _, req in parsed if not env.policy.removes(req.name))
     statuses = []
     seen: set[str] = set()
     for text, req in parsed:

@@ -17,7 +17,7 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 from installer.utils import parse_entrypoints
 
-from .dependencies import Environment, Policy, Status, check, on_path, summary
+from .dependencies import Environment, Policy, Status, check, summary
 from .errors import BadInput, MissingDependencies
 from .hookprocess import HookProcess
 from .isolation import Isolation
@@ -59,7 +59,7 @@ def check_wheels(wheels: Sequence[str], isolation: Isolation, extras: Iterable[s
     try:
         process.setup(isolation, [], None)
         hello = process.hello()
-        env = Environment(on_path(hello.sys_path), hello.markers, policy, known)
+        env = Environment(hello.sys_path, hello.markers, policy, known)
         results = [(wheel, check(requires, f"{os.path.basename(wheel)} Requires-Dist", env, extras))
                    for wheel, _, _, requires in metadata]
     except BaseException:
