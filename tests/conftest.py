@@ -101,6 +101,40 @@ def build_env(version: str) -> Path:
     return target
 
 
+def _not_installed(packages: tuple[str, ...]) -> list[str]:
+    """Debian packages not installed: with none missing, apt_install neither updates nor installs."""
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n", *packages],
+                         capture_output=True, text=True).stdout
+    installed = {line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["ii"]}
+    return [p for p in packages if p not in installed]
+
+
+def _apt(args: list[str], timeout: float) -> None:
+    env = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "-q", "-q", "-o", "DPkg::Lock::Timeout=120", *args]
+    try:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(command)} took over {timeout:.0f} s")
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}")
+
+
+def apt_install(packages: tuple[str, ...], why: str) -> None:
+    """Debian packages a test needs, installed with apt-get unless present; skips (saying ``why``) where
+    there is no apt-get or no root."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
+        pytest.skip(f"no apt-get/dpkg-query to install {', '.join(packages)} ({why})")
+    missing = _not_installed(packages)
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        pytest.skip(f"needs root to apt-get install {', '.join(missing)} ({why})")
+    _apt(["update"], timeout=300)
+    _apt(["install", "-y", "--no-install-recommends", *missing], timeout=600)
+    assert not _not_installed(packages), _not_installed(packages)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     env.update(extra)
@@ -236,6 +270,20 @@ def fake_home(tmp_path: Path) -> Path:
 
 def digest(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, bytes | str]]:
+    """Every entry under root: its kind and content (a link's target), to compare before and after."""
+    found: dict[str, tuple[str, bytes | str]] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            found[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            found[rel] = ("dir", "")
+        else:
+            found[rel] = ("file", path.read_bytes())
+    return found
 
 
 def make_wheel(directory: Path, files: dict[str, bytes], *, name: str = "demo", version: str = "1.0",

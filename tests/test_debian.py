@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REPO, copy_fixture
+from conftest import FIXTURES, REPO, apt_install, copy_fixture
 
 # bookworm's `flit` ships flit_core too; its python3-hatchling is hatchling.
 DEBIAN_PACKAGES = ("dh-python", "pybuild-plugin-pyproject", "debhelper", "dpkg-dev", "python3-all",
@@ -32,37 +31,12 @@ RULES = _BLOCK.group(1) if _BLOCK else ""
 
 # ---------------------------------------------------------------- the toolchain, once
 
-def _missing(packages: tuple[str, ...]) -> list[str]:
-    """Those not installed: with nothing missing, the session neither updates nor installs."""
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n", *packages],
-                         capture_output=True, text=True).stdout
-    installed = {line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["ii"]}
-    return [p for p in packages if p not in installed]
-
-
-def _apt(args: list[str], timeout: float) -> None:
-    env = {**os.environ, "PATH": BUILDD_PATH, "DEBIAN_FRONTEND": "noninteractive"}  # proxies, if any, kept
-    command = ["apt-get", "-q", "-q", "-o", "DPkg::Lock::Timeout=120", *args]
-    try:
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{' '.join(command)} took over {timeout:.0f} s")
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}")
-
-
 @pytest.fixture(scope="session")
 def toolchain() -> None:
     """Debian's packaging tools and the fixtures' backends, installed with apt-get unless present."""
-    if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
-        pytest.skip("no apt-get/dpkg-query: not a Debian-like machine")
     if os.geteuid() != 0:
         pytest.skip("needs root to apt-get install Debian's toolchain (dh-python, debhelper, backends)")
-    missing = _missing(DEBIAN_PACKAGES)
-    if missing:
-        _apt(["update"], timeout=300)
-        _apt(["install", "-y", "--no-install-recommends", *missing], timeout=600)
-        assert not _missing(DEBIAN_PACKAGES), _missing(DEBIAN_PACKAGES)
+    apt_install(DEBIAN_PACKAGES, "Debian's toolchain: dh-python, debhelper, the backends")
 
 
 # ---------------------------------------------------------------- building

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
-from conftest import isobuild_command, clean_env, copy_fixture, make_wheel, run_isobuild
+from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
 
 BAD_INPUT, BACKEND_FAILED, INTERPRETER, INSTALL_FAILED, INTERRUPTED = 2, 4, 6, 8, 130
 
@@ -71,6 +73,135 @@ def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_pa
     if pidfile.exists():
         time.sleep(0.2)
         assert not _alive(int(pidfile.read_text()))
+
+
+@pytest.fixture(scope="module")
+def strace() -> str:
+    """strace, to deliver a signal at one exact system call of the frontend (apt-get installs it if absent)."""
+    if shutil.which("strace") is None:
+        apt_install(("strace",), "signals at exact system calls")
+    probe = subprocess.run(["strace", "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"strace cannot trace here: {probe.stderr.strip()}")
+    return "strace"
+
+
+# Every system call of the frontend that makes or removes a name, or waits for a child. strace delivers the
+# signal on the way into the Nth call; the call completes (or waits while isobuild holds interrupts back).
+_SWEPT = ("mkdir,mkdirat", "rename,renameat,renameat2", "unlink,unlinkat", "rmdir", "wait4")
+
+
+def _signal_after_each_call(strace: str, argv: list[str], tmp_path: Path, reset: Callable[[], None],
+                            check: Callable[[str, subprocess.CompletedProcess[bytes]], bool]) -> dict[str, list[bool]]:
+    """For each swept call and N = 1, 2, ...: ``reset()``, run isobuild ARGV with a SIGTERM after the Nth
+    such call, ``check(the call it followed, result)``, until a run sees no signal. Returns, per call,
+    what check said of each run (True: the command's work was committed)."""
+    temp, trace = tmp_path / "tmp", tmp_path / "trace"
+    found: dict[str, list[bool]] = {}
+    for calls in _SWEPT:
+        found[calls] = []
+        for nth in range(1, 60):
+            reset()
+            shutil.rmtree(temp, ignore_errors=True)
+            temp.mkdir()
+            result = subprocess.run([strace, "-qq", "-o", str(trace), "-e", f"trace={calls}",
+                                     "-e", f"inject={calls}:signal=TERM:when={nth}", *isobuild_command(), *argv],
+                                    env=clean_env(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1"),
+                                    capture_output=True, timeout=120)
+            lines = trace.read_text().splitlines()
+            hits = [i for i, line in enumerate(lines) if line.startswith("--- SIGTERM")]
+            if not hits:
+                assert result.returncode == 0, result.stderr.decode(errors="replace")
+                break
+            moment = f"SIGTERM after {calls} #{nth}: {lines[hits[0] - 1]}"
+            err = result.stderr.decode(errors="replace")
+            assert result.returncode == INTERRUPTED and "Traceback" not in err, f"{moment}\n{err}"
+            assert os.listdir(temp) == [], moment  # no temp file of isobuild's or pyproject-hooks' left
+            found[calls].append(check(moment, result))
+    return found
+
+
+def _committed_last(found: dict[str, list[bool]]) -> None:
+    """Interrupted before the commit point, nothing is left; after it, everything is: never the other way."""
+    for calls, committed in found.items():
+        assert committed == sorted(committed), (calls, committed)
+    assert sum(not c for cs in found.values() for c in cs) >= 5, found  # the sweep did reach the work
+
+
+def test_a_signal_after_any_call_of_a_build_leaves_nothing_or_the_whole_wheel(tmp_path: Path, strace: str) -> None:
+    """The rename into OUTDIR, made once the hook process has exited, is the commit point."""
+    src = tmp_path / "probe"
+
+    def reset() -> None:
+        shutil.rmtree(src, ignore_errors=True)
+        copy_fixture("probe", tmp_path)
+
+    def check(moment: str, result: subprocess.CompletedProcess[bytes]) -> bool:
+        if not (src / "dist").exists():
+            return False
+        assert os.listdir(src / "dist") == ["probe-1.0-py3-none-any.whl"], moment
+        with zipfile.ZipFile(src / "dist" / "probe-1.0-py3-none-any.whl") as whl:
+            assert whl.testzip() is None, moment
+        return True
+
+    _committed_last(_signal_after_each_call(strace, ["wheel", str(src), "-q"], tmp_path, reset, check))
+
+
+def _installed(prefix: Path) -> dict[str, tuple[str, bytes | str]] | None:
+    """The prefix's snapshot, less what each install writes anew: the source mtime in a .pyc's header, so
+    also the .pyc's hash in RECORD."""
+    if not prefix.exists():
+        return None
+    found = snapshot(prefix)
+    for rel, (kind, data) in found.items():
+        if rel.endswith(".pyc"):
+            found[rel] = (kind, data[16:])
+        elif rel.endswith(".dist-info/RECORD") and isinstance(data, bytes):
+            lines = [line.split(b",")[0] if line.split(b",")[0].endswith(b".pyc") else line
+                     for line in data.splitlines()]
+            found[rel] = (kind, b"\n".join(lines))
+    return found
+
+
+def test_a_signal_after_any_call_of_an_install_from_source_leaves_no_prefix_or_the_whole(tmp_path: Path,
+                                                                                         strace: str) -> None:
+    src, prefix = tmp_path / "probe", tmp_path / "prefix"
+    copy_fixture("probe", tmp_path)
+    assert run_isobuild("install", str(src), "--prefix", str(prefix)).returncode == 0
+    done = _installed(prefix)
+    shutil.rmtree(prefix)
+
+    def check(moment: str, result: subprocess.CompletedProcess[bytes]) -> bool:
+        now = _installed(prefix)
+        assert now in (None, done), moment
+        return now is not None
+
+    _committed_last(_signal_after_each_call(strace, ["install", str(src), "--prefix", str(prefix), "-q"], tmp_path,
+                                            lambda: shutil.rmtree(prefix, ignore_errors=True), check))
+
+
+def test_a_signal_after_any_call_of_an_overwrite_leaves_the_old_install_or_the_new(tmp_path: Path,
+                                                                                    strace: str) -> None:
+    prefix = tmp_path / "prefix"
+    old = make_wheel(tmp_path / "old", {"probe/__init__.py": b"OLD = 1\n"}, name="probe", version="0.9")
+    assert run_isobuild("install", str(old), "--prefix", str(prefix)).returncode == 0
+    before = _installed(prefix)
+    new = make_wheel(tmp_path / "new", {"probe/__init__.py": b"NEW = 1\n", "probe/more.py": b"MORE = 1\n"},
+                     name="probe", version="0.9")
+    assert run_isobuild("install", str(new), "--prefix", str(prefix), "--overwrite").returncode == 0
+    after = _installed(prefix)
+
+    def restore() -> None:
+        shutil.rmtree(prefix)
+        assert run_isobuild("install", str(old), "--prefix", str(prefix)).returncode == 0
+
+    def check_overwrite(moment: str, result: subprocess.CompletedProcess[bytes]) -> bool:
+        now = _installed(prefix)
+        assert now in (before, after), moment
+        return now == after
+
+    _committed_last(_signal_after_each_call(strace, ["install", str(new), "--prefix", str(prefix), "--overwrite", "-q"],
+                                            tmp_path, restore, check_overwrite))
 
 
 def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_sweeps(tmp_path: Path) -> None:

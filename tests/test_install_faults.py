@@ -11,27 +11,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import isobuild_command, clean_env, digest, make_wheel, run_isobuild
+from conftest import clean_env, digest, isobuild_command, make_wheel, run_isobuild, snapshot
 
 REFUSED, INSTALL_FAILED = 7, 8
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 SITE = f"lib/python{VERSION}/site-packages"
 GOOD = {"demo/__init__.py": b"NEW = 1\n"}
 UNWRITABLE = "demo/zz_" + "x" * 300 + ".py"  # the filesystem refuses it (ENAMETOOLONG): a failure part-way
-
-
-def _snapshot(root: Path) -> dict[str, tuple[str, bytes | str]]:
-    """Every entry under root: its kind and content (a link's target), to compare before and after."""
-    found: dict[str, tuple[str, bytes | str]] = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_symlink():
-            found[rel] = ("link", os.readlink(path))
-        elif path.is_dir():
-            found[rel] = ("dir", "")
-        else:
-            found[rel] = ("file", path.read_bytes())
-    return found
 
 
 @pytest.mark.parametrize("kind", ["file", "dangling symlink"])
@@ -43,12 +29,12 @@ def test_a_users_file_where_a_directory_must_go_is_refused_and_kept(tmp_path: Pa
         (site / "demo").write_text("the user's\n")
     else:
         (site / "demo").symlink_to(tmp_path / "nowhere")
-    before = _snapshot(prefix)
+    before = snapshot(prefix)
     for overwrite in ([], ["--overwrite"]):
         result = run_isobuild("install", str(make_wheel(tmp_path / "w", GOOD)), "--prefix", str(prefix), *overwrite)
         assert result.returncode == REFUSED, result.stderr.decode(errors="replace")
         assert b"needs the directory" in result.stderr
-        assert _snapshot(prefix) == before
+        assert snapshot(prefix) == before
 
 
 @pytest.mark.parametrize("link", ["symlink", "hard link"])
@@ -83,12 +69,12 @@ def test_a_failed_overwrite_puts_back_every_file_it_replaced(tmp_path: Path) -> 
     old = make_wheel(tmp_path / "old", {"demo/__init__.py": b"OLD = 1\n",
                                         "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo = demo:x\n"})
     assert run_isobuild("install", str(old), "--prefix", str(prefix)).returncode == 0
-    before = _snapshot(prefix)
+    before = snapshot(prefix)
     failing = make_wheel(tmp_path / "new", {"demo/__init__.py": b"NEW = 1\n", UNWRITABLE: b"X = 1\n",
                                             "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo = demo:y\n"})
     result = run_isobuild("install", str(failing), "--prefix", str(prefix), "--overwrite")
     assert result.returncode == INSTALL_FAILED, result.stderr.decode(errors="replace")
-    assert _snapshot(prefix) == before  # sources, .pyc files, scripts, RECORD: all as they were
+    assert snapshot(prefix) == before  # sources, .pyc files, scripts, RECORD: all as they were
 
 
 def test_concurrent_installs_into_one_new_prefix_all_succeed(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ rest (tomllib, packaging, pyproject-hooks: that is why project, staging,
 dependencies and runner are imported inside session(), not at the top). The
 check asks for distributions on sys.path as the hook process set it up;
 nothing is built before it passes; the artifact is built in a staging dir
-inside OUTDIR and renamed into place. On any failure the hook process group
-is killed first, and only then are the staging dir and a new OUTDIR removed.
+inside OUTDIR and renamed into place once the hook process has exited (the
+rename is the commit point: until then an interrupt leaves OUTDIR as it was).
+On any failure the hook process group is killed first, and only then are the
+staging dir and a new OUTDIR removed.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Session:
         self.project, self.hello, self.hooks, self.process, self.staging = project, hello, hooks, process, staging
         self.statuses: list[Status] = []
         self._env: Environment | None = None
+        self.built: str | None = None  # the artifact in the staging dir, committed when the session ends
+        self.path: str | None = None  # where it was committed
         self.step(f"hooks run by {hello.executable} (Python {hello.version_text}); {self.excluded}")
         for warning in project.warnings:
             self.step(f"warning: {warning}")
@@ -194,8 +198,8 @@ def _open(request: Request, progress: Progress, process: HookProcess, staging: S
 
 @contextmanager
 def session(request: Request, progress: Progress, outdir: str | None = None) -> Iterator[Session]:
-    """A Session (with a staging dir inside ``outdir``) whose hook process ends with it:
-    closed on success, its group killed on any failure, and only then the staging dir removed."""
+    """A Session (with a staging dir inside ``outdir``) whose hook process ends with it: on success
+    closed, then the artifact committed; on any failure its group killed, then the staging dir removed."""
     started = time.perf_counter()
     process: HookProcess | None = None
     staging: Staging | None = None
@@ -205,8 +209,11 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
         from .staging import Staging
 
         staging = None if outdir is None else Staging(outdir)
-        yield _open(request, progress, process, staging, started)
+        live = _open(request, progress, process, staging, started)
+        yield live
         process.close()
+        if staging is not None:
+            live.path = staging.commit(live.built)
     except BaseException:
         with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
             if process is not None:
@@ -214,8 +221,6 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
             if staging is not None:
                 staging.remove(failed=True)
         raise
-    if staging is not None:
-        staging.remove(failed=False)
 
 
 def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outcome:
@@ -226,12 +231,11 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
             live.check_all(kind)
         t0 = time.perf_counter()
         if kind == "metadata":
-            built, hook = live.hooks.metadata(live.staging.dir), "prepare_metadata_for_build_wheel"
+            live.built, hook = live.hooks.metadata(live.staging.dir), "prepare_metadata_for_build_wheel"
         else:
-            built, hook = live.hooks.build(kind, live.staging.dir), f"build_{kind}"
-        path = live.staging.place(built)
-        live.step(f"{hook}: {os.path.basename(path)}", t0)
-    return live.outcome(path)
+            live.built, hook = live.hooks.build(kind, live.staging.dir), f"build_{kind}"
+        live.step(f"{hook}: {os.path.basename(live.built)}", t0)
+    return live.outcome(live.path)
 
 
 def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime | None = None) -> Outcome:

@@ -3,6 +3,8 @@
 OUTDIR never holds a partial artifact, and a failed or interrupted build leaves
 OUTDIR as it found it: the staging dir goes, and so do the dirs this build
 created (proven by a mkdir that succeeded, never guessed from a later stat).
+Interrupts wait while a dir is made and recorded, and while the artifact is
+renamed into place: that rename is the build's commit point.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import shutil
 import tempfile
 
 from .errors import BadInput, FilesystemError
+from .interrupts import signals_deferred
 
 
 def _not_a_directory(outdir: str, path: str) -> BadInput:
@@ -80,7 +83,8 @@ def _sweep(outdir: str) -> None:
 
 
 class Staging:
-    """``create()``, build into ``dir``, ``place()`` the artifact, ``remove(failed)`` once nothing writes in ``dir``."""
+    """``create()``, build into ``dir``, then once nothing writes in ``dir``: ``commit()`` the artifact, or
+    ``remove(failed=True)``."""
 
     def __init__(self, outdir: str) -> None:
         self.outdir = os.path.abspath(outdir)
@@ -88,13 +92,23 @@ class Staging:
         self.dir = ""
 
     def create(self) -> None:
-        self.created = _make_dirs(self.outdir)
+        with signals_deferred():  # each dir is recorded before an interrupt can leave it behind
+            self.created = _make_dirs(self.outdir)
         _sweep(self.outdir)
-        try:
-            self.dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.outdir)
-        except OSError as exc:
-            _remove(self.created)
-            raise FilesystemError(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
+        with signals_deferred():
+            try:
+                self.dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.outdir)
+            except OSError as exc:
+                _remove(self.created)
+                raise FilesystemError(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
+
+    def commit(self, built: str | None) -> str | None:
+        """The artifact (None: nothing was built) renamed into OUTDIR and the staging dir removed, interrupts
+        held: one that comes before leaves OUTDIR as it was, one that comes after finds the artifact in place."""
+        with signals_deferred():
+            target = None if built is None else self.place(built)
+            self.remove(failed=False)
+        return target
 
     def place(self, built: str) -> str:
         """Rename the artifact (a file, or a .dist-info dir) from the staging dir into OUTDIR."""

@@ -16,6 +16,7 @@ import tempfile
 
 from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
+from ..scratch import private_tempdir
 from . import commands
 from .options import default_python, no_nul, parser
 
@@ -26,16 +27,25 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  #
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from typing import IO
+
+    Command = Callable[[argparse.Namespace, Console, IO[bytes] | None], int]
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
-    """The command, with backend output captured under -q and shown only if it fails."""
+    """The command, its temp files in a dir of its own (scratch.py)."""
     no_nul(args)
     if getattr(args, "python", "") is None:
         args.python = default_python(console.progress)
     command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
                "check": commands.check}.get(args.command, commands.build)
+    with private_tempdir():
+        return _logged(command, args, console)
+
+
+def _logged(command: Command, args: argparse.Namespace, console: Console) -> int:
+    """The command, with backend output captured under -q and shown only if it fails."""
     try:
         log = tempfile.TemporaryFile() if args.quiet else None
     except OSError as exc:

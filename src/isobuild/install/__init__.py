@@ -123,6 +123,7 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
             results.append(_install_one(one, scheme, target, destination))
         if postcheck is not None:
             postcheck([one.path for one in checked], site_dirs)
+        journal.commit()  # the commit point: an interrupt from here on finds the install standing
     except BaseException as exc:
         with signals_deferred():  # a second Ctrl-C must not cut the rollback short
             if destination is not None:
@@ -131,5 +132,4 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
         if isinstance(exc, OSError):
             raise InstallFailed(f"install failed and was rolled back: {exc}") from None
         raise
-    journal.commit()
     return results

@@ -22,6 +22,7 @@ class Journal:
     def __init__(self) -> None:
         self.created: list[str] = []  # files and directories, in the order made
         self.replaced: list[tuple[str, str]] = []  # (path, its backup)
+        self.committed = False  # then the install stands: an interrupt that comes now rolls nothing back
 
     def makedirs(self, directory: str) -> None:
         """Like os.makedirs(exist_ok=True), race-safe; a directory another process makes meanwhile is not ours."""
@@ -76,7 +77,9 @@ class Journal:
             self.replaced.append((path, backup))
 
     def rollback(self) -> None:
-        """Remove what was created, newest first, and put every replaced file back."""
+        """Remove what was created, newest first, and put every replaced file back (unless committed)."""
+        if self.committed:
+            return
         for path in reversed(self.created):
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
@@ -93,10 +96,12 @@ class Journal:
         self.created, self.replaced = [], []
 
     def commit(self) -> None:
-        """The install is complete: the backups go."""
-        for _, backup in self.replaced:
-            try:
-                os.unlink(backup)
-            except OSError:
-                pass
-        self.replaced = []
+        """The install is complete: the backups go, with interrupts held, and nothing is left to roll back."""
+        with signals_deferred():
+            self.committed = True
+            for _, backup in self.replaced:
+                try:
+                    os.unlink(backup)
+                except OSError:
+                    pass
+            self.created, self.replaced = [], []
