@@ -110,6 +110,7 @@ def _not_installed(packages: tuple[str, ...]) -> list[str]:
 
 
 def _apt(args: list[str], timeout: float) -> None:
+    """apt-get ARGS as root on a Debian-like machine; a failure fails the test (CI can reach the repositories)."""
     env = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
     command = ["apt-get", "-q", "-q", "-o", "DPkg::Lock::Timeout=120", *args]
     try:

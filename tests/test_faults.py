@@ -113,11 +113,14 @@ def _signal_after_each_call(strace: str, argv: list[str], tmp_path: Path, reset:
             if not hits:
                 assert result.returncode == 0, result.stderr.decode(errors="replace")
                 break
-            moment = f"SIGTERM after {calls} #{nth}: {lines[hits[0] - 1]}"
+            # The traced call just before the signal: the Nth, or (interrupts held) the last of the held block.
+            moment = f"SIGTERM at {calls} #{nth}, delivered after {lines[hits[0] - 1]}"
             err = result.stderr.decode(errors="replace")
             assert result.returncode == INTERRUPTED and "Traceback" not in err, f"{moment}\n{err}"
             assert os.listdir(temp) == [], moment  # no temp file of isobuild's or pyproject-hooks' left
             found[calls].append(check(moment, result))
+        else:
+            pytest.fail(f"{calls}: still interrupted at call 59, so the sweep never reached the end")
     return found
 
 
@@ -204,11 +207,36 @@ def test_a_signal_after_any_call_of_an_overwrite_leaves_the_old_install_or_the_n
                                             tmp_path, restore, check_overwrite))
 
 
+def test_the_artifact_is_renamed_into_outdir_once_the_hook_process_has_exited(tmp_path: Path, strace: str) -> None:
+    """So that nothing the hook process does at its exit (the backend's atexit handlers) can follow the
+    commit point, and an interrupt while it exits leaves OUTDIR as it was."""
+    src, trace = copy_fixture("probe", tmp_path), tmp_path / "trace"
+    result = subprocess.run([strace, "-qq", "-o", str(trace), "-e", "trace=rename,renameat,renameat2,wait4",
+                             *isobuild_command(), "wheel", str(src), "-q"], capture_output=True, timeout=120,
+                            env=clean_env(PYTHONDONTWRITEBYTECODE="1"))
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    lines = trace.read_text().splitlines()
+    reaped = [i for i, line in enumerate(lines) if line.startswith("wait4(") and not line.endswith("= 0")]
+    placed = [i for i, line in enumerate(lines) if line.startswith("rename") and "probe-1.0-py3-none-any.whl" in line]
+    assert reaped and placed and reaped[0] < placed[0], lines
+
+
+def test_what_a_backend_leaves_in_tmpdir_goes_with_the_command(tmp_path: Path) -> None:
+    """The backend's TMPDIR is the command's own temp dir (scratch.py), removed when the command ends."""
+    src, temp = copy_fixture("probe", tmp_path), tmp_path / "tmp"
+    temp.mkdir()
+    result = run_isobuild("wheel", str(src), "-C", "temp-file=1", env=clean_env(TMPDIR=str(temp)))
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert os.listdir(temp) == []
+
+
 def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_sweeps(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
-    pidfile, report = tmp_path / "grandchild.pid", tmp_path / "report.json"
-    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
-                            env=clean_env(PROBE_REPORT=str(report)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pidfile, report, temp = tmp_path / "grandchild.pid", tmp_path / "report.json", tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}", "-C", "temp-file=1"],
+                            env=clean_env(PROBE_REPORT=str(report), TMPDIR=str(temp)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(pidfile)
     hook_process, grandchild = json.loads(report.read_text())["pid"], int(pidfile.read_text())
     proc.kill()
@@ -219,8 +247,11 @@ def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_
     assert not _alive(hook_process) and not _alive(grandchild)
     left = [p.name for p in (src / "dist").iterdir()]
     assert len(left) == 1 and left[0].startswith(".isobuild-"), left  # harmless, and swept next time
-    assert run_isobuild("wheel", str(src)).returncode == 0
+    left = os.listdir(temp)
+    assert len(left) == 1 and left[0].startswith("isobuild-"), left  # the command's temp dir, the backend's file in it
+    assert run_isobuild("wheel", str(src), env=clean_env(TMPDIR=str(temp))).returncode == 0
     assert sorted(p.name for p in (src / "dist").iterdir()) == ["probe-1.0-py3-none-any.whl"]
+    assert os.listdir(temp) == []
 
 
 @contextmanager

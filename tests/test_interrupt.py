@@ -76,3 +76,12 @@ def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: 
     with pytest.raises(ChildProcessError):  # not a zombie of ours
         os.waitpid(hook_process, os.WNOHANG)
     capsys.readouterr()
+
+
+def test_a_backends_child_stops_on_sigterm(tmp_path: Path) -> None:
+    """The frontend holds SIGINT and SIGTERM while it starts the hook process; the mask must not reach the
+    backend's children (a build tool that stops its helpers with SIGTERM, or `timeout`, would hang)."""
+    src = copy_fixture("probe", tmp_path)
+    result = subprocess.run([*isobuild_command(), "wheel", str(src), "-C", "terminate-child=1"], env=clean_env(),
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")

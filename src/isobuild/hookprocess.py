@@ -98,6 +98,7 @@ class HookProcess:
             os.close(watch)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
+        self._closed = False
 
     def setup(self, isolation: Isolation, backend_path: Sequence[str], backend: str | None) -> None:
         """Ask the process to build the hooks' sys.path, then to import ``backend``'s module; read
@@ -166,9 +167,13 @@ class HookProcess:
         self._kill_group()
         self._stdout.close()
         os.close(self._watch)
+        self._closed = True
 
     def kill(self) -> None:
-        """On failure or interrupt: the whole process group at once, then reap."""
+        """On failure or interrupt: the whole process group at once, then reap; nothing once closed
+        (its group id and the watch pipe's fd number may be another's by then)."""
+        if self._closed:
+            return
         self._kill_group()
         self._proc.wait()
         for stream in (self._stdin, self._stdout):  # some may be closed already (an interrupted close())

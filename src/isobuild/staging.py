@@ -15,6 +15,7 @@ import tempfile
 
 from .errors import BadInput, FilesystemError
 from .interrupts import signals_deferred
+from .scratch import owned_prefix, sweep
 
 
 def _not_a_directory(outdir: str, path: str) -> BadInput:
@@ -57,29 +58,7 @@ def _remove(created: list[str]) -> None:
 
 
 # .isobuild-HOST-PID-XXXXXXXX: whose it is, so that the next build can tell a killed one's from a live one's.
-_PREFIX = f".isobuild-{os.uname().nodename}-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
-
-
-def _sweep(outdir: str) -> None:
-    """Staging dirs that a killed build of this host left in OUTDIR (SIGKILL leaves them): removed."""
-    try:
-        names = os.listdir(outdir)
-    except OSError:
-        return
-    for name in names:
-        pid = name[len(_PREFIX):].partition("-")[0]
-        if name.startswith(_PREFIX) and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(os.path.join(outdir, name), ignore_errors=True)
+_PREFIX = owned_prefix(".isobuild")
 
 
 class Staging:
@@ -94,7 +73,7 @@ class Staging:
     def create(self) -> None:
         with signals_deferred():  # each dir is recorded before an interrupt can leave it behind
             self.created = _make_dirs(self.outdir)
-        _sweep(self.outdir)
+        sweep(self.outdir, _PREFIX)
         with signals_deferred():
             try:
                 self.dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.outdir)
@@ -107,6 +86,7 @@ class Staging:
         held: one that comes before leaves OUTDIR as it was, one that comes after finds the artifact in place."""
         with signals_deferred():
             target = None if built is None else self.place(built)
+            self.created = []  # committed: a later failure removes none of it
             self.remove(failed=False)
         return target
 

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        interrupted = Interrupted("interrupted; the hook process was killed")
+        interrupted = Interrupted("interrupted")
         console.error(interrupted)
         return interrupted.exit_code
     except OSError as exc:  # the filesystem refused (read-only, full, quota) where no module said more

@@ -47,7 +47,9 @@ def environment_json(hello: Hello) -> dict[str, Any]:
         "python_version": hello.version_text,
         "sys_path": hello.sys_path,
         "excluded": {"user_site": hello.excluded_user_site, "system_site": hello.excluded_system_site},
-        "environment": {"set": dict(SET_VARIABLES), "removed": removed, "children": children},
+        # TMPDIR: the command's own temp dir (scratch.py), removed when it ends
+        "environment": {"set": {**SET_VARIABLES, "TMPDIR": os.environ.get("TMPDIR", "")}, "removed": removed,
+                        "children": children},
         "children": {
             "same_interpreter": {"executable": hello.executable, "sys_path": restored["path"],
                                  "site_dirs": restored["site_dirs"]},
