@@ -96,7 +96,7 @@ class Journal:
         self.created, self.replaced = [], []
 
     def commit(self) -> None:
-        """The install is complete: the backups go, with interrupts held, and nothing is left to roll back."""
+        """The install is complete: the backups go, with interrupts held, and rollback() does nothing from now on."""
         with signals_deferred():
             self.committed = True
             for _, backup in self.replaced:
@@ -104,4 +104,3 @@ class Journal:
                     os.unlink(backup)
                 except OSError:
                     pass
-            self.created, self.replaced = [], []
