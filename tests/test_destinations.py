@@ -119,6 +119,17 @@ def test_without_prefix_or_destdir_a_link_out_of_a_scheme_dir_is_refused(tmp_pat
     assert snapshot(outside) == before and snapshot(venv) == venv_before
 
 
+def test_a_link_loop_where_a_directory_must_go_is_refused_naming_it(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    _link(dest / "usr" / "lib", "lib")
+    before = snapshot(dest)
+    result = run_isobuild("install", str(make_wheel(tmp_path / "w", FULL)), "--prefix", "/usr", "--destdir", str(dest))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == REFUSED, err
+    assert f"needs the directory {dest / 'usr' / 'lib'}, where a link that leads to no directory is" in err
+    assert snapshot(dest) == before
+
+
 def test_a_link_made_after_the_plan_is_not_followed_out_at_write_time(tmp_path: Path) -> None:
     """What a racing process could do between the plan and the write: the destination itself refuses."""
     outside, dest = _outside(tmp_path), tmp_path / "dest"

@@ -134,7 +134,8 @@ class Planner:
         found = _directory(parent)
         while not found:  # up to the first that is there: a directory, or what stands where one must go
             if found is False:
-                raise refuse(checked.path, f"{what} needs the directory {parent}, where a file is")
+                there = "a link that leads to no directory" if os.path.islink(parent) else "a file"
+                raise refuse(checked.path, f"{what} needs the directory {parent}, where {there} is")
             parent = os.path.dirname(parent)
             found = _directory(parent)
 
@@ -146,8 +147,8 @@ def _directory(path: str) -> bool | None:
     taken for a file; only something that is there and is no directory is."""
     try:
         mode = os.lstat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # nothing there, or a file or a link loop on the way: its parent says which
         return None
     if stat.S_ISLNK(mode):
-        return os.path.isdir(path)  # a dangling link, or one to a file, is no directory
+        return os.path.isdir(path)  # a dangling link, a loop, or one to a file, is no directory
     return stat.S_ISDIR(mode)
