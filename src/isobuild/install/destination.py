@@ -48,9 +48,10 @@ class Destination(SchemeDictionaryDestination):
         final = self.final_path(scheme, path)
         target = self.target.staged(final)
         directory = os.path.dirname(target)
-        self.confine(scheme, directory)  # mkdir must not follow a link out either
-        self.journal.makedirs(directory)
-        self.confine(scheme, directory)
+        if not os.path.isdir(directory):
+            self.confine(scheme, directory)  # mkdir must not follow a link out either
+            self.journal.makedirs(directory)
+        self.confine(scheme, directory)  # right before the create: a link made since the plan is not followed out
         replacing = os.path.lexists(target)
         if replacing and not self.target.overwrite:  # planned against, but another process was faster
             raise InstallFailed(f"{target} exists", hint="pass --overwrite to replace it")
