@@ -63,14 +63,18 @@ def test_a_python_script_keeps_the_rest_of_its_first_line(tmp_path: Path, first:
 
 
 def test_setuptools_launchers_and_wrappers_are_left_to_the_entry_points(tmp_path: Path) -> None:
-    """pip's rule: t1.exe, t1-script.py and a t1 script beside a console script t1 are not installed;
-    setuptools 0.9.8's easy_install-2.6 (a .data script and a console script) is installed once."""
+    """pip's rule: t1.exe and t1-script.py beside a console script t1 are not installed; setuptools
+    0.9.8's easy_install-2.6 (its launcher as a .data script, and a console script) is installed once."""
     entry_points = b"[console_scripts]\nt1 = demo:main\neasy_install-2.6 = demo:main\n"
+    launcher = (b"#!python\n# EASY-INSTALL-ENTRY-SCRIPT: 'demo==1.0','console_scripts','easy_install-2.6'\n"
+                b"__requires__ = 'demo==1.0'\nimport sys\nfrom pkg_resources import load_entry_point\n\n"
+                b"if __name__ == '__main__':\n    sys.exit(\n"
+                b"        load_entry_point('demo==1.0', 'console_scripts', 'easy_install-2.6')()\n    )\n")
     wheel = make_wheel(tmp_path / "w", {
         "demo/__init__.py": b"def main():\n    print('from the entry point')\n",
         "demo-1.0.dist-info/entry_points.txt": entry_points,
         "demo-1.0.data/scripts/t1.exe": b"MZ windows launcher", "demo-1.0.data/scripts/t1-script.py": b"#!python\n",
-        "demo-1.0.data/scripts/easy_install-2.6": b"#!python\nprint('the wheel copy')\n",
+        "demo-1.0.data/scripts/easy_install-2.6": launcher,
         "demo-1.0.data/scripts/other-tool": b"#!python\nprint('kept')\n",
     })
     prefix = tmp_path / "prefix"

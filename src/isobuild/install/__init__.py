@@ -87,7 +87,7 @@ def _extra(target: Target) -> dict[str, bytes]:
 def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destination: Destination) -> Installed:
     scheme_dict = destination.scheme_dict
     extra = _extra(target)
-    plan = Planner(scheme_dict, target.destdir, target.overwrite).plan(checked, list(extra))
+    plan = Planner(scheme_dict, target).plan(checked, list(extra))
     with zipfile.ZipFile(checked.path) as zf:
         installer_install(_Source(zf, plan.skipped), destination, extra)
     info_dir = next(p for p in plan.paths if p.endswith(f"{checked.dist_info}/RECORD"))
@@ -107,7 +107,7 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
         supported = scheme.supported_tags()
         for one in checked:
             check_tags(one, supported, target.python)
-    planner = Planner(scheme.scheme_dict(""), target.destdir, target.overwrite)
+    planner = Planner(scheme.scheme_dict(""), target)
     site_dirs = sorted({planner.staged(key, "") or scheme.paths[key] for key in ("purelib", "platlib")})
     if precheck is not None:
         precheck([one.path for one in checked], site_dirs)

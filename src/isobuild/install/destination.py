@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
@@ -12,11 +13,11 @@ from installer.records import Hash, RecordEntry
 from installer.scripts import Script
 from installer.utils import Scheme, copyfileobj_with_hashing
 
-from ..errors import InstallFailed
+from ..errors import InstallFailed, RefusedWheel
 from .bytecode import Compiler
 from .journal import Journal
 from .scheme import merge_flags, shebang
-from .target import Target
+from .target import Target, inside, scheme_path
 
 
 class Destination(SchemeDictionaryDestination):
@@ -29,33 +30,41 @@ class Destination(SchemeDictionaryDestination):
         self.compiler = Compiler(target, journal)
 
     def final_path(self, scheme: Scheme, path: str) -> str:
-        root = os.path.abspath(self.scheme_dict[scheme])
-        final = os.path.abspath(os.path.join(root, path))
-        if os.path.commonpath([root, final]) != root:
-            raise InstallFailed(f"{path} would be written outside {root}")
+        final = scheme_path(self.scheme_dict[scheme], path)
+        if final is None:
+            raise InstallFailed(f"{path} would be written outside {self.scheme_dict[scheme]}")
         return final
 
-    def staged(self, final: str) -> str:
-        destdir = self.target.destdir
-        return os.path.join(destdir, final.lstrip(os.sep)) if destdir else final
+    def confine(self, scheme: Scheme, directory: str) -> None:
+        """The plan's rule (target.py) again, as the tree stands now: a link another process made
+        since the plan is not followed out of the destination."""
+        escape = self.target.escape(self.scheme_dict[scheme], directory)
+        if escape is not None:
+            raise RefusedWheel(f"{escape}: refusing to write into {directory}",
+                               hint="the link was made during the install; what it wrote was rolled back")
 
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
         """A new file by exclusive create; an existing one (--overwrite) replaced by rename (journal.py)."""
         final = self.final_path(scheme, path)
-        target = self.staged(final)
-        self.journal.makedirs(os.path.dirname(target))
+        target = self.target.staged(final)
+        directory = os.path.dirname(target)
+        if not os.path.isdir(directory):
+            self.confine(scheme, directory)  # mkdir must not follow a link out either
+            self.journal.makedirs(directory)
+        self.confine(scheme, directory)  # right before the create: a link made since the plan is not followed out
         replacing = os.path.lexists(target)
         if replacing and not self.target.overwrite:  # planned against, but another process was faster
             raise InstallFailed(f"{target} exists", hint="pass --overwrite to replace it")
         fd, temp = self.journal.open_replacement(target) if replacing else (self.journal.create(target), "")
         with os.fdopen(fd, "wb") as f:
             value, size = copyfileobj_with_hashing(stream, f, "sha256")
-            if is_executable or scheme == "scripts":  # as pip: whatever the zip says, a script is run
-                mode = os.fstat(f.fileno()).st_mode
-                os.fchmod(f.fileno(), mode | ((mode & 0o444) >> 2))
+            if is_executable or scheme == "scripts":  # every script is made executable, whatever the zip says
+                # installer's 0o777 & ~umask | 0o111: the file was made 0o666 & ~umask, so add 0o111
+                os.fchmod(f.fileno(), stat.S_IMODE(os.fstat(f.fileno()).st_mode) | 0o111)
         if replacing:
             self.journal.commit_replacement(temp, target)
-        if scheme in ("purelib", "platlib") and path.endswith(".py"):
+        if scheme in ("purelib", "platlib") and path.endswith(".py") and self.target.levels:
+            self.confine(scheme, os.path.join(directory, "__pycache__"))  # where the compiler writes
             self.compiler.add(target, final)
         return RecordEntry(path, Hash("sha256", value), size)
 
@@ -85,7 +94,7 @@ class Destination(SchemeDictionaryDestination):
                 value, size = copyfileobj_with_hashing(f, io.BytesIO(), "sha256")
             for key in ("purelib", "platlib"):
                 root = os.path.abspath(self.scheme_dict[key])
-                if os.path.commonpath([root, final]) == root:
+                if inside(root, final):
                     rel = os.path.relpath(final, root).replace(os.sep, "/")
                     records.append((Scheme(key), RecordEntry(rel, Hash("sha256", value), size)))
                     break
