@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import IO
 
 
-def encoded(text: str, stream: IO[str]) -> bytes:
+def _encoded(text: str, stream: IO[str]) -> bytes:
     """``text`` in the stream's encoding; if that cannot hold it (a path with bytes that are not UTF-8,
     or any non-ASCII name under PYTHONIOENCODING=ascii), UTF-8 with surrogate escapes: the path's own
     bytes, as os.fsencode gives them, so that a pipeline reads the name of the file that exists."""
@@ -83,7 +83,7 @@ class Console:
                 print(text, flush=True)
                 return
             sys.stdout.flush()
-            buffer.write(encoded(text + "\n", sys.stdout))
+            buffer.write(_encoded(text + "\n", sys.stdout))
             buffer.flush()
         except OSError as exc:
             # What is still buffered would fail again at exit: stdout goes to /dev/null,

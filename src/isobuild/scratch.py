@@ -29,8 +29,8 @@ from .errors import FilesystemError
 from .interrupts import signals_deferred
 
 _HOST = os.uname().nodename
-# Not inherited by any child: the lock is the frontend's. Its hook process dies with it (the watch
-# pipe, hookprocess.py), so a lock that outlived the frontend would guard nothing more.
+# O_CLOEXEC: no child inherits the lock, it is the frontend's alone. Its hook process and the backend die
+# with the frontend (the watch pipe, hookprocess.py): a lock that outlived it would guard no live writer.
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -41,6 +41,8 @@ def owned_prefix(stem: str) -> str:
 
 class Owned:
     """A dir of ours, locked (LOCK_EX) by ``fd`` until ``remove()``: no sweeper takes it meanwhile."""
+
+    __slots__ = ("path", "fd")
 
     def __init__(self, path: str, fd: int) -> None:
         self.path, self.fd = path, fd
@@ -56,10 +58,10 @@ class Owned:
         """Removed while still locked, then unlocked; whatever took its place goes too, a symlink
         as itself: never followed."""
         try:
-            if os.path.isdir(self.path) and not os.path.islink(self.path):
-                shutil.rmtree(self.path, ignore_errors=True)
-            else:
+            if os.path.islink(self.path) or not os.path.isdir(self.path):
                 os.unlink(self.path)
+            else:
+                shutil.rmtree(self.path, ignore_errors=True)
         except OSError:
             pass
         finally:
