@@ -1,8 +1,16 @@
-"""The CLI's output: results on stdout; progress lines and errors with hints on stderr, colour only where it belongs."""
+"""The CLI's output: results on stdout; progress lines and errors with hints on stderr, colour only where it belongs.
+
+Output never fails a command whose work is done: a result is written as bytes (a
+path that is not valid in stdout's encoding goes out as the bytes it has on
+disk), and stderr that cannot be written (its reader gone, its disk full) is
+dropped, so the command's own result decides the exit code. Only a result that
+cannot be written is an error (exit 120): it is the command's output.
+"""
 
 from __future__ import annotations
 
 import os
+import select
 import sys
 
 from .errors import IsobuildError, OutputFailed
@@ -12,6 +20,45 @@ if TYPE_CHECKING:
     from typing import IO
 
 
+def _encoded(text: str, stream: IO[str]) -> bytes:
+    """``text`` in the stream's encoding; if that cannot hold it (a path with bytes that are not UTF-8,
+    or any non-ASCII name under PYTHONIOENCODING=ascii), UTF-8 with surrogate escapes: the path's own
+    bytes, as os.fsencode gives them, so that a pipeline reads the name of the file that exists."""
+    try:
+        return text.encode(getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict")
+    except (UnicodeEncodeError, LookupError):
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no decoding made (a JSON escape): shown, not lost
+        return text.encode("utf-8", "backslashreplace")
+
+
+def _to_null(stream: IO[str]) -> None:
+    """Point the stream's fd at /dev/null: its buffered rest, later lines, and the output of every process
+    started later (which inherit the fd) go there instead of failing."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, stream.fileno())
+    finally:
+        os.close(null)
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _reader_gone(stream: IO[str]) -> bool:
+    """A pipe whose reader has gone (poll says POLLERR): every line written there would only fail, in
+    isobuild and in the backend it is about to start."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 class Console:
     """stderr reporting: progress lines unless -q, colour only on a TTY without NO_COLOR."""
 
@@ -19,6 +66,8 @@ class Console:
         self.stream = stream or sys.stderr or open(os.devnull, "w")  # noqa: SIM115  (stderr closed: say nothing)
         self.quiet, self.verbose = quiet, verbose
         self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
+        if _reader_gone(self.stream):
+            _to_null(self.stream)
 
     def _paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
@@ -29,27 +78,42 @@ class Console:
         if sys.stdout is None:  # fd 1 was closed when isobuild started
             raise OutputFailed("cannot write the result to stdout: it was closed when isobuild started")
         try:
-            print(text, flush=True)
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:  # a text-only stream (an embedding's): it takes any str
+                print(text, flush=True)
+                return
+            sys.stdout.flush()
+            buffer.write(_encoded(text + "\n", sys.stdout))
+            buffer.flush()
         except OSError as exc:
             # What is still buffered would fail again at exit: stdout goes to /dev/null,
             # as Python's documentation advises for a closed pipe.
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-            os.close(null)
+            _to_null(sys.stdout)
             raise OutputFailed(f"cannot write the result to stdout: {exc.strerror or exc}") from None
+
+    def _say(self, *lines: str) -> None:
+        """Lines for people: if stderr cannot take them, they are dropped and stderr is /dev/null from then on."""
+        try:
+            for line in lines:
+                print(line, file=self.stream)
+            self.stream.flush()
+        except OSError:
+            try:
+                _to_null(self.stream)
+            except (OSError, ValueError):  # no fd of its own (an embedding's stream): silence it here
+                self.stream = open(os.devnull, "w")  # noqa: SIM115  (for the process's life)
 
     def progress(self, text: str) -> None:
         if not self.quiet:
-            print(f"{self._paint('isobuild:', '1')} {text}", file=self.stream, flush=True)
+            self._say(f"{self._paint('isobuild:', '1')} {text}")
 
     def detail(self, text: str) -> None:
         if self.verbose:
             self.progress(text)
 
     def error(self, exc: IsobuildError) -> None:
-        if exc.details:
-            print(exc.details, file=self.stream)
-        print(f"{self._paint('ERROR', '1;31')} {exc.message}", file=self.stream)
+        lines = [exc.details] if exc.details else []
+        lines.append(f"{self._paint('ERROR', '1;31')} {exc.message}")
         if exc.hint:
-            print(f"{self._paint('hint:', '1')} {exc.hint}", file=self.stream)
-        self.stream.flush()
+            lines.append(f"{self._paint('hint:', '1')} {exc.hint}")
+        self._say(*lines)

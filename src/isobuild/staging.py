@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
-from .errors import BadInput, FilesystemError
+from .errors import BackendFailed, BadInput, FilesystemError
 from .interrupts import signals_deferred
-from .scratch import owned_prefix, sweep
+from .scratch import Owned, make_owned, owned_prefix, sweep
 
 
 def _not_a_directory(outdir: str, path: str) -> BadInput:
@@ -57,7 +56,7 @@ def _remove(created: list[str]) -> None:
             break
 
 
-# .isobuild-HOST-PID-XXXXXXXX: whose it is, so that the next build can tell a killed one's from a live one's.
+# .isobuild-HOST-PID-XXXXXXXX, locked while its build lives: the next build sweeps it only once it is not (scratch.py).
 _PREFIX = owned_prefix(".isobuild")
 
 
@@ -69,6 +68,7 @@ class Staging:
         self.outdir = os.path.abspath(outdir)
         self.created: list[str] = []
         self.dir = ""
+        self._owned: Owned | None = None
 
     def create(self) -> None:
         with signals_deferred():  # each dir is recorded before an interrupt can leave it behind
@@ -76,14 +76,19 @@ class Staging:
         sweep(self.outdir, _PREFIX)
         with signals_deferred():
             try:
-                self.dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.outdir)
+                self._owned = make_owned(self.outdir, _PREFIX)
             except OSError as exc:
                 _remove(self.created)
                 raise FilesystemError(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
+            self.dir = self._owned.path
 
     def commit(self, built: str | None) -> str | None:
         """The artifact (None: nothing was built) renamed into OUTDIR and the staging dir removed, interrupts
         held: one that comes before leaves OUTDIR as it was, one that comes after finds the artifact in place."""
+        if self._owned is not None and self._owned.replaced():
+            # What is there now is not ours to rename from (a symlink leads anywhere): the result is void.
+            raise BackendFailed(f"the backend replaced its output directory {self.dir} (with a symlink or "
+                                "another directory): its result is not used")
         with signals_deferred():
             target = None if built is None else self.place(built)
             self.created = []  # committed: a later failure removes none of it
@@ -99,8 +104,10 @@ class Staging:
         return target
 
     def remove(self, failed: bool) -> None:
-        """The staging dir goes; after a failure, so do the dirs this build created."""
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        """The staging dir goes (a symlink a backend put in its place as a link: never followed); after a
+        failure, so do the dirs this build created."""
+        if self._owned is not None:
+            self._owned.remove()
+            self._owned = None
         if failed:
             _remove(self.created)

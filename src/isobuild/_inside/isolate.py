@@ -50,6 +50,23 @@ def _shim(shim_dir: str) -> Any:
     return module
 
 
+def _spec_file(spec: dict[str, Any]) -> str:
+    """The children's sys.path, in a file that the shim reads: as one variable it would be PYTHONPATH and
+    NIX_PYTHONPATH together, and one variable over 128 KiB (the kernel's MAX_ARG_STRLEN) makes every exec
+    of every child fail. The file goes in TMPDIR, which the frontend points at the command's own temp
+    dir (scratch.py): it is removed with it. A random name, so that nothing there can be in its way."""
+    directory = os.environ.get("TMPDIR")
+    if not directory:  # not started by isobuild's command (a library caller): tempfile's choice
+        import tempfile  # its import is paid only here, off the command's way
+
+        directory = tempfile.gettempdir()
+    path = os.path.join(directory, "isobuild-hook-path-{}-{}.json".format(os.getpid(), os.urandom(8).hex()))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with open(fd, "w", encoding="ascii") as f:  # json.dump escapes every non-ASCII character
+        json.dump(spec, f)
+    return path
+
+
 def setup(msg: dict[str, Any]) -> dict[str, Any]:
     """Put sys.path and os.environ in place; return what was done, for the frontend's hello."""
     import site
@@ -61,12 +78,11 @@ def setup(msg: dict[str, Any]) -> dict[str, Any]:
     _shim(msg["shim_dir"]).isolate(list(msg["backend_path"]) + base, site_dirs)
     # Children: no user site; the shim restores sys.path to base + site_dirs in
     # a child of this very interpreter, and steps aside in any other one.
+    spec = {"identity": [sys.executable, sys.version], "path": base, "site_dirs": site_dirs}
     child_env = {
         "PYTHONPATH": os.pathsep.join([msg["shim_dir"]] + list(msg["pythonpath"])),
         "PYTHONNOUSERSITE": "1",
-        "_ISOBUILD_HOOK_PATH": json.dumps(
-            {"identity": [sys.executable, sys.version], "path": base, "site_dirs": site_dirs}
-        ),
+        "_ISOBUILD_HOOK_PATH": _spec_file(spec),
     }
     os.environ.update(child_env)
     return {

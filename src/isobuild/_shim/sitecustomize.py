@@ -41,11 +41,23 @@ def _step_aside():
         pass
 
 
-def _main():
+def _spec():
+    """What the hooks' sys.path is, from the file _ISOBUILD_HOOK_PATH names (not the variable itself: a
+    variable over 128 KiB would make every exec fail). No file (the command is over): nothing to restore."""
     import json
 
-    spec = os.environ.get("_ISOBUILD_HOOK_PATH")
-    spec = json.loads(spec) if spec else {}
+    name = os.environ.get("_ISOBUILD_HOOK_PATH")
+    if not name:
+        return {}
+    try:
+        with open(name) as f:
+            return json.load(f)
+    except (IOError, OSError, ValueError):
+        return {}
+
+
+def _main():
+    spec = _spec()
     if spec.get("identity") == [sys.executable, sys.version]:
         isolate(spec["path"], spec["site_dirs"])
     else:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 def _run(args: argparse.Namespace, console: Console) -> int:
     """The command, its temp files in a dir of its own (scratch.py)."""
     no_nul(args)
+    commands.check_working_directory()
     if getattr(args, "python", "") is None:
         args.python = default_python(console.progress)
     command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
@@ -61,10 +62,13 @@ def _logged(command: Command, args: argparse.Namespace, console: Console) -> int
         return command(args, console, log)
     except IsobuildError:
         if log is not None:
-            log.seek(0)
-            sys.stderr.flush()
-            shutil.copyfileobj(log, sys.stderr.buffer)
-            sys.stderr.buffer.flush()
+            try:
+                log.seek(0)
+                sys.stderr.flush()
+                shutil.copyfileobj(log, sys.stderr.buffer)
+                sys.stderr.buffer.flush()
+            except OSError:  # stderr nobody reads: the error's exit code stands (console.py)
+                pass
         raise
     finally:
         if log is not None:
@@ -111,8 +115,11 @@ def _leave(status: list[int]) -> None:
         if sys.stdout is not None:
             sys.stdout.flush()
     except (OSError, ValueError) as exc:
-        if sys.stderr is not None:
-            print(f"ERROR cannot write the result to stdout: {exc}", file=sys.stderr)
+        try:
+            if sys.stderr is not None:
+                print(f"ERROR cannot write the result to stdout: {exc}", file=sys.stderr)
+        except (OSError, ValueError):  # stderr nobody reads: the exit code says it
+            pass
         status[0] = status[0] or OutputFailed.exit_code
     try:
         if sys.stderr is not None:

@@ -20,6 +20,19 @@ if TYPE_CHECKING:
     from ..console import Console
 
 
+def check_working_directory() -> None:
+    """Relative paths and PYTHONPATH entries are resolved against it: a deleted one is named, not an errno."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        try:  # Linux names it still, with " (deleted)"; elsewhere the shell's $PWD is the best guess
+            where = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
+        except OSError:
+            where = os.environ.get("PWD", "(unknown)")
+        raise BadInput(f"the working directory no longer exists: {where}",
+                       hint="cd to a directory that exists, then run isobuild again") from None
+
+
 def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
     from ..install import Target, install_paths  # installer's import is paid by install alone
 

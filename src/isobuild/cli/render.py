@@ -41,7 +41,8 @@ def environment_json(hello: Hello) -> dict[str, Any]:
     """What ``env`` reports: the hooks' view, and the rule for their children."""
     removed = {name: os.environ[name] for name in REMOVED_VARIABLES if name in os.environ and name != "PYTHONPATH"}
     children = dict(hello.child_env)
-    restored = json.loads(children.pop("_ISOBUILD_HOOK_PATH"))
+    with open(children.pop("_ISOBUILD_HOOK_PATH"), encoding="ascii") as f:  # in the command's temp dir until it ends
+        restored = json.load(f)
     return {
         "interpreter": hello.executable,
         "python_version": hello.version_text,
