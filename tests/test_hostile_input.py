@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PYZ, REPO, clean_env, copy_fixture, isobuild_command, make_wheel, require_interpreter, run_isobuild
+from conftest import PYZ, REPO, base_python, clean_env, copy_fixture, isobuild_command, make_wheel, require_interpreter, run_isobuild
 
 from isobuild.errors import BackendFailed, BadInput, RefusedWheel
 
@@ -152,6 +152,37 @@ def test_links_that_lead_out_only_for_real_are_refused(tmp_path: Path, frontend:
     _untouched(tmp_path)
     assert code == BadInput.exit_code, err
     assert f"ERROR refusing variant.tar.gz: member {member!r}" in err, err
+
+
+@pytest.mark.parametrize("suffix, mode", [("tar", "w"), ("tgz", "w:gz"), ("tar.bz2", "w:bz2"), ("tar.xz", "w:xz")])
+def test_every_compression_goes_through_the_same_checks(tmp_path: Path, suffix: str, mode: str) -> None:
+    archive = tmp_path / "in" / f"redirect.{suffix}"
+    archive.parent.mkdir()
+    with tarfile.open(archive, mode) as tar:  # type: ignore[call-overload]
+        for info, data in [_file("pyproject.toml", PYPROJECT), _link("a", "x/../elsewhere"), _link("x", ".")]:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    code, err = _wheel_from(archive, tmp_path)
+    assert code == BadInput.exit_code, err
+    assert f"ERROR refusing redirect.{suffix}: member 'a' is a symlink that leads out of the tree once unpacked" in err
+
+
+def test_bootstrap_unpacks_with_the_same_checks(tmp_path: Path) -> None:
+    """tools/bootstrap.py unpacks the frontend's dependencies itself, packaging first: the CVE's chain there
+    is refused as `isobuild wheel` refuses it (the other sdists are never opened)."""
+    _witness(tmp_path)
+    sdists = tmp_path / "in"
+    _tar(sdists / "packaging-1.0.tar.gz", _cve_2025_4517(tmp_path))
+    for name in ("flit_core", "pyproject_hooks", "installer", "dependency_groups", "tomli", "isobuild"):
+        (sdists / f"{name}-1.0.tar.gz").write_bytes(b"")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = subprocess.run([base_python(), str(REPO / "tools" / "bootstrap.py"), str(sdists), "--prefix",
+                             str(tmp_path / "prefix")], capture_output=True, text=True, timeout=300,
+                            env=clean_env(TMPDIR=str(scratch)))
+    _untouched(tmp_path)
+    assert result.returncode == BadInput.exit_code, result.stderr
+    assert result.stderr.startswith("bootstrap: ERROR refusing packaging-1.0.tar.gz: member '"), result.stderr
+    assert os.listdir(scratch) == []
 
 
 TREE_BACKEND = '''

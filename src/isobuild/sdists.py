@@ -161,6 +161,25 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, place: str) -> No
             pass  # an mtime the filesystem cannot hold: the file's own is as good
 
 
+def _destination(archive: str, root: str, member: tarfile.TarInfo, parts: list[str]) -> tuple[list[str], str | None]:
+    """Where the member goes (its parent dir's components, resolved) and, for a hard link, the file it
+    links to; a member whose path or link target leads out of the tree is refused."""
+    parent = _resolve(archive, root, [], "/".join(parts[:-1]), member.name)
+    if parent is None:
+        raise _refuse(archive, member.name, "leads out of the tree through a link")
+    if member.issym() and _resolve(archive, root, parent, member.linkname, member.name) is None:
+        raise _refuse(archive, member.name, f"is a symlink out of the tree ({member.linkname})")
+    if not member.islnk():
+        return parent, None
+    target = _resolve(archive, root, [], member.linkname, member.name)
+    if target is None:
+        raise _refuse(archive, member.name, f"is a hard link out of the tree ({member.linkname})")
+    source = os.path.join(root, *target)
+    if not (os.path.lexists(source) and stat.S_ISREG(os.lstat(source).st_mode)):
+        raise _refuse(archive, member.name, f"is a hard link to {member.linkname!r}, not to a file unpacked before it")
+    return parent, source
+
+
 def _unpack_member(archive: str, tar: tarfile.TarFile, member: tarfile.TarInfo, root: str,
                    links: list[tuple[str, list[str]]]) -> None:
     """One member at the place its name resolves to; links are recorded in ``links`` for the last check."""
@@ -169,22 +188,10 @@ def _unpack_member(archive: str, tar: tarfile.TarFile, member: tarfile.TarInfo, 
         if member.isdir():
             return
         raise _refuse(archive, member.name, "is the tree itself")
-    parent = _resolve(archive, root, [], "/".join(parts[:-1]), member.name)
-    if parent is None:
-        raise _refuse(archive, member.name, "leads out of the tree through a link")
-    place = os.path.join(root, *parent, parts[-1])
-    if member.issym() and _resolve(archive, root, parent, member.linkname, member.name) is None:
-        raise _refuse(archive, member.name, f"is a symlink out of the tree ({member.linkname})")
-    source = None
-    if member.islnk():
-        target = _resolve(archive, root, [], member.linkname, member.name)
-        if target is None:
-            raise _refuse(archive, member.name, f"is a hard link out of the tree ({member.linkname})")
-        source = os.path.join(root, *target)
-        if not (os.path.lexists(source) and stat.S_ISREG(os.lstat(source).st_mode)):
-            raise _refuse(archive, member.name, f"is a hard link to {member.linkname!r}, not to a file unpacked before it")
     try:
+        parent, source = _destination(archive, root, member, parts)
         _make_parents(root, parent)
+        place = os.path.join(root, *parent, parts[-1])
         if member.isdir() and os.path.isdir(place) and not os.path.islink(place):
             return
         if os.path.lexists(place):
