@@ -3,8 +3,8 @@ CVE-2025-4517 pattern and its variants), archive headers that claim absurd sizes
 of the wrong width, and artifact names a backend should not return. Each is one ERROR line naming the
 culprit and its documented exit code; nothing is written outside, nothing is left behind.
 
-The sdist cases run with the frontend on this venv's Python and on CPython 3.12 (pyenv's 3.12.1 here,
-whose tarfile "data" filter predates the CVE's fix): isobuild must hold on either."""
+The sdist cases run with the frontend on this venv's Python, on CPython 3.9 and on 3.12 (pyenv's 3.9.18
+and 3.12.1 here, whose tarfile "data" filters predate the CVE's fix): isobuild must hold on each."""
 
 from __future__ import annotations
 
@@ -21,22 +21,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PYZ, REPO, base_python, clean_env, copy_fixture, isobuild_command, make_wheel, require_interpreter, run_isobuild
+from conftest import (CACHE, PYZ, REPO, base_python, clean_env, copy_fixture, isobuild_command, make_wheel,
+                      require_interpreter, run_isobuild)
 
 from isobuild.errors import BackendFailed, BadInput, RefusedWheel
 
 PYPROJECT = b'[build-system]\nrequires = []\nbuild-backend = "never_imported"\n'
-FRONTENDS = ["venv", "3.12"]
+FRONTENDS = ["venv", "3.9", "3.12"]
 
 
 def _frontend(kind: str) -> list[str]:
-    """isobuild as run by this venv's Python, or by pyenv's CPython 3.12 from this checkout's src/."""
+    """isobuild as run by this venv's Python, or from this checkout's src/ by pyenv's CPython 3.12 (with this
+    venv's dependencies: pure Python) or 3.9 (with test_cli's cache of them for 3.9, installer 0.7.0 among them)."""
     if kind == "venv":
         return isobuild_command()
-    python = require_interpreter("3.12")
+    python = require_interpreter(kind)
     if PYZ:
         return isobuild_command(python)
-    paths = [str(REPO / "src"), sysconfig.get_path("purelib")]  # isobuild's dependencies are pure Python
+    deps = CACHE / "isobuild-deps-3.9" if kind == "3.9" else Path(sysconfig.get_path("purelib"))
+    if not (kind != "3.9" or (deps / ".complete").exists()):
+        pytest.skip(f"no {deps}: tests/test_cli.py::test_isobuild_runs_on_python_3_9 makes it")
+    paths = [str(REPO / "src"), str(deps)]
     return [python, "-c", f"import runpy, sys; sys.path[:0] = {paths!r}; runpy.run_module('isobuild', run_name='__main__')"]
 
 
@@ -278,16 +283,35 @@ def test_links_that_lead_deeper_than_the_limit_are_refused(tmp_path: Path) -> No
     assert "leads deeper than 256 directories through links" in err
 
 
-def test_a_record_row_of_four_columns_is_a_refused_wheel(tmp_path: Path) -> None:
+def _install(wheel: Path, tmp_path: Path, frontend: str) -> tuple[int, str]:
+    result = subprocess.run([*_frontend(frontend), "install", str(wheel), "--prefix", str(tmp_path / "prefix")],
+                            env=clean_env(TMPDIR=str(tmp_path)), capture_output=True, timeout=300)
+    err: str = result.stderr.decode(errors="replace")
+    assert "internal error" not in err and not (tmp_path / "prefix").exists(), err
+    return result.returncode, err
+
+
+RECORD_TAIL = "demo-1.0.dist-info/METADATA,,\ndemo-1.0.dist-info/WHEEL,,\ndemo-1.0.dist-info/RECORD,,\n"
+
+
+@pytest.mark.parametrize("frontend", ["venv", "3.9"])  # installer 1.x here, 0.7.0 in the cache for 3.9
+def test_a_record_row_of_four_columns_is_a_refused_wheel(tmp_path: Path, frontend: str) -> None:
     """installer (0.7 and 1.x) raises InvalidRecordEntry, which is no InstallerError, for a row of 4 columns."""
     row = "demo/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0,extra"
-    record = f"{row}\ndemo-1.0.dist-info/METADATA,,\ndemo-1.0.dist-info/WHEEL,,\ndemo-1.0.dist-info/RECORD,,\n"
-    wheel = make_wheel(tmp_path / "in", {"demo/__init__.py": b""}, record=record)
-    result = run_isobuild("install", str(wheel), "--prefix", str(tmp_path / "prefix"))
-    err = result.stderr.decode(errors="replace")
-    assert result.returncode == RefusedWheel.exit_code, err
+    wheel = make_wheel(tmp_path / "in", {"demo/__init__.py": b""}, record=f"{row}\n{RECORD_TAIL}")
+    code, err = _install(wheel, tmp_path, frontend)
+    assert code == RefusedWheel.exit_code, err
     assert f"ERROR refusing demo-1.0-py3-none-any.whl: demo-1.0.dist-info/RECORD has a malformed row {row!r}" in err
-    assert not (tmp_path / "prefix").exists()
+
+
+@pytest.mark.parametrize("frontend", ["venv", "3.9"])
+def test_a_record_with_a_nul_is_a_refused_wheel(tmp_path: Path, frontend: str) -> None:
+    """csv raises csv.Error on a NUL before Python 3.11 (no ValueError, no InstallerError)."""
+    row = "demo/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0"
+    wheel = make_wheel(tmp_path / "in", {"demo/__init__.py": b""}, record=f"{row}\n\0{RECORD_TAIL}")
+    code, err = _install(wheel, tmp_path, frontend)
+    assert code == RefusedWheel.exit_code, err
+    assert "ERROR refusing demo-1.0-py3-none-any.whl: " in err
 
 
 @pytest.mark.parametrize("fixture, message", [

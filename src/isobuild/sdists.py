@@ -13,6 +13,11 @@ links made so far included), any error but "no such file" refuses it, and it is 
 found, never through a link at its last component (an earlier entry of that name is replaced, as tar
 does). A link is made only if it leads inside the tree, and every link is resolved once more at the
 end, as a later member can change where an earlier one leads.
+
+Sizes are bounded as well as paths: tarfile reads a pax or GNU long-name header whole, in one read of
+the size the header claims (a 114-byte archive can claim 8 GiB), so it reads the decompressed stream
+through ``_Bounded``, which refuses any one read over 16 MiB; no tree is deeper than ``_MAX_DEPTH``
+dirs, so that neither os.makedirs nor shutil.rmtree (recursive before 3.13) runs out of stack.
 """
 
 from __future__ import annotations
