@@ -42,7 +42,8 @@ def _frontend(kind: str) -> list[str]:
     if not (kind != "3.9" or (deps / ".complete").exists()):
         pytest.skip(f"no {deps}: tests/test_cli.py::test_isobuild_runs_on_python_3_9 makes it")
     paths = [str(REPO / "src"), str(deps)]
-    return [python, "-c", f"import runpy, sys; sys.path[:0] = {paths!r}; runpy.run_module('isobuild', run_name='__main__')"]
+    code = f"import runpy, sys; sys.path[:0] = {paths!r}; runpy.run_module('isobuild', run_name='__main__')"
+    return [python, "-c", code]
 
 
 def _file(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
@@ -272,6 +273,20 @@ def test_a_member_nested_too_deep_is_refused(tmp_path: Path, kind: str, depth: i
     code, err = _wheel_from(archive, tmp_path)
     assert code == BadInput.exit_code, err
     assert f"ERROR refusing deep-1.0.{kind}: member 'deep-1.0/a/a/a/" in err and why in err, err
+
+
+def test_a_zip_member_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    """zipfile would write a link member as a file holding its target; a zip sdist has no business with links."""
+    archive = tmp_path / "in" / "linked-1.0.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("linked-1.0/pyproject.toml", PYPROJECT)
+        link = zipfile.ZipInfo("linked-1.0/link")
+        link.external_attr = (0o120777 << 16)
+        zf.writestr(link, "../../outside")
+    code, err = _wheel_from(archive, tmp_path)
+    assert code == BadInput.exit_code, err
+    assert "ERROR refusing linked-1.0.zip: member 'linked-1.0/link' is a symlink or a special file" in err
 
 
 def test_links_that_lead_deeper_than_the_limit_are_refused(tmp_path: Path) -> None:
