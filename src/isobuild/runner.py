@@ -122,7 +122,7 @@ class Hooks:
         path = os.path.join(directory, value)
         try:
             mode = os.lstat(path).st_mode
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a lone surrogate, which no file name can hold
             mode = 0
         if stat.S_ISLNK(mode):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, which is a symlink, "
