@@ -75,7 +75,8 @@ def frontend_path(sdists: dict[str, Path], stack: contextlib.ExitStack) -> None:
     """Put this tree's src/ and the unpacked dependencies' import roots first on sys.path, and check that
     each module comes from there: a root without its package would silently fall back to site-packages."""
     sys.path.insert(0, str(TREE / "src"))
-    # isobuild's own checked unpacking (the "data" filter's rules on every Python): stdlib-only modules,
+    # isobuild's own checked unpacking (each member's path resolved against the tree as it is unpacked, on
+    # every Python, whatever its tarfile has; see sdists.py), the same as `isobuild wheel SDIST`: stdlib-only modules,
     # importable before the dependencies. Imported by name, as everything of isobuild here: it is found
     # only once src/ is on sys.path.
     sdist_module = importlib.import_module("isobuild.sdists")

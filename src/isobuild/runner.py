@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -111,15 +112,28 @@ class Hooks:
         return BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, not {wanted}")
 
     def _made(self, hook: str, directory: str, value: object, kind: str) -> str:
-        """The path of what the hook says it made: a plain name in ``directory`` that exists."""
+        """The path of what the hook says it made: a plain name in ``directory`` of a file or dir itself, not
+        a link (it is renamed into OUTDIR as it is: a relative link would dangle there). A name with a control
+        character would print as two lines, or as none: it is refused before anything is printed or placed."""
         if not isinstance(value, str):
             raise self._bad_value(hook, value, f"a {kind} name")
-        if value in ("", ".", "..") or os.sep in value or (os.altsep and os.altsep in value):
+        if value in ("", ".", "..") or os.sep in value or (os.altsep and os.altsep in value) or _control(value):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, which is not a file name")
         path = os.path.join(directory, value)
-        if not (os.path.isdir(path) if kind == "directory" else os.path.isfile(path)):
+        try:
+            mode = os.lstat(path).st_mode
+        except (OSError, ValueError):  # ValueError: a lone surrogate, which no file name can hold
+            mode = 0
+        if stat.S_ISLNK(mode):
+            raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, which is a symlink, "
+                                f"not the {kind} itself")
+        if not (stat.S_ISDIR(mode) if kind == "directory" else stat.S_ISREG(mode)):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, but created no such {kind}")
         return path
+
+
+def _control(text: str) -> bool:
+    return any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text)
 
 
 def _normalized(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import stat
 import zipfile
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from installer.exceptions import InstallerError
 from installer.sources import WheelFile
-from installer.records import parse_record_file
+from installer.records import InvalidRecordEntry, parse_record_file
 from installer.utils import parse_entrypoints, parse_wheel_filename
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name
@@ -111,6 +112,11 @@ def _record(path: str, source: WheelFile, dist_info: str) -> None:
     """RECORD as the spec has it: each path once, hashes sha256 or stronger (installer checks the rest)."""
     try:
         rows = list(parse_record_file(source.read_dist_info("RECORD").splitlines()))
+    except InvalidRecordEntry as exc:  # not an InstallerError, in installer 0.7 and 1.x alike
+        row = ",".join(exc.elements)
+        raise refuse(path, f"{dist_info}/RECORD has a malformed row {row!r} ({'; '.join(exc.issues)})") from None
+    except csv.Error as exc:  # a NUL in RECORD, before Python 3.11
+        raise refuse(path, f"{dist_info}/RECORD is not CSV: {exc}") from None
     except (KeyError, UnicodeDecodeError, InstallerError, ValueError):
         return  # validate_record() says what is wrong
     seen = set()
