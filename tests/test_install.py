@@ -274,13 +274,18 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _running(pid: int) -> str | None:
-    """Its command line, or None for a process that has exited (a zombie waiting for us included)."""
+    """Its command line; None for a process that has exited (a zombie waiting for us included) or
+    has a SIGKILL pending (it runs no more code of its own: it dies on leaving the call it is in)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2][:1]
+        text = Path(f"/proc/{pid}/status").read_text()
         argv = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
-    return None if state in ("Z", "X") else argv.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+    status = {key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
+    killed = any(int(status.get(key, "0"), 16) & 1 << (signal.SIGKILL - 1) for key in ("SigPnd", "ShdPnd"))
+    if killed or status.get("State", "Z")[:1] in ("Z", "X"):
+        return None
+    return argv.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
 
 
 @contextlib.contextmanager
