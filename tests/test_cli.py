@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from conftest import (
 )
 
 from isobuild.cli import main
+from isobuild.cli.options import parser
 from isobuild.console import Console
 from isobuild.errors import BadInput
 
@@ -93,10 +96,23 @@ def test_isobuild_runs_on_python_3_9(tmp_path: Path) -> None:
     assert b'"python_version": "3.9.' in result.stdout
 
 
+DOCUMENTED_COMMANDS = ["wheel", "sdist", "editable", "metadata", "requires", "install", "check", "env"]
+
+
+def _subcommands(top: argparse.ArgumentParser) -> list[str]:
+    """The names the parser's subparsers answer to (argparse offers no public way to list them)."""
+    (subparsers,) = [action for action in top._actions if isinstance(action, argparse._SubParsersAction)]
+    return list(subparsers.choices)
+
+
 def test_help_lists_every_command_and_each_command_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each command the parser has is a line of --help's command list (not a word of some description),
+    and the parser has every documented command: one gone or one undocumented fails."""
+    commands = _subcommands(parser())
+    assert sorted(commands) == sorted(DOCUMENTED_COMMANDS)
     assert main(["--help"]) == 0
-    out = capsys.readouterr().out
-    assert all(name in out for name in ("wheel", "sdist", "editable", "metadata", "requires", "install", "env"))
+    listing = capsys.readouterr().out.split("\n  COMMAND\n", 1)[1].split("\n\n", 1)[0]
+    assert re.findall(r"^    (\S+)  ", listing, re.MULTILINE) == commands, listing
     assert main(["install", "--help"]) == 0
     assert "--prefix" in capsys.readouterr().out
     assert main(["requires", "--help"]) == 0

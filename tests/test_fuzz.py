@@ -4,15 +4,24 @@ own code, and a failed build leaves no staging dir behind. The seed is fixed: a 
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import isobuild_command, clean_env, copy_fixture, make_wheel
-from test_faults import own_traceback
+from conftest import PYZ, isobuild_command, clean_env, copy_fixture, make_wheel
+
+import isobuild
+
+# isobuild's own code, by where it lives (not by a directory name, which a clone called isobuild/ also
+# has): the package the tests run, which holds _inside/ and _shim/, and isobuild.pyz's members.
+OWN_CODE = tuple(os.path.realpath(path) + os.sep
+                 for path in [os.path.dirname(isobuild.__file__), *([PYZ] if PYZ else [])])
+FRAME = re.compile(r'^ +File "(.+)", line \d+', re.MULTILINE)
 
 DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 120}
 TOKENS = [b"[", b"]", b"{", b"}", b"=", b'"', b"'", b"\n", b"\\", b"\\u0000", b"\x00", b"#", b"\xff\xfe",
@@ -39,6 +48,13 @@ def _mutant(base: bytes, rng: random.Random) -> bytes:
         elif data:
             data[min(at, len(data) - 1)] = rng.randrange(256)
     return bytes(data)
+
+
+def own_traceback(err: str) -> bool:
+    """A traceback with a frame in isobuild's own code; a backend's traceback (its frames, pyproject-hooks',
+    the stdlib's) is the backend's failure, reported as documented, wherever the checkout lives."""
+    return "Traceback (most recent call last):" in err and any(
+        os.path.realpath(path).startswith(OWN_CODE) for path in FRAME.findall(err))
 
 
 def _check(argv: list[str], cwd: Path, own: Path | None = None) -> str | None:
@@ -102,6 +118,18 @@ def test_hundreds_of_random_command_lines(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         problems = [p for p in pool.map(lambda case: _check(*case), cases) if p]
     assert not problems, "\n\n".join(problems[:5])
+
+
+def test_the_traceback_check_goes_by_isobuilds_frames_not_by_directory_names() -> None:
+    """A backend's traceback from a checkout or venv under a directory called isobuild/ is not isobuild's;
+    one with a frame of isobuild's own code is, wherever that code lives."""
+    cli = os.path.join(os.path.dirname(isobuild.__file__), "cli", "__init__.py")
+    ours = f'Traceback (most recent call last):\n  File "{cli}", line 1, in main\nTypeError: x\n'
+    backend = ('Traceback (most recent call last):\n  File "/tmp/x/isobuild/isobuild/.venv/lib/python3.11/'
+               'site-packages/pyproject_hooks/_in_process/_in_process.py", line 406, in <module>\n    main()\n'
+               "FileNotFoundError: [Errno 2] No such file or directory: '/tmp/isobuild/output.json'\n")
+    assert own_traceback(ours) and not own_traceback(backend)
+    assert not own_traceback("ERROR /home/isobuild/isobuild/_inside/pyproject.toml: 'x' is not a table\n")
 
 
 @pytest.mark.parametrize("seed", [7])

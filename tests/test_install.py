@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -253,18 +256,80 @@ def test_bad_optimize_levels(tmp_path: Path) -> None:
     assert not (tmp_path / "p").exists()
 
 
-def _compilers_running() -> list[str]:
-    """isobuild's compilers: ``python -S -s _inside/__main__.py compile`` (or ``isobuild.pyz --inside compile``)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv[1:3] == [b"-S", b"-s"] and b"compile" in argv:
-            found.append(entry)
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2): an orphan among our descendants becomes our child, not init's
+
+
+def _children(pid: int) -> list[int]:
+    """/proc/PID/task/TID/children of each of its threads."""
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):  # that thread, or the process, is gone
+            found += [int(child) for child in children.read_text().split()]
     return found
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid``'s children, theirs, and so on."""
+    return [pid, *(grandchild for child in _children(pid) for grandchild in _descendants(child))]
+
+
+def _running(pid: int) -> str | None:
+    """Its command line; None for a process that has exited (a zombie waiting for us included) or
+    has a SIGKILL pending (it runs no more code of its own: it dies on leaving the call it is in)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    status = {key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
+    killed = any(int(status.get(key, "0"), 16) & 1 << (signal.SIGKILL - 1) for key in ("SigPnd", "ShdPnd"))
+    if killed or status.get("State", "Z")[:1] in ("Z", "X"):
+        return None
+    return argv.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+
+
+@contextlib.contextmanager
+def _adopting() -> Iterator[Callable[[], list[str]]]:
+    """What an isobuild started in this block leaves running becomes our child (we are its child
+    subreaper), not init's: a test finds a compiler left behind among the processes it started, not
+    among every process on the machine (other test runs compile too). Yields a function listing the
+    command lines of what was started in the block and still runs; on the way out, kills and reaps it."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    before = set(_children(os.getpid()))
+    assert prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, os.strerror(ctypes.get_errno())
+
+    def ours() -> list[int]:
+        return [pid for child in _children(os.getpid()) if child not in before for pid in _descendants(child)]
+
+    try:
+        yield lambda: [command for command in map(_running, ours()) if command is not None]
+    finally:
+        while ours():  # a killed process's own children are adopted when it dies: round again
+            for pid in ours():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in ours():
+                with contextlib.suppress(ChildProcessError):  # not our child (yet): the next round's
+                    os.waitpid(pid, 0)
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def test_the_process_check_finds_what_a_command_leaves_running_and_only_that(tmp_path: Path) -> None:
+    """A check that saw nothing could not fail: an orphan of a command run in the block is found (and
+    killed on the way out); a process started outside the block, as another test run's, is not."""
+    outside = subprocess.Popen(["sleep", "60"])
+    try:
+        pidfile = tmp_path / "pid"
+        with _adopting() as left_running:
+            orphan = f"import subprocess; open({str(pidfile)!r}, 'w').write(str(subprocess.Popen(['sleep', '61']).pid))"
+            subprocess.run([sys.executable, "-c", orphan], check=True, timeout=60)  # Popen returns once exec'd
+            assert left_running() == ["sleep 61"]
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pidfile.read_text()), 0)
+        assert outside.poll() is None
+    finally:
+        outside.kill()
+        outside.wait()
 
 
 def test_a_failed_install_rolls_back_the_bytecode_compiled_so_far(tmp_path: Path) -> None:
@@ -275,10 +340,11 @@ def test_a_failed_install_rolls_back_the_bytecode_compiled_so_far(tmp_path: Path
     wheel = make_wheel(tmp_path / "w", files)
     prefix = tmp_path / "prefix"
 
-    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-j", "2")
-    assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
-    assert not _compilers_running(), "the compiler was waited for"
-    time.sleep(0.5)  # a compiler left running would write now
+    with _adopting() as left_running:
+        failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-j", "2")
+        assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
+        assert not left_running(), "the compiler was waited for"
+        time.sleep(0.5)  # a compiler left running would write now
     assert not prefix.exists(), sorted(prefix.rglob("*"))  # every dir it made goes too
 
 
@@ -293,10 +359,11 @@ def test_a_compiler_that_fails_leaves_no_bytecode_behind(tmp_path: Path) -> None
     files["zz/x.py"] = b"X = 1\n"
     wheel = make_wheel(tmp_path / "w", files, name="aa")
     prefix = tmp_path / "prefix"
-    failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-j", "2")
-    assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
-    assert b"failed to compile bytecode" in failed.stderr
-    assert not _compilers_running()
+    with _adopting() as left_running:
+        failed = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-j", "2")
+        assert failed.returncode == INSTALL_FAILED, failed.stderr.decode(errors="replace")
+        assert b"failed to compile bytecode" in failed.stderr
+        assert not left_running()
     assert not prefix.exists() or _pycs(prefix) == []
     assert not prefix.exists() or [p for p in prefix.rglob("*") if p.is_file()] == []
 
@@ -305,19 +372,20 @@ def test_an_install_interrupted_twice_stops_the_compiler_and_rolls_everything_ba
     body = "".join(f"def f{j}(x):\n    return [x * {j} for _ in range(3)]\n" for j in range(300)).encode()
     wheel = make_wheel(tmp_path / "w", {f"big/m{i:03}.py": body for i in range(300)}, name="big")
     prefix = tmp_path / "prefix"
-    proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix)],
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not any(prefix.rglob("*.pyc")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)  # a second one, while it rolls back
-    _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0:
-        pytest.skip("the install finished before the interrupt reached it")
-    assert proc.returncode == 130, err.decode(errors="replace")
-    assert not _compilers_running()
-    time.sleep(0.5)  # a compiler left running would write now
+    with _adopting() as left_running:
+        proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix)],
+                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not any(prefix.rglob("*.pyc")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # a second one, while it rolls back
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            pytest.skip("the install finished before the interrupt reached it")
+        assert proc.returncode == 130, err.decode(errors="replace")
+        assert not left_running()
+        time.sleep(0.5)  # a compiler left running would write now
     assert not prefix.exists() or [p for p in prefix.rglob("*") if p.is_file()] == []
     assert not prefix.exists() or _pycs(prefix) == []

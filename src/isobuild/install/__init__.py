@@ -66,9 +66,11 @@ class _Source(WheelFile):
         super().__init__(f)
         self.skipped = skipped
 
+    # Work-around: docs/upstream.md, "Launchers shadowed by entry points"
     def get_contents(self) -> Iterator[WheelContentElement]:
         return (item for item in super().get_contents() if item[0][0] not in self.skipped)
 
+    # Work-around: docs/upstream.md, "Wheel-Version"
     def read_dist_info(self, filename: str) -> str:
         text = super().read_dist_info(filename)
         if filename != "WHEEL":

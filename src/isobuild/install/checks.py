@@ -86,6 +86,7 @@ def _control(text: str) -> bool:
     return any(ord(char) < 32 or ord(char) == 127 for char in text)
 
 
+# Work-around: docs/upstream.md, "Member names"
 def _members(path: str, zf: zipfile.ZipFile) -> None:
     """Every member name checked before installer sees it (installer loops forever on some)."""
     for info in zf.infolist():
@@ -108,6 +109,7 @@ def _members(path: str, zf: zipfile.ZipFile) -> None:
             raise refuse(path, f"member {name!r} names an unknown scheme {key!r}")
 
 
+# Work-around: docs/upstream.md, "RECORD rows"
 def _record(path: str, source: WheelFile, dist_info: str) -> None:
     """RECORD as the spec has it: each path once, hashes sha256 or stronger (installer checks the rest)."""
     try:
@@ -132,6 +134,7 @@ def _record(path: str, source: WheelFile, dist_info: str) -> None:
 def _scripts(path: str, source: WheelFile, dist_info: str) -> tuple[tuple[str, str], ...]:
     if "entry_points.txt" not in source.dist_info_filenames:
         return ()
+    # Work-around: docs/upstream.md, "entry_points.txt"
     try:
         entries = [(name, section) for name, _, _, section in parse_entrypoints(source.read_dist_info("entry_points.txt"))]
     except Exception as exc:  # configparser's or the decoder's complaint, whatever its class

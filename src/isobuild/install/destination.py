@@ -43,6 +43,7 @@ class Destination(SchemeDictionaryDestination):
             raise RefusedWheel(f"{escape}: refusing to write into {directory}",
                                hint="the link was made during the install; what it wrote was rolled back")
 
+    # Work-around: docs/upstream.md, "Writing files"
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
         """A new file by exclusive create; an existing one (--overwrite) replaced by rename (journal.py)."""
         final = self.final_path(scheme, path)
@@ -68,6 +69,7 @@ class Destination(SchemeDictionaryDestination):
             self.compiler.add(target, final)
         return RecordEntry(path, Hash("sha256", value), size)
 
+    # Work-around: docs/upstream.md, "Script first lines"
     def write_file(self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO,
                    is_executable: bool) -> RecordEntry:
         """A ``#!python`` script gets the real interpreter, keeping the rest of its line (``-E``)."""
@@ -79,12 +81,14 @@ class Destination(SchemeDictionaryDestination):
         stream.seek(0)
         return self.write_to_fs(scheme, os.fspath(path), stream, is_executable)
 
+    # Work-around: docs/upstream.md, "Entry-point scripts"
     def write_script(self, name: str, module: str, attr: str, section: Any) -> RecordEntry:
         _, data = Script(name, module, attr, section).generate("/placeholder", "posix")
         body = data.split(b"\n", 1)[1]
         line = shebang(self.target.interpreter, self.target.shebang_flags)
         return self.write_to_fs(Scheme("scripts"), name, io.BytesIO(line + body), is_executable=True)
 
+    # Work-around: docs/upstream.md, "Bytecode in RECORD"
     def finalize_installation(self, scheme: Scheme, record_file_path: str,
                               records: Iterable[tuple[Scheme, RecordEntry]]) -> None:
         records = list(records)

@@ -73,6 +73,7 @@ def target_scheme(target: Target) -> TargetScheme:
         raise InterpreterError(f"{target.python} answered the scheme query with nonsense: {exc!r}") from None
 
 
+# Work-around: docs/upstream.md, "Script first lines"
 def shebang(interpreter: str, flags: str = "") -> bytes:
     """``#!interpreter flags``; the /bin/sh trampoline when that is too long, has a space in the path,
     or the flags are several words (Linux passes all after the interpreter as one argument)."""
