@@ -106,6 +106,25 @@ def test_env_keeps_every_debian_site_dir_out(tmp_path: Path, target: tuple[str, 
     assert not set(site_dirs) & set(report["sys_path"] + report["children"]["same_interpreter"]["sys_path"])
 
 
+def test_another_interpreter_run_by_a_hook_is_left_alone(tmp_path: Path, target: tuple[str, str]) -> None:
+    """The hooks on one new Python run a tool of a venv of the other: it keeps its site-packages and
+    its own sitecustomize; isobuild's shim is not on its sys.path."""
+    version, python = target
+    other = NEW[1 - NEW.index(version)]
+    venv = tmp_path / "tool-venv"
+    subprocess.run([require_interpreter(other), "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = venv / "lib" / f"python{other}" / "site-packages"
+    (site / "toolmod.py").write_text("VALUE = 1\n")
+    (site / "sitecustomize.py").write_text("TOOL_OWN = True\n")
+    report = tmp_path / "foreign.json"
+    _ok(run_isobuild("wheel", str(copy_fixture("probe", tmp_path)), "--python", python, "-o", str(tmp_path / "out"),
+                     "-C", f"foreign-python={venv / 'bin' / 'python'}", "-C", f"foreign-report={report}",
+                     "-C", "foreign-import=toolmod", env=make_poisoned(tmp_path, python, version).env()))
+    found = json.loads(report.read_text())
+    assert found["imported"] is True and found["sitecustomize"] == str(site / "sitecustomize.py"), found
+    assert not any("_shim" in entry for entry in found["sys_path"]), found["sys_path"]
+
+
 def _marker_project(root: Path, requirement: str) -> Path:
     """fixtures/requires-dep with one build requirement under a marker."""
     root.mkdir()
