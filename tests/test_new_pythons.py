@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -69,6 +70,20 @@ def test_fetch_says_why_it_cannot(tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("ERROR cannot fetch Python 3.15") and "apt-get" in result.stderr
     assert "Traceback" not in result.stderr and not (cache / "3.15").exists()
+
+
+def test_fetch_without_the_archive_says_so_and_never_takes_this_machines_packages(tmp_path: Path) -> None:
+    """apt-get update exits 0 when the archive is unreachable, and apt-get download then takes the
+    installed (older) versions from the machine's own sources: the fetch stops before that."""
+    if shutil.which("apt-get") is None:
+        pytest.skip("no apt-get here")
+    cache = tmp_path / "cache"
+    env = clean_env(ISOBUILD_PYTHONS_CACHE=str(cache), ISOBUILD_DEBIAN_MIRROR="http://127.0.0.1:9/debian")
+    result = subprocess.run([sys.executable, str(FETCH), "3.15"], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert "got no sid package list from http://127.0.0.1:9/debian" in result.stderr, result.stderr
+    assert not (cache / "3.15").exists() and not list(cache.rglob("*.deb"))
 
 
 def test_fetched_interpreter_has_debian_layout(target: tuple[str, str]) -> None:

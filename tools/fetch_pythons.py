@@ -147,7 +147,7 @@ def _run(command: Sequence[str], what: str, cwd: Path | None = None, timeout: fl
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
         raise Unavailable(f"{what} exited {result.returncode}: {' | '.join(tail)}")
-    return result.stdout
+    return result.stdout + result.stderr
 
 
 def apt_update(apt: Path) -> None:
@@ -158,8 +158,16 @@ def apt_update(apt: Path) -> None:
         raise Unavailable(f"no {KEYRING} (the debian-archive-keyring package)")
     for sub in ("lists/partial", "cache/archives/partial"):
         (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text(f"deb [signed-by={KEYRING}] {debian_archive()} sid main\n")
-    _run(["apt-get", *_apt_options(apt), "update"], "apt-get update (Debian sid's package lists)")
+    archive = debian_archive()
+    (apt / "sources.list").write_text(f"deb [signed-by={KEYRING}] {archive} sid main\n")
+    for old in (apt / "lists").glob("*_Packages*"):
+        old.unlink()  # else a failed update would leave the last one's lists to be trusted
+    out = _run(["apt-get", *_apt_options(apt), "update"], "apt-get update (Debian sid's package lists)")
+    if not list((apt / "lists").glob("*_dists_sid_main_binary-*_Packages*")):
+        # apt-get update exits 0 when it cannot reach the archive; apt-get download would then fall
+        # back to the versions dpkg has installed, the machine's own, not sid's
+        warnings = " | ".join(line for line in out.splitlines() if line.startswith(("W:", "E:")))[-500:]
+        raise Unavailable(f"apt-get update got no sid package list from {archive}: {warnings or 'no reason given'}")
 
 
 def download(apt: Path, version: str, into: Path) -> list[Path]:
