@@ -10,7 +10,6 @@ such a target reports (the last tests).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,8 +19,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import (FETCHED, REPO, build_env, c_build_env, clean_env, copy_fixture, make_poisoned, make_wheel,
-                      require_interpreter, run_isobuild)
+from conftest import (FETCHED, REPO, build_env, c_build_env, clean_env, copy_fixture, is_fetched, make_poisoned,
+                      make_wheel, require_interpreter, run_isobuild)
 
 from isobuild.errors import ImportCheckFailed, MissingDependencies, RefusedWheel
 from isobuild.install.scheme import TargetScheme
@@ -88,7 +87,7 @@ def test_fetch_without_the_archive_says_so_and_never_takes_this_machines_package
 
 def test_fetched_interpreter_has_debian_layout(target: tuple[str, str]) -> None:
     version, python = target
-    if not FETCHED.complete(version):
+    if not is_fetched(python):
         pytest.skip(f"Python {version} is not one fetched by tools/fetch_pythons.py")
     code = "import sys, sysconfig; print(json.dumps([sys.executable, sysconfig.get_default_scheme(), " \
            "sysconfig.get_scheme_names()]))"
@@ -189,7 +188,7 @@ SCHEMES = {  # --scheme -> (purelib, scripts) under --prefix P, as these Debian 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_install_into_each_scheme_through_destdir(tmp_path: Path, target: tuple[str, str], scheme: str) -> None:
     version, python = target
-    if scheme != "posix_prefix" and not FETCHED.complete(version):
+    if scheme != "posix_prefix" and not is_fetched(python):
         pytest.skip(f"the {scheme} scheme is Debian's; Python {version} here is not")
     wheel = make_wheel(tmp_path / "w", DEMO)
     stage, prefix = tmp_path / "stage", "/usr"
