@@ -14,11 +14,11 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import textwrap
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging import tags
 from conftest import (FETCHED, REPO, build_env, c_build_env, clean_env, copy_fixture, is_fetched, make_poisoned,
                       make_wheel, require_interpreter, run_isobuild)
 
@@ -303,28 +303,45 @@ def test_c_extension_into_a_debian_prefix(tmp_path: Path, target: tuple[str, str
 
 # ---------------------------------------------------------------- free-threaded targets, on their facts
 
-def _facts_as_free_threaded(python: str) -> dict[str, object]:
-    """_inside/scheme.py's facts, computed by the real target once its sysconfig says Py_GIL_DISABLED=1
-    (what a free-threaded build reports: the only thing here that stands for one)."""
-    code = textwrap.dedent(f"""
-        import json, sys, sysconfig
-        sysconfig.get_config_vars()["Py_GIL_DISABLED"] = 1
-        sys.path.insert(0, {str(REPO / "src")!r})
-        from isobuild._inside.scheme import facts
-        print(json.dumps(facts()))
-    """)
-    out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
-    return dict(json.loads(out))
-
-
 def _supported(facts: dict[str, object]) -> set[str]:
     return {str(tag) for tag in TargetScheme("posix_prefix", {}, facts, "python").supported_tags()}
 
 
-def test_free_threaded_facts_make_a_t_abi(target: tuple[str, str]) -> None:
+def _free_threaded_sysconfig(directory: Path, python: str) -> dict[str, str]:
+    """The environment under which the real ``python`` reports a free-threaded build's facts: its own
+    sysconfig data with Py_GIL_DISABLED=1, ABI flag ``t`` and SOABI cpython-3Xt, chosen by
+    _PYTHON_SYSCONFIGDATA_NAME (how cross-build environments such as crossenv describe a target)."""
+    out = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib')); print(sysconfig.get_config_var('SOABI'))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    stdlib, soabi = Path(out[0]), out[1]
+    name = f"_sysconfigdata_t_linux_{soabi.split('-', 2)[2]}"
+    (original,) = [p for p in stdlib.glob("_sysconfigdata_*_linux_*.py")]
+    text = original.read_text().replace("'Py_GIL_DISABLED': 0", "'Py_GIL_DISABLED': 1").replace(
+        "'ABIFLAGS': ''", "'ABIFLAGS': 't'").replace(soabi, soabi.replace("-", "t-", 1))
+    assert "'Py_GIL_DISABLED': 1" in text, original
+    directory.mkdir()
+    (directory / f"{name}.py").write_text(text)
+    return {"_PYTHON_SYSCONFIGDATA_NAME": name, "PYTHONPATH": str(directory)}
+
+
+def test_a_free_threaded_target_takes_t_wheels_only(tmp_path: Path, target: tuple[str, str]) -> None:
+    """Through the real interpreter reporting a free-threaded build's sysconfig: a cp3Xt wheel installs,
+    a cp3X and an abi3 one are refused (exit 7); abi3t as packaging rules (PEP 803, 3.15)."""
     version, python = target
-    facts = _facts_as_free_threaded(python)
-    assert facts["abi"] == f"cp{_nodot(version)}t"
+    if not is_fetched(python):
+        pytest.skip(f"the sysconfig data rewritten here is Debian's; Python {version} here is not")
+    env = clean_env(**_free_threaded_sysconfig(tmp_path / "sysconfig", python))
+    nodot = _nodot(version)
+    knows_abi3t = "abi3t" in {tag.abi for tag in tags.cpython_tags((3, int(nodot[1:])), [f"cp{nodot}t"], ["x"])}
+    expected = {f"cp{nodot}-cp{nodot}t-linux_x86_64": 0, f"cp{nodot}-cp{nodot}-linux_x86_64": RefusedWheel.exit_code,
+                f"cp{nodot}-abi3-linux_x86_64": RefusedWheel.exit_code, "py3-none-any": 0,
+                f"cp{nodot}-abi3t-linux_x86_64": 0 if knows_abi3t else RefusedWheel.exit_code}
+    got = {}
+    for i, tag in enumerate(expected):
+        wheel = _tagged(tmp_path / f"w{i}", tag)
+        got[tag] = run_isobuild("install", str(wheel), "--python", python, "--prefix", str(tmp_path / f"p{i}"),
+                                "--no-compile", env=env).returncode
+    assert got == expected
 
 
 @pytest.mark.parametrize("version", NEW)
