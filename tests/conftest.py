@@ -22,6 +22,7 @@ import textwrap
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -45,7 +46,7 @@ def _pyenv_root() -> Path | None:
     return Path(out) if out else None
 
 
-def _load_fetcher():  # type: ignore[no-untyped-def]
+def _load_fetcher() -> ModuleType:
     """tools/fetch_pythons.py as a module: it alone knows where it caches the interpreters (not a package)."""
     spec = importlib.util.spec_from_file_location("fetch_pythons", REPO / "tools" / "fetch_pythons.py")
     assert spec is not None and spec.loader is not None
