@@ -1,6 +1,7 @@
 """Shared test machinery: target interpreters, real build environments, poisoned site dirs.
 
-Everything here is real: interpreters from pyenv, backends installed with
+Everything here is real: interpreters from pyenv (3.8-3.13) and Debian unstable's
+3.14 and 3.15 relocated by tools/fetch_pythons.py, backends installed with
 ``pip install --target`` into a build-env dir that PYTHONPATH names, and site
 dirs that record every piece of foreign code that runs in them.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import glob
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -20,13 +22,14 @@ import textwrap
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 CACHE = Path(os.environ.get("ISOBUILD_TEST_CACHE", REPO / ".cache" / "tests"))
-TARGET_VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+TARGET_VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
 BACKENDS = ["setuptools>=70", "flit_core>=3.9", "hatchling", "editables"]  # editables: hatchling's build_editable
 
 # Variables of the developer's shell that would change what the tests see.
@@ -43,21 +46,49 @@ def _pyenv_root() -> Path | None:
     return Path(out) if out else None
 
 
+def _load_fetcher() -> ModuleType:
+    """tools/fetch_pythons.py as a module: it alone knows where it caches the interpreters (not a package)."""
+    spec = importlib.util.spec_from_file_location("fetch_pythons", REPO / "tools" / "fetch_pythons.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FETCHED = _load_fetcher()
+
+
 def find_interpreter(version: str) -> str | None:
-    """A real (non-venv) CPython X.Y: pyenv's newest patch release, else one on PATH."""
+    """A real (non-venv) CPython X.Y: pyenv's newest patch release, else one fetched by
+    tools/fetch_pythons.py (Debian's 3.14 and 3.15), else one on PATH."""
     root = _pyenv_root()
     if root is not None:
         found = sorted(glob.glob(str(root / "versions" / f"{version}.*" / "bin" / f"python{version}")))
         found = [p for p in found if Path(p).parent.parent.name.replace(version + ".", "", 1).isdigit()]
         if found:
             return found[-1]
+    if FETCHED.complete(version):
+        return str(FETCHED.interpreter(version))
     return shutil.which(f"python{version}")
+
+
+def is_fetched(python: str) -> bool:
+    """An interpreter of tools/fetch_pythons.py: Debian's layout, and C extensions need its CPATH."""
+    return Path(python).is_relative_to(FETCHED.cache_dir())
+
+
+def c_build_env(python: str, version: str) -> dict[str, str]:
+    """What a C extension's build needs from the environment: for a fetched interpreter, CPATH
+    (Debian's pyconfig.h includes <x86_64-linux-gnu/python3.X/pyconfig.h> from D/usr/include)."""
+    return {"CPATH": str(FETCHED.include_dir(version))} if is_fetched(python) else {}
 
 
 def require_interpreter(version: str) -> str:
     python = find_interpreter(version)
     if python is None:
-        pytest.skip(f"no Python {version} on this machine (looked in `pyenv root`/versions and PATH)")
+        why = (f"run `python3 tools/fetch_pythons.py {version}` to fetch Debian's (it caches them in "
+               f"{FETCHED.cache_dir()})" if version in FETCHED.VERSIONS else "looked in `pyenv root`/versions and PATH")
+        pytest.skip(f"no Python {version} on this machine ({why})")
     return python
 
 
@@ -84,21 +115,27 @@ def build_env(version: str) -> Path:
 
     Kept in CACHE between runs; delete it to refresh.
     """
-    import hashlib
-
     target = CACHE / f"build-env-{version}-{hashlib.sha256(' '.join(BACKENDS).encode()).hexdigest()[:8]}"
     stamp = target / ".complete"
     if not stamp.exists():
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        # The target's own pip, so that Requires-Python and markers are the target's.
-        subprocess.run(
-            [require_interpreter(version), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-compile", "--target", str(target), *BACKENDS],
-            check=True, env=clean_env(PIP_NO_WARN_SCRIPT_LOCATION="1", PIP_ROOT_USER_ACTION="ignore"),
-        )
+        pip, options = _pip_for(version)
+        subprocess.run([*pip, "install", *options, "--quiet", "--disable-pip-version-check", "--no-compile",
+                        "--target", str(target), *BACKENDS],
+                       check=True, env=clean_env(PIP_NO_WARN_SCRIPT_LOCATION="1", PIP_ROOT_USER_ACTION="ignore"))
         stamp.touch()
     return target
+
+
+def _pip_for(version: str) -> tuple[list[str], list[str]]:
+    """The target's own pip, so that Requires-Python and markers are the target's. Debian's python3.X has
+    none (its ensurepip has no wheels): then this pip, told the target's version and given wheels only
+    (pure-Python backends; the platform markers are this machine's, as the target's)."""
+    python = require_interpreter(version)
+    if subprocess.run([python, "-c", "import pip"], capture_output=True).returncode == 0:
+        return [python, "-m", "pip"], []
+    return [sys.executable, "-m", "pip"], ["--python-version", version, "--only-binary", ":all:"]
 
 
 def _not_installed(packages: tuple[str, ...]) -> list[str]:

@@ -123,6 +123,23 @@ def test_bootstrap_on_python_3_9_with_tomli(tmp_path: Path, toolchain: dict[str,
     _installed_isobuild_builds_flit(tmp_path, python, prefix / "bin", site)
 
 
+@pytest.mark.parametrize("version", ["3.15"])
+def test_bootstrap_on_the_newest_python(tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path],
+                                        version: str) -> None:
+    """Debian's python3.15 (no pip, dist-packages, posix_local by default) runs the launcher; --prefix
+    installs into posix_prefix, and the isobuild installed there builds a project on 3.15."""
+    python = require_interpreter(version)
+    sdists = _sdists_dir(tmp_path, [path for name, path in toolchain.items() if name != "tomli"] + own_sdists[:1])
+    prefix = tmp_path / "prefix"
+    result = _bootstrap(python, tmp_path, str(sdists), "--prefix", str(prefix))
+    assert result.returncode == 0, result.stderr
+    site = prefix / "lib" / f"python{version}" / "site-packages"
+    assert {name.partition("-")[0] for name in _dist_infos(site)} == TOOLCHAIN | {"isobuild"}
+    assert list(site.glob(f"isobuild/__pycache__/*.cpython-{version.replace('.', '')}.pyc"))
+    assert (prefix / "bin" / "isobuild").read_text().splitlines()[0] == f"#!{python}"
+    _installed_isobuild_builds_flit(tmp_path, python, prefix / "bin", site)
+
+
 def _tarball(path: Path, files: dict[str, str]) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():

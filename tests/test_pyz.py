@@ -1,4 +1,4 @@
-"""isobuild.pyz: one file, run by any CPython 3.9-3.13 with nothing installed, its dependencies never
+"""isobuild.pyz: one file, run by any CPython 3.9-3.15 with nothing installed, its dependencies never
 the hooks'; and which interpreter isobuild targets by default (the one running it, or its venv's base)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, clean_env, copy_fixture, read_report, require_interpreter
 
-FRONTEND_VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+FRONTEND_VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
 
 
 def _run(python: str, pyz: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -157,3 +157,28 @@ def test_from_a_venv_the_target_is_its_base_and_isobuild_says_so(tmp_path: Path,
     assert chosen.returncode == 0, chosen.stderr
     assert (tmp_path / "q" / "bin" / "probe-cli").read_text().startswith(f"#!{venv}/bin/python\n")
     assert "isobuild runs from the venv" not in chosen.stderr
+
+
+@pytest.mark.parametrize("version", ["3.15"])
+def test_a_pyz_built_by_the_python_that_runs_it_imports_its_bytecode(tmp_path: Path, version: str) -> None:
+    """Built by Debian's python3.15 (pip borrowed: it has none), the pyz carries 3.15's bytecode and
+    3.15 imports it; the frontend of a wheel build then is 3.15 itself. The pyz of another Python
+    (the session's) falls back to source on 3.15: the other tests above."""
+    python = require_interpreter(version)
+    output = tmp_path / "isobuild.pyz"
+    subprocess.run([python, str(REPO / "tools" / "make_pyz.py"), "-o", str(output), "--pip-python", sys.executable],
+                   check=True, capture_output=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+    magic = subprocess.run([python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+                           capture_output=True, text=True, check=True).stdout
+    assert zipfile.ZipFile(output).read("isobuild/__init__.pyc")[:4].hex() == magic
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import isobuild.cli, packaging.tags; " \
+        "print(isobuild.cli.__file__, packaging.tags.__file__)"
+    files = subprocess.run([python, "-S", "-c", code, str(output)], capture_output=True, text=True, env=clean_env(),
+                           check=True).stdout.split()
+    assert all(f.endswith(".pyc") for f in files), files
+    src = copy_fixture("probe", tmp_path)
+    result = _run(python, output, "install", str(src), "--prefix", str(tmp_path / "prefix"), "--scheme", "deb_system")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "prefix" / "bin" / "probe-cli").read_text().splitlines()[0] == f"#!{python}"
+    assert next((tmp_path / "prefix" / "lib" / "python3" / "dist-packages" / "probe" / "__pycache__").glob(
+        f"__init__.cpython-{version.replace('.', '')}.pyc"))

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import CACHE, clean_env, make_poisoned, require_interpreter, run_isobuild
+from conftest import CACHE, c_build_env, clean_env, make_poisoned, require_interpreter, run_isobuild
 
 pytestmark = pytest.mark.realworld
 
@@ -133,3 +133,55 @@ def test_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> N
     # Children of a venv target (meson-python runs meson that way) execute the venv's .pth lines:
     # the documented limit. Nothing else may run, and never in the hook process (test_isolation.py).
     assert {"-".join(name.split("-")[:2]) for name in poisoned.fired()} <= {"pth-system"}, poisoned.fired()
+
+
+# The newest target: Debian's python3.15 (tools/fetch_pythons.py), no pip of its own. The C extension and
+# the pure-Python projects whose backends are pure Python too (no Cython, CMake or meson wheels for 3.15).
+NEWEST = "3.15"
+NEWEST_PROJECTS = sorted(pin for pin, (_name, what) in PROJECTS.items()
+                         if pin.startswith("markupsafe==") or not any(word in what for word in ("C ", "C+", "CMake", "meson")))
+NEWEST_BUILD_REQUIREMENTS = ["setuptools", "wheel", "setuptools-scm", "hatchling", "hatch-vcs", "hatch-fancy-pypi-readme",
+                             "flit_core>=3.9,<4", "poetry-core", "pdm-backend", "editables"]
+
+
+@pytest.fixture(scope="module")
+def newest() -> dict[str, Path]:
+    """The sdists of NEWEST_PROJECTS and a build env for NEWEST: this pip, told the target's version,
+    wheels only (the target has no pip)."""
+    import hashlib
+
+    key = hashlib.sha256(" ".join([NEWEST, *NEWEST_PROJECTS, *NEWEST_BUILD_REQUIREMENTS]).encode()).hexdigest()[:8]
+    root = CACHE / f"realworld-{NEWEST}-{key}"
+    sdists, build_env = root / "sdists", root / "build-env"
+    if not (root / ".complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        for pin in NEWEST_PROJECTS:
+            _pip("download", "--no-deps", "--no-binary", pin.split("==")[0], "-d", str(sdists), pin)
+        _pip("install", "--python-version", NEWEST, "--only-binary", ":all:", "--target", str(build_env),
+             *NEWEST_BUILD_REQUIREMENTS)
+        (root / ".complete").touch()
+    return {"sdists": sdists, "build_env": build_env}
+
+
+@pytest.mark.parametrize("pin", NEWEST_PROJECTS)
+def test_real_project_for_the_newest_python_into_a_debian_prefix(tmp_path: Path, pin: str,
+                                                                  newest: dict[str, Path]) -> None:
+    """Built from its sdist by Debian's python3.15, installed into deb_system under a prefix, imported
+    there by --check-imports (its entry points loaded too)."""
+    name, _what = PROJECTS[pin]
+    python = require_interpreter(NEWEST)
+    dist, version = pin.split("==")
+    (sdist,) = [p for p in newest["sdists"].iterdir()
+                if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")]
+    env = clean_env(PYTHONPATH=str(newest["build_env"]), **c_build_env(python, NEWEST))
+    built = run_isobuild("wheel", str(sdist), "-o", str(tmp_path / "out"), "--python", python, env=env)
+    assert built.returncode == 0, built.stderr.decode(errors="replace")[-4000:]
+    wheel = Path(built.stdout.decode().strip())
+    if name == "markupsafe":
+        assert "-cp315-cp315-" in wheel.name
+    prefix = tmp_path / "usr"
+    installed = run_isobuild("install", str(wheel), "--python", python, "--prefix", str(prefix), "--scheme",
+                             "deb_system", "--check-imports", env=env)
+    assert installed.returncode == 0, installed.stderr.decode(errors="replace")[-4000:]
+    top = prefix / "lib" / "python3" / "dist-packages" / name.split(".")[0]
+    assert top.is_dir() or top.with_suffix(".py").is_file()

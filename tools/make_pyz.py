@@ -1,10 +1,11 @@
 """Build ``dist/isobuild.pyz``: isobuild and its dependencies in one file, run as ``python3 isobuild.pyz``.
 
-    python3 tools/make_pyz.py [-o dist/isobuild.pyz] [--find-links DIR]
+    python3 tools/make_pyz.py [-o dist/isobuild.pyz] [--find-links DIR] [--pip-python PATH]
 
 The dependencies are the wheels pinned in tools/pyz-requirements.txt, taken from the package index
 (or from ``--find-links DIR`` alone, offline) by ``pip install --target``: pip is needed here, never
-by the pyz. The stdlib's zipapp writes the archive; files get one fixed timestamp, so the same pins
+by the pyz. It is this interpreter's pip, or ``--pip-python PATH``'s where this one has none (Debian's
+python3.X: its pip is a separate package); either vendors the same pure-Python wheels. The stdlib's zipapp writes the archive; files get one fixed timestamp, so the same pins
 give the same bytes. The archive is written beside its target and moved into place, so a failed
 build leaves the previous pyz as it was.
 
@@ -61,13 +62,13 @@ else:
 '''
 
 
-def _vendor(target: Path, find_links: str | None) -> None:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+def _vendor(target: Path, find_links: str | None, pip_python: str) -> None:
+    command = [pip_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
                "--no-deps", "--only-binary", ":all:", "--python-version", OLDEST, "--target", str(target), "-r", str(PINS)]
     if find_links:
         command += ["--no-index", "--find-links", find_links]
     if subprocess.run(command).returncode != 0:
-        sys.exit(f"make_pyz: pip could not vendor the pins of {PINS} (pip runs as {sys.executable} -m pip)")
+        sys.exit(f"make_pyz: pip could not vendor the pins of {PINS} (pip runs as {pip_python} -m pip)")
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
@@ -94,11 +95,11 @@ def _fix_times(tree: Path) -> None:
         os.utime(path, (EPOCH, EPOCH))
 
 
-def build(output: Path, find_links: str | None) -> None:
+def build(output: Path, find_links: str | None, pip_python: str = sys.executable) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".isobuild-pyz-", dir=output.parent) as work:
         tree = Path(work) / "tree"
-        _vendor(tree, find_links)
+        _vendor(tree, find_links, pip_python)
         _copy_source(tree)
         _compile(tree)
         _fix_times(tree)
@@ -111,8 +112,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "dist" / "isobuild.pyz")
     parser.add_argument("--find-links", metavar="DIR", help="take the pinned wheels from DIR only, not the index")
+    parser.add_argument("--pip-python", metavar="PATH", default=sys.executable,
+                        help="the interpreter whose pip vendors the pins (default: this one); the bytecode is "
+                             "still this one's")
     args = parser.parse_args()
-    build(args.output.resolve(), args.find_links)
+    build(args.output.resolve(), args.find_links, args.pip_python)
     print(args.output)
 
 

@@ -36,7 +36,8 @@ def _environment_options() -> argparse.ArgumentParser:
     """The isolated environment and the check's policy: every command has them."""
     common = argparse.ArgumentParser(add_help=False)
     add = common.add_argument
-    add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild; from a venv, its base)")
+    add("--python", metavar="PATH", help="interpreter whose hooks run, CPython 3.8 to 3.15 (default: the one running "
+        "isobuild; from a venv, its base)")
     add("--path", action="append", default=[], metavar="DIR",
         help="extra build-environment dir, added as a site dir (its .pth files run); repeatable")
     add("--system-site", action="store_true", help="keep the interpreter's own site-packages (never the user site)")
@@ -93,7 +94,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="isobuild",
         description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
-        "with user and system site-packages scrubbed from sys.path.",
+        "with user and system site-packages scrubbed from sys.path. Runs on CPython 3.9 to 3.15; "
+        "targets (--python) CPython 3.8 to 3.15.",
         epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in exit_codes().items()),
     )
     top.add_argument("--version", action="version", version=f"isobuild {__version__}")

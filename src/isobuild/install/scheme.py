@@ -47,6 +47,9 @@ class TargetScheme:
         abis = [str(facts["abi"])]
         if implementation == "cpython":
             found = list(tags.cpython_tags(version, abis, platforms))
+            if abis[0].startswith(interpreter) and "t" in abis[0][len(interpreter):]:  # cp314t, cp314td
+                # A free-threaded build loads no abi3 extension: packaging >= 24 knows, older ones do not.
+                found = [tag for tag in found if tag.abi != "abi3"]
         else:
             found = list(tags.generic_tags(interpreter, abis, platforms))
         found += tags.compatible_tags(version, interpreter, platforms)
