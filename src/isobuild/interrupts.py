@@ -15,11 +15,8 @@ SIGPIPE sent with kill is ignored too.
 from __future__ import annotations
 
 import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # imported by __main__.py before its handlers are set: the signal module alone
 if TYPE_CHECKING:
     from typing import Any
 
@@ -36,14 +33,14 @@ def restore(previous: dict[int, Any]) -> None:
         signal.signal(signum, handler)
 
 
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """The FATAL signals wait (blocked, not lost) until the block ends; in the main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, FATAL)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+class signals_deferred:  # noqa: N801  (used as a function, like contextlib's)
+    """``with signals_deferred():`` the FATAL signals wait (blocked, not lost) until the block ends.
+
+    The mask is the calling thread's: in another thread than the main one it changes nothing, since
+    Python runs signal handlers in the main thread, whose mask it does not touch."""
+
+    def __enter__(self) -> None:
+        self.previous = signal.pthread_sigmask(signal.SIG_BLOCK, FATAL)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.previous)

@@ -49,7 +49,7 @@ class Journal:
         """``root`` made if missing and locked for the whole install; what a dead install left in it
         completed or rolled back (one ``warn`` line each); then every change journalled ahead."""
         self.root = root
-        self.lock = _lock(root, self.makedirs)
+        self.lock = _lock(root, self.makedirs, lambda: warn(f"{root}: another install holds its lock: waiting"))
         self.root_dirs = list(self.created)
         if self.lock < 0:  # a filesystem without flock on directories (NFS): no lock, so no journal either
             return
@@ -57,7 +57,10 @@ class Journal:
             warn(note)
         with signals_deferred():
             self.log_path = os.path.join(root, f"{JOURNAL}{os.getpid()}")
-            self.log = os.open(self.log_path, _FLAGS | os.O_APPEND, 0o600)
+            try:
+                self.log = os.open(self.log_path, _FLAGS | os.O_APPEND, 0o600)
+            except PermissionError:  # a root only its subdirs of which this user may write: no journal
+                return
         self._write("begin", root)
         for path in self.root_dirs:
             self._write("mkdir", path)
@@ -213,20 +216,24 @@ def _remove_parents(path: str, top: str) -> None:
         parent = os.path.dirname(parent)
 
 
-def _lock(root: str, makedirs: Callable[[str], None]) -> int:
+def _lock(root: str, makedirs: Callable[[str], None], waiting: Callable[[], None]) -> int:
     """An fd of ``root`` (made first if missing) under an exclusive flock, -1 where the filesystem has
     none. Another install may remove the root it made while this one waits: then again."""
     while True:
         makedirs(root)
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
         except OSError:
             os.close(fd)
             return -1
-        except BaseException:
-            os.close(fd)
-            raise
         try:
             if os.path.samestat(os.fstat(fd), os.stat(root)):
                 return fd
