@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -175,17 +176,43 @@ def test_a_sigkilled_install_is_completed_or_rolled_back_by_the_next(tmp_path: P
 
 # ---------------------------------------------------------------- concurrent installs serialize
 
-def test_concurrent_overwrites_of_alternating_versions_leave_one_whole_version(tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix"
-    assert run_isobuild("install", str(_demo(tmp_path, "0.5", files=200)), "--prefix", str(prefix)).returncode == 0
+@pytest.mark.parametrize("where", ["prefix", "destdir"])
+def test_concurrent_overwrites_of_alternating_versions_leave_one_whole_version(tmp_path: Path, where: str) -> None:
+    """The lock is on the destination root: the prefix, or DESTDIR/PREFIX."""
+    target = ["--prefix", str(tmp_path / "prefix")] if where == "prefix" else \
+        ["--prefix", "/usr", "--destdir", str(tmp_path / "destdir")]
+    root = tmp_path / "prefix" if where == "prefix" else tmp_path / "destdir" / "usr"
+    assert run_isobuild("install", str(_demo(tmp_path, "0.5", files=200)), *target).returncode == 0
     wheels = [_demo(tmp_path, version, files=200) for version in ("1.0", "2.0")]
-    procs = [subprocess.Popen([*isobuild_command(), "install", str(wheels[i % 2]), "--prefix", str(prefix),
-                               "--overwrite", "-q"], env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for i in range(8)]
+    procs = [subprocess.Popen([*isobuild_command(), "install", str(wheels[i % 2]), *target, "--overwrite", "-q"],
+                              env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode(errors="replace")
-    assert _check_one_version_each(prefix)["demo"] in ("1.0", "2.0")
+    assert _check_one_version_each(root)["demo"] in ("1.0", "2.0")
+
+
+def test_a_planted_journal_changes_nothing_outside_its_root(tmp_path: Path) -> None:
+    """A journal is acted on only if this user wrote it for this root, and then only inside the root."""
+    prefix, outside = tmp_path / "prefix", tmp_path / "outside.txt"
+    prefix.mkdir()
+    outside.write_text("mine\n")
+    escape = f"{prefix}/../outside.txt"
+    records = [["begin", str(prefix)], ["create", str(outside)], ["create", escape], ["mkdir", str(tmp_path)],
+               ["backup", escape, str(tmp_path / ".outside.txt.isobuild-1.old")]]
+    (prefix / ".isobuild-journal-1").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (prefix / ".isobuild-journal-2").write_text(json.dumps(["begin", str(tmp_path)]) + "\n" +
+                                                json.dumps(["create", str(outside)]) + "\n")
+    foreign = prefix / ".isobuild-journal-3"
+    foreign.write_text(json.dumps(["begin", str(prefix)]) + "\n")
+    os.chown(foreign, 65534, 65534)
+    result = run_isobuild("install", str(_demo(tmp_path, "1.0")), "--prefix", str(prefix))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err
+    assert outside.read_text() == "mine\n"
+    assert "(process 1) was rolled back" in err and err.count("as it is: not a journal of this user's") == 2
+    assert sorted(p.name for p in prefix.iterdir() if p.name.startswith(".isobuild-")) == \
+        [".isobuild-journal-2", ".isobuild-journal-3"]
 
 
 def test_an_overwrite_replaces_the_installed_version(tmp_path: Path) -> None:
