@@ -206,11 +206,12 @@ def test_a_planted_journal_changes_nothing_outside_its_root(tmp_path: Path) -> N
     foreign = prefix / ".isobuild-journal-3"
     foreign.write_text(json.dumps(["begin", str(prefix)]) + "\n")
     os.chown(foreign, 65534, 65534)
+    (prefix / ".isobuild-journal-4").write_bytes(b'["beg')  # killed while it wrote its first record
     result = run_isobuild("install", str(_demo(tmp_path, "1.0")), "--prefix", str(prefix))
     err = result.stderr.decode(errors="replace")
     assert result.returncode == 0, err
     assert outside.read_text() == "mine\n"
-    assert "(process 1) was rolled back" in err and err.count("as it is: not a journal of this user's") == 2
+    assert "(process 1) was rolled back" in err and "(process 4) was rolled back" in err and err.count("as it is: not a journal of this user's") == 2
     assert sorted(p.name for p in prefix.iterdir() if p.name.startswith(".isobuild-")) == \
         [".isobuild-journal-2", ".isobuild-journal-3"]
 

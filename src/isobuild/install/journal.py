@@ -163,10 +163,7 @@ class Journal:
         for path in reversed(self.created):
             _remove(path)
         for path, backup in reversed(self.replaced):
-            try:
-                os.rename(backup, path)
-            except OSError:
-                pass
+            _restore(path, backup)
         self.created, self.replaced = [], []
         self._close()
         for path in reversed(self.root_dirs):  # the journal was in the first of them
@@ -201,6 +198,14 @@ def _remove(path: str) -> None:
             os.rmdir(path)
         else:
             os.unlink(path)
+    except OSError:
+        pass
+
+
+def _restore(path: str, backup: str) -> None:
+    """The backup back in its place; if that fails, every other change is still undone."""
+    try:
+        os.rename(backup, path)
     except OSError:
         pass
 
@@ -279,9 +284,11 @@ def _read(path: str) -> list[list[str]] | None:
 
 def _recover(root: str, path: str) -> str:
     records = _read(path)
-    if not records or records[0][0] != "begin" or not _same_dir(records[0][1], root):
+    begin = records[0] if records else ["begin", root]  # no record: killed as it began
+    if records is None or begin[0] != "begin" or len(begin) != 2 or not os.path.isabs(begin[1]) or \
+            not _same_dir(begin[1], root):
         return f"left {path} as it is: not a journal of this user's for this directory"
-    valid = [record for record in records if _inside(records[0][1], record)]
+    valid = [record for record in records[1:] if _inside(begin[1], record)]
     committed = ["commit"] in valid
     with signals_deferred():
         if committed:
@@ -303,7 +310,7 @@ def _inside(root: str, record: list[str]) -> bool:
     """Every path of ``record`` under the journal's root (a hostile journal names nothing else), a backup
     beside its file; the dirs made for the root itself are the current install's now: left alone."""
     op, *paths = record
-    if any(os.path.commonpath([root, os.path.abspath(path)]) != root for path in paths):
+    if any("\0" in path or os.path.commonpath([root, os.path.abspath(path)]) != root for path in paths):
         return False
     if op in ("backup", "remove"):
         return len(paths) == (2 if op == "backup" else 3) and os.path.dirname(paths[1]) == os.path.dirname(paths[0]) and \
@@ -321,7 +328,7 @@ def _undo(records: list[list[str]]) -> None:
             _remove(paths[0])
         elif op in ("backup", "remove") and os.path.lexists(paths[1]):
             _remove(paths[0])
-            os.rename(paths[1], paths[0])
+            _restore(paths[0], paths[1])
         elif op == "compile":
             from .bytecode import _pycs_of  # here: bytecode.py imports this module
 
