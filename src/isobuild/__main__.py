@@ -1,8 +1,9 @@
 """``python -m isobuild``, and the ``isobuild`` command (its entry point is ``run`` here).
 
 Signals are handled from the first line: until the CLI has its own handlers, Ctrl-C,
-SIGTERM, SIGHUP or SIGQUIT (interrupts.FATAL) ends the process at once with exit 130 (Interrupted's code), not with a
-traceback from an import; nothing has been started or written by then.
+SIGTERM, SIGHUP or SIGQUIT (interrupts.FATAL) ends the process at once with exit 130
+(Interrupted's code), not with a traceback from an import; nothing has been started or
+written by then.
 """
 import os
 import signal
