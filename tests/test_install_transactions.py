@@ -174,6 +174,29 @@ def test_a_sigkilled_install_is_completed_or_rolled_back_by_the_next(tmp_path: P
     assert seen == {"rolled back", "completed"}, seen
 
 
+def test_a_sigkill_while_the_compiler_is_busy_is_recovered_once_the_compiler_is_done(tmp_path: Path) -> None:
+    """The compiler outlives a SIGKILLed install (its own session) and compiles what it was sent; it holds
+    the install's lock, so the next install recovers only once it is done: no .pyc comes after."""
+    body = "".join(f"def f{j}(x):\n    return [x * {j} for _ in range(3)]\n" for j in range(300)).encode()
+    wheel = make_wheel(tmp_path / "w", {f"big/m{i:03}.py": body for i in range(300)}, name="big")
+    prefix = tmp_path / "prefix"
+    other = make_wheel(tmp_path / "other", {"other/__init__.py": b"X = 1\n"}, name="other")
+    proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix), "-j", "1"],
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60  # files are written faster than compiled: a backlog, once the last is
+    while not (prefix / SITE / "big" / "m250.py").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.kill()
+    proc.communicate(timeout=60)
+    after = run_isobuild("install", str(other), "--prefix", str(prefix))
+    err = after.stderr.decode(errors="replace")
+    assert after.returncode == 0, err
+    if "was completed" not in err:
+        assert "was rolled back" in err, err
+    time.sleep(0.5)  # a compiler still running would write now
+    assert set(_check_one_version_each(prefix)) <= {"big", "other"}
+
+
 # ---------------------------------------------------------------- concurrent installs serialize
 
 @pytest.mark.parametrize("where", ["prefix", "destdir"])
