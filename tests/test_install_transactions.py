@@ -18,7 +18,7 @@ import pytest
 from conftest import clean_env, isobuild_command, make_wheel, run_isobuild, snapshot
 from test_faults import strace  # noqa: F401  (the fixture: strace, installed if missing)
 
-from isobuild.errors import InstallFailed, Interrupted
+from isobuild.errors import InstallFailed, Interrupted, RefusedWheel
 
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 SITE = f"lib/python{VERSION}/site-packages"
@@ -253,3 +253,13 @@ def test_an_overwrite_replaces_the_installed_version(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert _check_one_version_each(prefix) == {"demo": "2.0"}
     assert not (prefix / SITE / "demo" / "only_1_0").exists()
+
+
+def test_a_wheel_that_would_write_a_journal_into_the_root_is_refused(tmp_path: Path) -> None:
+    """The next install would read it as a dead install's journal, and undo what it names."""
+    prefix = tmp_path / "prefix"
+    wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"", "demo-1.0.data/data/.isobuild-journal-1": b"[]\n"})
+    result = run_isobuild("install", str(wheel), "--prefix", str(prefix))
+    assert result.returncode == RefusedWheel.exit_code, result.stderr.decode(errors="replace")
+    assert b"where isobuild keeps its install journal" in result.stderr
+    assert not prefix.exists()

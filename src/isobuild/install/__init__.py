@@ -22,10 +22,10 @@ from installer import install as installer_install
 from installer.sources import WheelFile
 
 from ..errors import BadInput, InstallFailed
-from .checks import Checked, check_tags, inspect
+from .checks import Checked, check_tags, inspect, refuse
 from ..interrupts import signals_deferred
 from .destination import Destination
-from .journal import Journal
+from .journal import JOURNAL, Journal
 from .plan import Planner
 from .previous import replace_installed
 from .scheme import TargetScheme, target_scheme
@@ -91,8 +91,11 @@ def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destina
     scheme_dict = destination.scheme_dict
     extra = _extra(target)
     plan = Planner(scheme_dict, target.destdir, target.overwrite).plan(checked, list(extra))
+    journal = destination.journal
+    for path, what in plan.paths.items():  # else the next install would take it for a dead install's journal
+        if os.path.dirname(path) == journal.root and os.path.basename(path).startswith(JOURNAL):
+            raise refuse(checked.path, f"{what} would be written to {path}, where isobuild keeps its install journal")
     if target.overwrite:
-        journal = destination.journal
         replace_installed(checked.name, site_dirs, journal.root, set(plan.paths).union(journal.created), journal)
     with zipfile.ZipFile(checked.path) as zf:
         installer_install(_Source(zf, plan.skipped), destination, extra)
