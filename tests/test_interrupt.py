@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM: the hook process group dies, temp dirs go, exit code 130."""
+"""Ctrl-C, SIGTERM, SIGHUP and SIGQUIT: the hook process group dies, temp dirs go, exit code 130."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
 def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None:
     src = copy_fixture("probe", tmp_path)
     pidfile = tmp_path / "grandchild.pid"

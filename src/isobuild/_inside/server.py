@@ -90,10 +90,10 @@ def _watch(fd: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    # The frontend starts this process with SIGINT and SIGTERM held (builder.session) and a child
-    # inherits the mask: released first, or every process the backend starts would ignore SIGTERM.
+    # The frontend starts this process with its interrupts held (builder.session; interrupts.FATAL) and a
+    # child inherits the mask: released first, or every process the backend starts would ignore SIGTERM.
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
     atexit.register(_leave)  # first registered, last run (see the module docstring)
     if argv:
         fd = int(argv[0])

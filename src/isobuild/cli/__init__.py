@@ -15,6 +15,7 @@ import sys
 import tempfile
 
 from ..console import Console
+from .. import interrupts
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
 from ..scratch import private_tempdir
 from . import commands
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
     console = Console(args.quiet, args.verbose)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
+    previous = interrupts.handle()  # SIGTERM, SIGHUP, SIGQUIT: as Ctrl-C
     try:
         return _run(args, console)
     except IsobuildError as exc:
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error(IsobuildError(f"internal error: {exc!r}", hint="rerun with -v for the traceback, and report it"))
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        interrupts.restore(previous)
 
 
 def _leave(status: list[int]) -> None:
@@ -145,11 +146,11 @@ def _open_std_fds() -> None:
 def run() -> None:
     """The ``isobuild`` command and ``python -m isobuild``: main(), then _leave().
 
-    SIGTERM is Ctrl-C's twin for the life of the process (main() restores what it
-    found: this); once main() has decided the exit code, neither signal changes it.
+    SIGTERM, SIGHUP and SIGQUIT are Ctrl-C's twins for the life of the process
+    (interrupts.py; main() restores what it found: this); once main() has decided
+    the exit code, no signal changes it.
     """
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupts.handle()
     status = [Interrupted.exit_code]  # until main() returns: an interrupt it did not catch
     atexit.register(_leave, status)
     _open_std_fds()
@@ -158,6 +159,5 @@ def run() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        interrupts.handle(signal.SIG_IGN)
     sys.exit(status[0])

@@ -5,9 +5,10 @@ entry points, RECORD writing). This package adds what a pipeline needs on top,
 one module per step of the data flow: ``checks`` (every wheel refused or
 accepted before anything is written: names, RECORD, Wheel-Version, tags),
 ``scheme`` (what the target interpreter is: paths, tags, shebangs), ``plan``
-(where each file goes; clashes refused), ``destination`` (installer's
-destination, with a log of what was written and the rollback), ``bytecode``
-(compiled by the target).
+(where each file goes; clashes refused), ``previous`` (the installed version
+--overwrite replaces), ``destination`` (installer's destination, writing through
+the journal), ``journal`` (the lock, the journal written ahead, the rollback and
+the recovery after a SIGKILL), ``bytecode`` (compiled by the target).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from installer import install as installer_install
 from installer.sources import WheelFile
 
 from ..errors import BadInput, InstallFailed
-from .checks import Checked, check_tags, inspect
+from .checks import Checked, check_tags, inspect, refuse
 from ..interrupts import signals_deferred
 from .destination import Destination
-from .journal import Journal
+from .journal import JOURNAL, Journal
 from .plan import Planner
+from .previous import replace_installed
 from .scheme import TargetScheme, target_scheme
 from .target import Installed, Target
 
@@ -86,10 +88,17 @@ def _extra(target: Target) -> dict[str, bytes]:
     return extra
 
 
-def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destination: Destination) -> Installed:
+def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destination: Destination,
+                 site_dirs: list[str]) -> Installed:
     scheme_dict = destination.scheme_dict
     extra = _extra(target)
     plan = Planner(scheme_dict, target).plan(checked, list(extra))
+    journal = destination.journal
+    for path, what in plan.paths.items():  # else the next install would take it for a dead install's journal
+        if os.path.dirname(path) == journal.root and os.path.basename(path).startswith(JOURNAL):
+            raise refuse(checked.path, f"{what} would be written to {path}, where isobuild keeps its install journal")
+    if target.overwrite:
+        replace_installed(checked.name, site_dirs, journal.root, set(plan.paths).union(journal.created), journal)
     with zipfile.ZipFile(checked.path) as zf:
         installer_install(_Source(zf, plan.skipped), destination, extra)
     info_dir = next(p for p in plan.paths if p.endswith(f"{checked.dist_info}/RECORD"))
@@ -101,8 +110,9 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
             precheck: Check | None = None, postcheck: Check | None = None) -> list[Installed]:
     """Check every wheel first; then install them all, or (on any failure) none of them.
 
-    ``precheck`` runs before anything is written, ``postcheck`` once everything is (a failure
-    of either is the install's: the rollback follows)."""
+    From the plan to the commit, the install holds the lock on its destination root and
+    journals every change ahead (journal.py). ``precheck`` runs before anything is written,
+    ``postcheck`` once everything is (a failure of either is the install's: the rollback follows)."""
     checked = [inspect(wheel) for wheel in wheels]
     scheme = target_scheme(target)
     if target.tag_check:
@@ -110,9 +120,8 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
         for one in checked:
             check_tags(one, supported, target.python)
     planner = Planner(scheme.scheme_dict(""), target)
-    site_dirs = sorted({planner.staged(key, "") or scheme.paths[key] for key in ("purelib", "platlib")})
-    if precheck is not None:
-        precheck([one.path for one in checked], site_dirs)
+    staged = {key: planner.staged(key, "") or os.sep for key in scheme.scheme_dict("")}
+    site_dirs = sorted({staged["purelib"], staged["platlib"]})
     for one in checked:
         for note in one.notes:
             warn(note)
@@ -120,9 +129,12 @@ def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
     results = []
     destination: Destination | None = None
     try:
+        journal.begin(os.path.commonpath(list(staged.values())), warn)  # the dir every write is under
+        if precheck is not None:
+            precheck([one.path for one in checked], site_dirs)
         for one in checked:
             destination = Destination(scheme.scheme_dict(one.name), target, journal)
-            results.append(_install_one(one, scheme, target, destination))
+            results.append(_install_one(one, scheme, target, destination, site_dirs))
         if postcheck is not None:
             postcheck([one.path for one in checked], site_dirs)
         journal.commit()  # the commit point: an interrupt from here on finds the install standing

@@ -36,12 +36,14 @@ class Compiler:
         if self.proc is None:
             try:  # its own session: a Ctrl-C meant for isobuild must not cut off what the rollback needs
                 self.proc = subprocess.Popen(inside_command(self.target.python, "compile"), stdin=subprocess.PIPE,
-                                             stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
+                                             stdout=subprocess.PIPE, stderr=self.log, start_new_session=True,
+                                             pass_fds=self.journal.held())  # the install's lock: see journal.py
             except OSError as exc:
                 raise InterpreterError(f"cannot run the target interpreter {self.target.python}: {exc.strerror}") from None
             self._send({"levels": list(self.target.levels), "mode": self.target.invalidation_mode,
                         "jobs": self.target.jobs or os.cpu_count() or 1, "hardlink_dupes": self.target.hardlink_dupes})
         self._own_cache(written)
+        self.journal.compiling(written)
         self._send([written, final])
         self.sent.append(written)
 
