@@ -91,7 +91,7 @@ class Interrupted(IsobuildError):
     """Ctrl-C or SIGTERM; the hook process group has been killed and temp dirs removed."""
 
     exit_code = 130
-    meaning = "interrupted (Ctrl-C or SIGTERM)"
+    meaning = "interrupted (Ctrl-C, SIGTERM, SIGHUP or SIGQUIT)"
 
 
 def exit_codes() -> dict[int, str]:

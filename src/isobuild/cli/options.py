@@ -75,7 +75,7 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
     add("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
     add("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
     add("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
-    add("--overwrite", action="store_true", help="replace files that exist")
+    add("--overwrite", action="store_true", help="replace files that exist, and the project's installed version")
     add("--installer", default="isobuild", help="INSTALLER name to record")
     add("--no-installer-file", action="store_true", help="write no INSTALLER file (as Debian's pybuild)")
     add("--requested", action="store_true", help="write REQUESTED")
