@@ -17,15 +17,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from helpers import own_traceback
 from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
 
 BAD_INPUT, BACKEND_FAILED, INTERPRETER, INSTALL_FAILED, INTERRUPTED = 2, 4, 6, 8, 130
-
-
-def own_traceback(err: str) -> bool:
-    """A traceback through isobuild's own code (a backend's own traceback is fine)."""
-    return "Traceback" in err and ("isobuild/" in err.split("Traceback", 1)[1].split("\nERROR")[0]
-                                   or "_inside" in err)
 
 
 def _alive(pid: int) -> bool:

@@ -13,15 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import PYZ, isobuild_command, clean_env, copy_fixture, make_wheel
+from conftest import isobuild_command, clean_env, copy_fixture, make_wheel
+from helpers import own_traceback
 
 import isobuild
-
-# isobuild's own code, by where it lives (not by a directory name, which a clone called isobuild/ also
-# has): the package the tests run, which holds _inside/ and _shim/, and isobuild.pyz's members.
-OWN_CODE = tuple(os.path.realpath(path) + os.sep
-                 for path in [os.path.dirname(isobuild.__file__), *([PYZ] if PYZ else [])])
-FRAME = re.compile(r'^ +File "(.+)", line \d+', re.MULTILINE)
 
 DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 120}
 TOKENS = [b"[", b"]", b"{", b"}", b"=", b'"', b"'", b"\n", b"\\", b"\\u0000", b"\x00", b"#", b"\xff\xfe",
@@ -48,13 +43,6 @@ def _mutant(base: bytes, rng: random.Random) -> bytes:
         elif data:
             data[min(at, len(data) - 1)] = rng.randrange(256)
     return bytes(data)
-
-
-def own_traceback(err: str) -> bool:
-    """A traceback with a frame in isobuild's own code; a backend's traceback (its frames, pyproject-hooks',
-    the stdlib's) is the backend's failure, reported as documented, wherever the checkout lives."""
-    return "Traceback (most recent call last):" in err and any(
-        os.path.realpath(path).startswith(OWN_CODE) for path in FRAME.findall(err))
 
 
 def _check(argv: list[str], cwd: Path, own: Path | None = None) -> str | None:
