@@ -16,6 +16,7 @@ import tempfile
 
 from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
+from ..reaper import reaping
 from ..scratch import private_tempdir
 from . import commands
 from .options import default_python, no_nul, parser
@@ -34,13 +35,13 @@ if TYPE_CHECKING:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
-    """The command, its temp files in a dir of its own (scratch.py)."""
+    """The command, its temp files in a dir of its own (scratch.py), no process of it left (reaper.py)."""
     no_nul(args)
     if getattr(args, "python", "") is None:
         args.python = default_python(console.progress)
     command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
                "check": commands.check}.get(args.command, commands.build)
-    with private_tempdir():
+    with private_tempdir(), reaping():  # the processes end first, then their temp dir goes
         return _logged(command, args, console)
 
 
