@@ -149,20 +149,43 @@ def _wait_for(condition: object, proc: subprocess.Popen[bytes], what: str) -> No
 # ---------------------------------------------------------------- a build's processes
 
 
+def _leaves_none(tmp_path: Path, pids: Path, expected: int, count: int, *args: str) -> None:
+    """``isobuild ARGS`` exits with ``expected``, after its backend or modules started ``count`` processes, and
+    none of them is left."""
+    try:
+        result = run_isobuild(*args, env=_env(tmp_path), timeout=120)
+        assert result.returncode == expected, result.stderr.decode(errors="replace")
+        assert len(_pids(pids)) == count
+        _assert_all_gone(_pids(pids))
+    finally:
+        _end(_pids(pids))
+
+
+def _interrupted_leaves_none(tmp_path: Path, pids: Path, *args: str, **env: str) -> None:
+    """SIGTERM to ``isobuild ARGS`` once a process it started recorded its pid: exit 130, none of them left."""
+    proc = subprocess.Popen([*isobuild_command(), *args], env=_env(tmp_path, **env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: _pids(pids), proc, "a recorded pid")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == Interrupted.exit_code, err.decode(errors="replace")
+        _assert_all_gone(_pids(pids))
+    finally:
+        proc.kill()
+        proc.wait()
+        _end(_pids(pids))
+
+
 @pytest.mark.parametrize("then", ["return", "raise"])
 def test_a_setsid_daemon_started_by_the_backend_ends_with_the_build(tmp_path: Path, then: str) -> None:
     src, pids = _project(tmp_path, DAEMON + ("    raise RuntimeError('after the daemon')\n" if then == "raise" else ""))
-    try:
-        result = run_isobuild("wheel", str(src), "-o", str(tmp_path / "out"), env=_env(tmp_path), timeout=120)
-        expected = BackendFailed.exit_code if then == "raise" else 0
-        assert result.returncode == expected, result.stderr.decode(errors="replace")
-        ticks = tmp_path / "ticks"
-        size = ticks.stat().st_size
-        _assert_all_gone(_pids(pids))
-        time.sleep(0.3)  # a daemon still alive would have written 30 more bytes by now
-        assert ticks.stat().st_size == size
-    finally:
-        _end(_pids(pids))
+    _leaves_none(tmp_path, pids, BackendFailed.exit_code if then == "raise" else 0, 1,
+                 "wheel", str(src), "-o", str(tmp_path / "out"))
+    ticks = tmp_path / "ticks"
+    size = ticks.stat().st_size
+    time.sleep(0.3)  # a daemon still alive would have written 30 more bytes by now
+    assert ticks.stat().st_size == size
 
 
 def test_two_hundred_children_each_in_its_own_group_end_with_the_build(tmp_path: Path) -> None:
@@ -172,29 +195,40 @@ def test_two_hundred_children_each_in_its_own_group_end_with_the_build(tmp_path:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             record(child.pid)
         """)
-    try:
-        result = run_isobuild("wheel", str(src), "-o", str(tmp_path / "out"), env=_env(tmp_path), timeout=120)
-        assert result.returncode == 0, result.stderr.decode(errors="replace")
-        assert len(_pids(pids)) == 200
-        _assert_all_gone(_pids(pids))
-    finally:
-        _end(_pids(pids))
+    _leaves_none(tmp_path, pids, 0, 200, "wheel", str(src), "-o", str(tmp_path / "out"))
 
 
 def test_an_interrupted_build_ends_the_backends_daemon(tmp_path: Path) -> None:
     src, pids = _project(tmp_path, DAEMON + "    time.sleep(1000)\n")
-    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-o", str(tmp_path / "out")], env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _interrupted_leaves_none(tmp_path, pids, "wheel", str(src), "-o", str(tmp_path / "out"))
+
+
+def test_main_called_by_a_program_spares_its_children_and_gives_back_the_subreaper_flag(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """isobuild's main() in a program (here pytest): the program's own children live on, and it is no
+    subreaper afterwards (it was none before); the backend's daemon is gone all the same."""
+    import ctypes
+
+    from isobuild.cli import main
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    flag = ctypes.c_int(-1)
+    assert libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value == 0  # PR_GET_CHILD_SUBREAPER
+    src, pids = _project(tmp_path, DAEMON)
+    for key, value in _env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    ours = subprocess.Popen(["sleep", "1000"])
     try:
-        _wait_for(lambda: _pids(pids), proc, "daemon")
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == Interrupted.exit_code, err.decode(errors="replace")
+        assert main(["wheel", str(src), "-q", "-o", str(tmp_path / "out")]) == 0
+        assert _alive(ours.pid)
         _assert_all_gone(_pids(pids))
+        assert libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value == 0
     finally:
-        proc.kill()
-        proc.wait()
+        ours.kill()
+        ours.wait()
         _end(_pids(pids))
+    capsys.readouterr()
 
 
 def test_a_thread_the_backend_leaves_running_does_not_hang_the_build(tmp_path: Path) -> None:
@@ -222,7 +256,7 @@ def test_a_backend_that_closes_every_fd_is_a_clean_backend_failure(tmp_path: Pat
 SPAWNER = """\
 import os, subprocess, time
 child = subprocess.Popen(["sleep", "1000"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+                         stderr=subprocess.DEVNULL, start_new_session={new_session})
 with open({pids!r}, "a") as f:
     f.write("%d\\n" % child.pid)
 if os.environ.get("SPAWNER_BLOCKS"):
@@ -230,38 +264,26 @@ if os.environ.get("SPAWNER_BLOCKS"):
 """
 
 
-def test_a_child_started_by_an_import_checked_module_ends_with_the_install(tmp_path: Path) -> None:
+def _spawner(tmp_path: Path, new_session: bool = False) -> tuple[Path, Path]:
+    """A wheel whose module starts a child when imported (in a session of its own if ``new_session``)."""
     pids = tmp_path / "pids"
     pids.write_text("")
-    wheel = make_wheel(tmp_path / "wheels", {"spawner.py": SPAWNER.format(pids=str(pids)).encode()})
-    try:
-        result = run_isobuild("install", str(wheel), "--prefix", str(tmp_path / "prefix"), "--check-imports",
-                              env=_env(tmp_path), timeout=120)
-        assert result.returncode == 0, result.stderr.decode(errors="replace")
-        assert len(_pids(pids)) == 1
-        _assert_all_gone(_pids(pids))
-    finally:
-        _end(_pids(pids))
+    module = SPAWNER.format(pids=str(pids), new_session=new_session)
+    return make_wheel(tmp_path / "wheels", {"spawner.py": module.encode()}), pids
+
+
+@pytest.mark.parametrize("new_session", [False, True])
+def test_a_child_started_by_an_import_checked_module_ends_with_the_install(tmp_path: Path, new_session: bool) -> None:
+    wheel, pids = _spawner(tmp_path, new_session)
+    _leaves_none(tmp_path, pids, 0, 1, "install", str(wheel), "--prefix", str(tmp_path / "prefix"), "--check-imports")
 
 
 def test_sigterm_during_the_import_check_ends_the_modules_child(tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
-    pids.write_text("")
-    wheel = make_wheel(tmp_path / "wheels", {"spawner.py": SPAWNER.format(pids=str(pids)).encode()})
+    wheel, pids = _spawner(tmp_path)
     prefix = tmp_path / "prefix"
-    proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix), "--check-imports"],
-                            env=_env(tmp_path, SPAWNER_BLOCKS="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_for(lambda: _pids(pids), proc, "the module's child")
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == Interrupted.exit_code, err.decode(errors="replace")
-        _assert_all_gone(_pids(pids))
-        assert not prefix.exists() or snapshot(prefix) == {}
-    finally:
-        proc.kill()
-        proc.wait()
-        _end(_pids(pids))
+    _interrupted_leaves_none(tmp_path, pids, "install", str(wheel), "--prefix", str(prefix), "--check-imports",
+                             SPAWNER_BLOCKS="1")
+    assert not prefix.exists() or snapshot(prefix) == {}
 
 
 @pytest.mark.parametrize("works", [True, False])
