@@ -45,7 +45,8 @@ def inside_command(python: str, *args: str) -> list[str]:
 
 def describe_exit(returncode: int) -> str:
     if returncode == CHANNEL_LOST:
-        return "ended: the backend closed its channel to isobuild (fds it does not own, as os.closerange() does)"
+        return ("lost its channel to isobuild (the backend closed file descriptors it does not own, "
+                "as os.closerange() does)")
     if returncode < 0:
         try:
             return f"was killed by {signal.Signals(-returncode).name}"
