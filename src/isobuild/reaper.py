@@ -109,7 +109,8 @@ def _exited(proc: subprocess.Popen[bytes], timeout: float | None) -> None:
 
 
 def _children() -> list[int]:
-    """This process's children, from each of its threads' list (Linux 3.5+; [] elsewhere)."""
+    """This process's children, from each of its threads' list; where the kernel has no such list
+    (CONFIG_PROC_CHILDREN unset), the processes whose parent is this one; [] without /proc."""
     found: list[int] = []
     try:
         tasks = os.listdir("/proc/self/task")
@@ -119,8 +120,25 @@ def _children() -> list[int]:
         try:
             with open(f"/proc/self/task/{task}/children", "rb") as f:
                 found += [int(pid) for pid in f.read().split()]
+        except FileNotFoundError:
+            if task == str(os.getpid()):
+                return _children_by_parent()
         except OSError:  # a thread that ended meanwhile
             pass
+    return found
+
+
+def _children_by_parent() -> list[int]:
+    """The processes whose parent (the 2nd field after the name in /proc/PID/stat) is this one."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    if int(f.read().rpartition(b")")[2].split()[1]) == me:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):  # gone meanwhile
+                pass
     return found
 
 
