@@ -150,10 +150,10 @@ def _set_subreaper(on: bool) -> bool | None:
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        was = ctypes.c_int(0)
-        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0) != 0:
+        was, zero = ctypes.c_int(0), ctypes.c_ulong(0)  # prctl's arguments after the first are unsigned long
+        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(was), zero, zero, zero) != 0:
             return None
-        if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(int(on)), zero, zero, zero) != 0:
             return None
     except (OSError, AttributeError):
         return None
