@@ -13,8 +13,10 @@ when the command ends, however it ends. Only this process's own children are
 looked at (/proc/self/task/*/children), and those it had before the command
 (isobuild's main() called from a program) are spared.
 
-Elsewhere (no prctl, or no /proc) orphans go to init as before: only the process
-groups of isobuild's own children are killed.
+Limits: elsewhere (no prctl, or no /proc) orphans go to init as before, and only
+the process groups of isobuild's own children are killed. A SIGKILL of isobuild
+itself leaves nobody to reap: the hook process's group dies (its watch pipe), a
+daemon that left the group lives on. The cost is ctypes' import (about 2 ms).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import subprocess
 import sys
 from contextlib import contextmanager
 
@@ -29,7 +32,6 @@ from .interrupts import signals_deferred
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Iterator
 
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37  # <linux/prctl.h>
@@ -94,8 +96,6 @@ def end_group(proc: subprocess.Popen[bytes], timeout: float | None = None) -> in
 def _exited(proc: subprocess.Popen[bytes], timeout: float | None) -> None:
     """Until ``proc`` has exited, without reaping it: its pidfd turns readable (Linux 5.3+). Elsewhere
     it is reaped (a pid reused at once, between the wait and the kill, is the limit there)."""
-    import subprocess
-
     try:
         fd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):
