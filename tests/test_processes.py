@@ -12,6 +12,7 @@ import signal
 import subprocess
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -138,9 +139,9 @@ def _assert_all_gone(pids: list[int]) -> None:
     assert not alive, f"{len(alive)} of {len(pids)} processes outlived the command"
 
 
-def _wait_for(condition: object, proc: subprocess.Popen[bytes], what: str) -> None:
+def _wait_for(condition: Callable[[], object], proc: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + 120
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert proc.poll() is None, f"isobuild exited before {what}: {proc.communicate()}"
         assert time.monotonic() < deadline, f"no {what} within 120 s"
         time.sleep(0.01)
