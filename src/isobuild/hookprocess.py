@@ -17,6 +17,7 @@ import subprocess
 
 from .errors import InterpreterError
 from .isolation import hook_environ
+from .reaper import end_group, end_strays
 
 TYPE_CHECKING = False  # typing and dataclasses would delay the hook process's start
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ INSIDE = [ARCHIVE, "--inside"] if ARCHIVE else [os.path.join(_HERE, "_inside", "
 SHIM_DIR = os.path.join(_HERE, "_shim")
 TARGET_HINT = "--python takes the path of a CPython 3.8+ executable"
 TOO_OLD = 86  # _inside/__main__.py's exit code for a Python older than 3.8
+CHANNEL_LOST = 87  # _inside/server.py's exit code when the backend closed the channel's fds
 HELLO_TIMEOUT = 30  # seconds: a real interpreter answers in well under one
 
 
@@ -42,6 +44,9 @@ def inside_command(python: str, *args: str) -> list[str]:
 
 
 def describe_exit(returncode: int) -> str:
+    if returncode == CHANNEL_LOST:
+        return ("lost its channel to isobuild (the backend closed file descriptors it does not own, "
+                "as os.closerange() does)")
     if returncode < 0:
         try:
             return f"was killed by {signal.Signals(-returncode).name}"
@@ -158,13 +163,14 @@ class HookProcess:
 
     def close(self) -> None:
         """End of the build: EOF on its stdin, the process exits (its atexit handlers run, see
-        _inside/server.py), and what it left running in its group is killed."""
+        _inside/server.py), what it left running in its group is killed, and what escaped the
+        group (a daemon, a child in a group of its own) too: see reaper.py."""
         try:
             self._stdin.close()
         except BrokenPipeError:
             pass
-        self._proc.wait()
-        self._kill_group()
+        end_group(self._proc)
+        end_strays()  # what the backend started outside its group: before the artifact is placed
         self._stdout.close()
         os.close(self._watch)
         self._closed = True
@@ -176,6 +182,7 @@ class HookProcess:
             return
         self._kill_group()
         self._proc.wait()
+        end_strays()
         for stream in (self._stdin, self._stdout):  # some may be closed already (an interrupted close())
             try:
                 stream.close()

@@ -22,6 +22,8 @@ from .errors import BadInput, MissingDependencies
 from .hookprocess import HookProcess
 from .isolation import Isolation
 
+IMPORT_TIMEOUT = 600  # seconds for the whole import check: an import that waits for ever is a failure to run it
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -108,21 +110,34 @@ def _top_module(member: str) -> str:
 
 def check_imports(python: str, path: Sequence[str], modules: Sequence[str], entry_points: Sequence[tuple[str, str]],
                   log: IO[bytes] | None = None) -> None:
-    """Import ``modules`` and load ``entry_points`` in the isolated target with ``path`` first; else ImportCheckFailed."""
+    """Import ``modules`` and load ``entry_points`` in the isolated target with ``path`` first; else ImportCheckFailed.
+
+    It runs in a session of its own, with files (not pipes) for its request and answer: when it has exited,
+    whatever the modules started in its group is killed (a child that forked keeps no pipe open to wait on),
+    and what escaped the group is ended with the command (reaper.py). It writes no bytecode: the modules are
+    the installed ones, and a .pyc would hold the staging path (DESTDIR) and be in no RECORD."""
     import json
     import subprocess
+    import tempfile
 
     from .errors import ImportCheckFailed, InterpreterError
     from .hookprocess import inside_command
     from .isolation import hook_environ
+    from .reaper import end_group
 
     request = json.dumps({"path": list(path), "modules": list(modules), "entry_points": [list(e) for e in entry_points]})
-    try:
-        proc = subprocess.run(inside_command(python, "imports"), input=request.encode(), stdout=subprocess.PIPE,
-                              stderr=log, env=hook_environ(dict(os.environ)), timeout=600)
-        failures = json.loads(proc.stdout)["failures"]
-    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
-        raise InterpreterError(f"{python} could not run the import check: {exc}") from None
+    env = {**hook_environ(dict(os.environ)), "PYTHONDONTWRITEBYTECODE": "1"}  # for the modules' own Pythons too
+    with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as answer:
+        stdin.write(request.encode())
+        stdin.seek(0)
+        try:
+            proc = subprocess.Popen(inside_command(python, "imports"), stdin=stdin, stdout=answer, stderr=log, env=env,
+                                    start_new_session=True)
+            end_group(proc, IMPORT_TIMEOUT)
+            answer.seek(0)
+            failures = json.loads(answer.read())["failures"]
+        except (OSError, ValueError, KeyError, TypeError, subprocess.TimeoutExpired) as exc:
+            raise InterpreterError(f"{python} could not run the import check: {exc}") from None
     if failures:
         raise ImportCheckFailed(
             "installed, but does not import: " + ", ".join(what for what, _ in failures),

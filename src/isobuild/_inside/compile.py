@@ -44,6 +44,14 @@ def _compile_batch(jobs: List[Job]) -> List[List[List[str]]]:
     return [_compile_one(job) for job in jobs]
 
 
+def _let_go() -> None:
+    """In a forked worker: the frontend's pipe (our stdin) is not the worker's to hold. Were this compiler
+    killed (the OOM killer), a worker holding it would leave the frontend blocked writing to it, for ever."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+
 class _Batches:
     """The first batch compiled here, while the pool would still be starting; later ones in the pool."""
 
@@ -63,7 +71,7 @@ class _Batches:
             # fork: workers that spawn or a forkserver start (3.14's default) would
             # re-run __main__.py, and could not import this package by name.
             context = multiprocessing.get_context("fork") if os.name == "posix" else None
-            self.pool = concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=context)
+            self.pool = concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_let_go)
         self.done.append(self.pool.submit(_compile_batch, batch))
 
     def results(self) -> List[List[str]]:

@@ -2,7 +2,7 @@
 
 The request on stdin is {"path": [...], "modules": [...], "entry_points": [[module, attrs], ...]}; the
 paths go before the stdlib on sys.path (-S -s: nothing else is there). What the modules print goes to
-stderr; the answer, {"failures": [[what, "Type: message"], ...]}, to stdout.
+stderr; the answer, {"failures": [[what, "Type: message"], ...]}, to stdout. No bytecode is written.
 """
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def _load(module: str, attrs: str) -> None:
 
 
 def main(argv: list[str]) -> None:
+    # No bytecode: it would be in no RECORD, and hold the staging path (DESTDIR); PYTHONDONTWRITEBYTECODE,
+    # set by the frontend, says the same to any Python the modules start.
+    sys.dont_write_bytecode = True
     request = json.loads(sys.stdin.read())
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # a module that prints must not corrupt the answer

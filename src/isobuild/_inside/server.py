@@ -20,6 +20,14 @@ At EOF the process exits: atexit handlers run (the backend's remove their temp
 dirs), but not the teardown of every module the backend imported (23-31 ms
 with flit_core or setuptools; benchmarks/run.py, section 5): the last atexit
 handler, registered before any backend is imported, flushes and calls os._exit().
+Two things a backend may do would keep that from happening, and are told on stderr:
+- it leaves a thread running (not a daemon): the interpreter would wait for it at exit, and the
+  frontend for the interpreter, for ever. Once the hook has returned its work is done, so the
+  process exits at once, without waiting for the thread (nor running atexit handlers: their
+  temp files are in the command's temp dir, which goes with the command);
+- it closes the channel's fds (os.closerange(3, ...), as daemonizing code does): the process
+  cannot answer, or would read and write someone else's file under the same number, so it checks
+  the channel is still its own before each read and write, and exits with CHANNEL_LOST if not.
 """
 from __future__ import annotations
 
@@ -32,6 +40,8 @@ import threading
 from typing import IO, Any, Callable
 
 from . import hooks, isolate, markers
+
+CHANNEL_LOST = 87  # the exit code that tells the frontend the backend closed the channel (hookprocess.py)
 
 
 class Server:
@@ -79,6 +89,34 @@ def _leave() -> None:
     os._exit(0)
 
 
+def _identity(stream: IO[bytes]) -> tuple[int, int] | None:
+    """The (device, inode) an fd stands for now; None once closed."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _check_channel(channel: tuple[IO[bytes], IO[bytes]], identities: list[tuple[int, int] | None], what: str) -> None:
+    """Exit with CHANNEL_LOST if the backend closed (or reused) the channel's fds."""
+    if [_identity(stream) for stream in channel] == identities:
+        return
+    sys.stderr.write("isobuild: {} closed the hook process's channel to isobuild (fds {}), as os.closerange() does: "
+                     "the hook process cannot answer\n".format(what, ", ".join(str(s.fileno()) for s in channel)))
+    sys.stderr.flush()
+    os._exit(CHANNEL_LOST)
+
+
+def _leave_threads() -> None:
+    """At EOF: a thread the backend left running is not waited for (see the module docstring)."""
+    left = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.current_thread()]
+    if left:
+        sys.stderr.write("isobuild: the backend left {} thread{} running ({}) after its last hook: not waited for, "
+                         "atexit handlers not run\n".format(len(left), "s" if len(left) > 1 else "", ", ".join(left)))
+        _leave()
+
+
 def _watch(fd: int) -> None:
     """Block on the frontend's watch pipe; its EOF means the frontend is gone: end this process group."""
     try:
@@ -99,15 +137,25 @@ def main(argv: list[str]) -> None:
         fd = int(argv[0])
         os.set_inheritable(fd, False)  # not for the backend's children
         threading.Thread(target=_watch, args=(fd,), name="isobuild-watch", daemon=True).start()
-    channel_in, channel_out = _private_channel()
+    channel = channel_in, channel_out = _private_channel()
+    identities = [_identity(stream) for stream in channel]
     server = Server()
     ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "setup": server.setup, "run": server.run,
     }
-    for line in channel_in:
+    what = "the backend's import"
+    while True:
+        _check_channel(channel, identities, what)
+        line = channel_in.readline()
+        if not line:
+            break
         msg = json.loads(line.decode("utf-8"))
+        what = msg.get("hook") or "the setup"
         reply = ops[msg["op"]](msg)
+        _check_channel(channel, identities, what)
         channel_out.write(json.dumps(reply).encode("utf-8") + b"\n")
         channel_out.flush()
+        what = "the backend's import" if msg["op"] == "setup" else "the backend"
         server.after_reply()
     sys.stdout.flush()
+    _leave_threads()

@@ -17,6 +17,7 @@ import tempfile
 from ..console import Console
 from .. import interrupts
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
+from ..reaper import reaping
 from ..scratch import private_tempdir
 from . import commands
 from .options import default_python, no_nul, parser
@@ -35,14 +36,14 @@ if TYPE_CHECKING:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
-    """The command, its temp files in a dir of its own (scratch.py)."""
+    """The command, its temp files in a dir of its own (scratch.py), no process of it left (reaper.py)."""
     no_nul(args)
     commands.check_working_directory()
     if getattr(args, "python", "") is None:
         args.python = default_python(console.progress)
     command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
                "check": commands.check}.get(args.command, commands.build)
-    with private_tempdir():
+    with private_tempdir(), reaping():  # the processes end first, then their temp dir goes
         return _logged(command, args, console)
 
 

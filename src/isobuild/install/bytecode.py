@@ -9,7 +9,8 @@ import subprocess
 import tempfile
 
 from ..errors import InstallFailed, InterpreterError
-from ..hookprocess import inside_command
+from ..hookprocess import describe_exit, inside_command
+from ..reaper import end_group
 from .journal import Journal
 from .target import Target
 
@@ -18,7 +19,10 @@ class Compiler:
     """The target interpreter byte-compiling (its magic number) each source as soon as it is written.
 
     Unpacking and compiling overlap: while this process writes the wheel's
-    files, the compiler and its pool use the other cores.
+    files, the compiler and its pool use the other cores. Its answer goes to a
+    file, and the end of the compiler is waited for, not the end of its output:
+    the pool's workers inherit its stdout, and outlive a compiler killed by
+    SIGKILL (the OOM killer); its group (them) is killed once it has exited.
     """
 
     def __init__(self, target: Target, journal: Journal) -> None:
@@ -26,6 +30,7 @@ class Compiler:
         self.journal = journal
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()  # not a pipe: compile warnings could fill it while we write
+        self.out = tempfile.TemporaryFile()  # its answer: see the class docstring
         self.sent: list[str] = []
         self.new_caches: set[str] = set()  # __pycache__ dirs that did not exist: the compiler's, if made
 
@@ -36,7 +41,7 @@ class Compiler:
         if self.proc is None:
             try:  # its own session: a Ctrl-C meant for isobuild must not cut off what the rollback needs
                 self.proc = subprocess.Popen(inside_command(self.target.python, "compile"), stdin=subprocess.PIPE,
-                                             stdout=subprocess.PIPE, stderr=self.log, start_new_session=True,
+                                             stdout=self.out, stderr=self.log, start_new_session=True,
                                              pass_fds=self.journal.held())  # the install's lock: see journal.py
             except OSError as exc:
                 raise InterpreterError(f"cannot run the target interpreter {self.target.python}: {exc.strerror}") from None
@@ -68,22 +73,30 @@ class Compiler:
     def finish(self) -> list[tuple[str, str]]:
         """Wait for the last source; return (written pyc, final pyc) pairs."""
         if self.proc is None:
-            self.log.close()
+            self._close_files()
             return []
+        assert self.proc.stdin is not None
         try:
-            out, _ = self.proc.communicate()
-        except BrokenPipeError:  # its stdin, closed by communicate(): it is gone already
-            out = b""
-            self.proc.wait()
+            self.proc.stdin.close()
+        except BrokenPipeError:  # it is gone already: its exit says how
+            pass
+        returncode = end_group(self.proc)
         self.log.seek(0)
         errors = self.log.read().decode(errors="replace").strip()
-        self.log.close()
-        if self.proc.returncode != 0:
-            raise InstallFailed(f"{self.target.python} failed to compile bytecode", details=errors)
+        self.out.seek(0)
+        out = self.out.read()
+        self._close_files()
+        if returncode != 0:
+            raise InstallFailed(f"{self.target.python} failed to compile bytecode: the compiler {describe_exit(returncode)}",
+                                details=errors or None)
         destdir = self.target.destdir
         written: list[str] = [pyc for pyc, _source in json.loads(out)]
         self._record(written)
         return [(pyc, "/" + os.path.relpath(pyc, destdir) if destdir else pyc) for pyc in written]
+
+    def _close_files(self) -> None:
+        self.log.close()
+        self.out.close()
 
     def _record(self, pycs: list[str]) -> None:
         """The compiler's work into the journal: the cache dirs it made first, then its files."""
@@ -100,7 +113,7 @@ class Compiler:
             except ProcessLookupError:
                 pass
             self.proc.wait()
-        self.log.close()
+        self._close_files()
         self._record([pyc for source in self.sent for pyc in _pycs_of(source)])
         self.sent = []
 
