@@ -1,4 +1,10 @@
-"""The CLI's output: results on stdout; progress lines and errors with hints on stderr, colour only where it belongs.
+"""The CLI's output: results on stdout; progress, warnings and errors with hints on stderr, colour only where it belongs.
+
+Three levels: progress (what is being done; -q silences it, -v adds detail),
+warnings (what the user must know even when the build succeeds: a typo in
+pyproject.toml, a requirement relaxed or removed by policy; a backend's Python
+warnings reach stderr through pyproject-hooks, once: runner.py) and errors.
+-q never silences a warning or an error.
 
 Output never fails a command whose work is done: a result is written as bytes (a
 path that is not valid in stdout's encoding goes out as the bytes it has on
@@ -59,8 +65,14 @@ def _reader_gone(stream: IO[str]) -> bool:
         return False
 
 
+# The builder reports through one callable (builder.py's ``progress``); the lines that are warnings say so
+# by their first word: its own "warning: ...", and a policy's "relaxed: ..." or "removed: ...".
+WARNING_PREFIX = "warning: "
+POLICY_PREFIXES = ("relaxed: ", "removed: ")
+
+
 class Console:
-    """stderr reporting: progress lines unless -q, colour only on a TTY without NO_COLOR."""
+    """stderr reporting: progress lines unless -q, warnings and errors always, colour only on a TTY without NO_COLOR."""
 
     def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr or open(os.devnull, "w")  # noqa: SIM115  (stderr closed: say nothing)
@@ -109,6 +121,19 @@ class Console:
 
     def detail(self, text: str) -> None:
         if self.verbose:
+            self.progress(text)
+
+    def warn(self, text: str) -> None:
+        """A warning: shown even under -q, which silences progress only."""
+        self._say(f"{self._paint('isobuild:', '1')} {self._paint('warning:', '1;33')} {text}")
+
+    def step(self, text: str) -> None:
+        """A line of the builder's: a warning if it says it is one (WARNING_PREFIX, POLICY_PREFIXES), else progress."""
+        if text.startswith(WARNING_PREFIX):
+            self.warn(text[len(WARNING_PREFIX):])
+        elif text.startswith(POLICY_PREFIXES):
+            self.warn(text)
+        else:
             self.progress(text)
 
     def error(self, exc: IsobuildError) -> None:

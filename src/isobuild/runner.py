@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +36,9 @@ class Hooks:
         self._backend = project.backend
         self._settings = dict(config_settings)  # {} rather than None, as build passes: some backends need a dict
         self._hook = ""  # the hook being called, for the runner's messages
+        # pyproject-hooks re-raises the backend's warnings of every hook call (warn_explicit, no registry):
+        # a backend imported by two hooks would warn twice. Once is enough.
+        warnings.filterwarnings("once", category=pyproject_hooks.BuildBackendWarning)
         self._caller = pyproject_hooks.BuildBackendHookCaller(
             project.srcdir, project.backend,
             backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path] or None,

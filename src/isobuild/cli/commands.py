@@ -70,8 +70,8 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
         console.progress(f"imported {len(modules)} modules, loaded {len(entry_points)} entry points")
 
     results = install_paths([args.srcdir, *args.wheels], target,
-                            lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "",
-                            lambda note: console.progress(f"warning: {note}"), check_deps if args.check_deps else None,
+                            lambda outdir: builder.build("wheel", outdir, request, console.step).path or "",
+                            console.warn, check_deps if args.check_deps else None,
                             check_imports if args.check_imports is not None else None)
     for result in results:
         console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
@@ -86,7 +86,7 @@ def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     runtime = builder.Runtime(tuple(args.extra), tuple(args.group)) if args.runtime else None
     if not args.runtime and (args.extra or args.group):
         raise BadInput("--extra and --group go with --runtime")
-    outcome = builder.requires(args.kind, build_request(args, log), console.progress, runtime)
+    outcome = builder.requires(args.kind, build_request(args, log), console.step, runtime)
     if args.json:
         console.result(json.dumps(outcome_json(outcome), indent=2))
     else:
@@ -110,7 +110,7 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
     console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
     archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
-    outcome = builder.build(args.command, outdir, request, console.progress)
+    outcome = builder.build(args.command, outdir, request, console.step)
     console.detail(f"hook sys.path: {outcome.hello.sys_path}")
     console.result(json.dumps(outcome_json(outcome), indent=2) if args.json else str(outcome.path))
     return 0

@@ -44,7 +44,8 @@ def _environment_options() -> argparse.ArgumentParser:
         help="requirement NAME must be present, its version is not checked (* for all); repeatable")
     add("--remove", action="append", default=[], metavar="NAME",
         help="requirement NAME is not checked at all (* for all); repeatable")
-    add("-q", "--quiet", action="store_true", help="no progress; backend output only on failure")
+    add("-q", "--quiet", action="store_true",
+        help="no progress lines, backend output only on failure; warnings and errors still reach stderr")
     add("-v", "--verbose", action="store_true", help="also show sys.path and environment of the hooks")
     add("--json", action="store_true", help="print the result as one JSON object")
     return common
@@ -93,7 +94,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="isobuild",
         description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
-        "with user and system site-packages scrubbed from sys.path.",
+        "with user and system site-packages scrubbed from sys.path. The result goes to stdout; progress, "
+        "warnings and errors to stderr: -q silences progress only, never a warning or an error.",
         epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in exit_codes().items()),
     )
     top.add_argument("--version", action="version", version=f"isobuild {__version__}")
