@@ -7,7 +7,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import build_env, clean_env, copy_fixture, run_isobuild
+import pytest
+from conftest import build_env, clean_env, copy_fixture, make_wheel, run_isobuild
+
+from isobuild.cli.options import REFUSED_COMMANDS, REFUSED_OPTIONS
+from isobuild.errors import BadInput, RefusedWheel
 
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -51,3 +55,70 @@ def test_quiet_shows_the_backends_warnings_once(tmp_path: Path) -> None:
     err = result.stderr.decode()
     assert result.returncode == 0, err
     assert err.count("careful-words") == 1, err
+
+
+# ---------------------------------------------------------------- habits answered
+
+
+def _installed(stage: Path) -> list[str]:
+    return sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("option", ["-d", "--root", "--destdir"])
+def test_installers_and_pips_destdir_spellings_are_aliases(tmp_path: Path, option: str) -> None:
+    wheel = make_wheel(tmp_path / "in", {"demo.py": b"x = 1\n"})
+    stage = tmp_path / "stage"
+    result = run_isobuild("install", str(wheel), "--prefix", "/opt/demo", option, str(stage), "--no-compile")
+    assert result.returncode == 0, result.stderr.decode()
+    assert any(path.startswith("opt/demo/") and path.endswith("/demo.py") for path in _installed(stage))
+
+
+def test_installers_no_compile_bytecode_and_overwrite_existing_are_aliases(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "in", {"demo.py": b"x = 1\n"})
+    prefix = tmp_path / "prefix"
+    first = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--no-compile-bytecode")
+    assert first.returncode == 0, first.stderr.decode()
+    assert not [p for p in _installed(prefix) if p.endswith(".pyc")]
+    again = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--no-compile-bytecode")
+    assert again.returncode == RefusedWheel.exit_code
+    replaced = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--no-compile-bytecode", "--overwrite-existing")
+    assert replaced.returncode == 0, replaced.stderr.decode()
+
+
+def test_builds_no_isolation_is_accepted_and_says_it_changes_nothing(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    for option in ("-n", "--no-isolation"):
+        result = run_isobuild("wheel", "-q", option, str(src), "-o", str(tmp_path / option))
+        assert result.returncode == 0, result.stderr.decode()
+        assert b"warning: -n/--no-isolation changes nothing: isobuild never installs anything" in result.stderr
+        assert result.stdout.decode().strip().endswith(".whl")
+
+
+def test_dash_capital_v_and_help_are_version_and_help() -> None:
+    assert run_isobuild("-V").stdout == run_isobuild("--version").stdout != b""
+    assert run_isobuild("help").stdout == run_isobuild("--help").stdout
+    helped = run_isobuild("help", "install")
+    assert helped.returncode == 0 and helped.stdout == run_isobuild("install", "--help").stdout
+
+
+REFUSED = [(command, option) for names in REFUSED_OPTIONS for option in names for command in ("wheel", "install")]
+
+
+@pytest.mark.parametrize("command, option", REFUSED + [(None, "-w"), (None, "-s")])
+def test_other_frontends_options_are_refused_with_isobuilds_way(tmp_path: Path, command: str | None,
+                                                                option: str) -> None:
+    args = [command] if command else []
+    result = run_isobuild(*args, option, "x", str(tmp_path / "missing"))
+    err = result.stderr.decode()
+    assert result.returncode == BadInput.exit_code, err
+    hint = next(text for names, text in REFUSED_OPTIONS.items() if option in names)
+    assert err.splitlines() == [f"ERROR {option} is not an isobuild option", f"hint: {hint}"]
+
+
+@pytest.mark.parametrize("command", sorted(REFUSED_COMMANDS))
+def test_gpep517s_commands_are_refused_with_isobuilds(tmp_path: Path, command: str) -> None:
+    result = run_isobuild(command, "--wheel-dir", str(tmp_path), "x.whl")
+    err = result.stderr.decode()
+    assert result.returncode == BadInput.exit_code, err
+    assert err.splitlines() == [f"ERROR {command} is not an isobuild command",
+                                f"hint: isobuild's is `{REFUSED_COMMANDS[command]}`"]

@@ -18,7 +18,7 @@ from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
 from ..scratch import private_tempdir
 from . import commands
-from .options import default_python, no_nul, parser
+from .options import default_python, no_nul, parse
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  # what sdists.py unpacks
 
@@ -77,9 +77,12 @@ def _logged(command: Command, args: argparse.Namespace, console: Console) -> int
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+        args = parse(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
+    except BadInput as exc:  # another frontend's spelling: the error names isobuild's
+        Console(quiet=False, verbose=False).error(exc)
+        return exc.exit_code
     console = Console(args.quiet, args.verbose)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
     try:

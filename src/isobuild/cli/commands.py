@@ -33,6 +33,13 @@ def check_working_directory() -> None:
                        hint="cd to a directory that exists, then run isobuild again") from None
 
 
+def _request(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> builder.Request:
+    if args.no_isolation:
+        console.warn("-n/--no-isolation changes nothing: isobuild never installs anything, the hooks always "
+                     "run with the build environment you give (PYTHONPATH, --path)")
+    return build_request(args, log)
+
+
 def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
     from ..install import Target, install_paths  # installer's import is paid by install alone
 
@@ -43,7 +50,7 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
                     levels=optimize_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
                     jobs=args.jobs, overwrite=args.overwrite, installer_name="" if args.no_installer_file else args.installer,
                     requested=args.requested, tag_check=not args.no_tag_check, hardlink_dupes=args.hardlink_dupes)
-    request = build_request(args, log)
+    request = _request(args, console, log)
 
     def check_deps(wheels: list[str], site_dirs: list[str]) -> None:
         """--check-deps: the wheels' Requires-Dist against the destination plus the build environment."""
@@ -86,7 +93,7 @@ def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     runtime = builder.Runtime(tuple(args.extra), tuple(args.group)) if args.runtime else None
     if not args.runtime and (args.extra or args.group):
         raise BadInput("--extra and --group go with --runtime")
-    outcome = builder.requires(args.kind, build_request(args, log), console.step, runtime)
+    outcome = builder.requires(args.kind, _request(args, console, log), console.step, runtime)
     if args.json:
         console.result(json.dumps(outcome_json(outcome), indent=2))
     else:
@@ -100,13 +107,13 @@ def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
 
 
 def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
-    info = environment_json(builder.environment(build_request(args, log)))
+    info = environment_json(builder.environment(_request(args, console, log)))
     console.result(json.dumps(info, indent=2) if args.json else render_environment(info))
     return 0
 
 
 def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
-    request = build_request(args, log)
+    request = _request(args, console, log)
     console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
     archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))

@@ -32,9 +32,42 @@ COMMANDS = {
 }
 
 
+# Other frontends' spellings that mean something else here (or nothing): refused with isobuild's way. Those
+# that mean exactly what an isobuild option means are that option's aliases (-d, --root, -V, -n, ...).
+REFUSED_OPTIONS = {
+    ("-w", "--wheel"): "a wheel is `isobuild wheel SRCDIR`; its directory is -o OUTDIR (pip's -w)",
+    ("-s", "--sdist"): "an sdist is `isobuild sdist SRCDIR`",
+    ("--wheel-dir",): "the output directory is -o OUTDIR",
+    ("--output-fd",): "stdout is the artifact path; --json prints it with its size and sha256",
+    ("--no-deps",): "isobuild installs no dependencies: there is nothing to turn off",
+    ("--compile-bytecode",): "bytecode levels are --optimize LEVEL[,LEVEL] (default 0; installer's default is 0,1)",
+}
+REFUSED_COMMANDS = {"build-wheel": "isobuild wheel SRCDIR", "install-wheel": "isobuild install WHEEL"}
+
+
+class _Refused(argparse.Action):
+    """Another frontend's option that isobuild does not have: BadInput naming isobuild's way, not argparse's usage."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, hint: str = "", **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS)
+        self.hint = hint
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        raise BadInput(f"{option_string} is not an isobuild option", hint=self.hint)
+
+
+def _habits() -> argparse.ArgumentParser:
+    """The refused spellings, on the top level and on every command."""
+    habits = argparse.ArgumentParser(add_help=False)
+    for names, hint in REFUSED_OPTIONS.items():
+        habits.add_argument(*names, action=_Refused, hint=hint, dest=argparse.SUPPRESS)
+    return habits
+
+
 def _environment_options() -> argparse.ArgumentParser:
     """The isolated environment and the check's policy: every command has them."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, parents=[_habits()])
     add = common.add_argument
     add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild; from a venv, its base)")
     add("--path", action="append", default=[], metavar="DIR",
@@ -60,6 +93,8 @@ def _project_options() -> argparse.ArgumentParser:
         help="pass a config setting to the backend; a repeated key becomes a list")
     add("--config-json", metavar="JSON", help="config settings as one JSON object (-C wins on a clash)")
     add("-x", "--skip-dependency-check", action="store_true", help="do not check build requirements")
+    add("-n", "--no-isolation", action="store_true",
+        help="accepted for build's sake, and changes nothing: isobuild never installs anything")
     return common
 
 
@@ -67,15 +102,15 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
     add = cmd.add_argument
     add("wheels", nargs="*", metavar="WHEEL", help="more wheels (SRCDIR may be a wheel too)")
     add("--prefix", help="install under this prefix (scheme posix_prefix unless --scheme)")
-    add("--destdir", help="stage under this root; it appears in no installed file")
+    add("-d", "--destdir", "--root", help="stage under this root; it appears in no installed file")
     add("--scheme", help="sysconfig scheme of the target (posix_local, deb_system, venv, ...)")
     add("--interpreter", help="shebang interpreter (default: the target, --python as named)")
     add("--shebang-flags", default="", metavar="FLAGS", help="flags for the shebang, e.g. -sP")
-    add("--no-compile", action="store_true", help="write no bytecode")
+    add("--no-compile", "--no-compile-bytecode", action="store_true", help="write no bytecode")
     add("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
     add("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
     add("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
-    add("--overwrite", action="store_true", help="replace files that exist")
+    add("--overwrite", "--overwrite-existing", action="store_true", help="replace files that exist")
     add("--installer", default="isobuild", help="INSTALLER name to record")
     add("--no-installer-file", action="store_true", help="write no INSTALLER file (as Debian's pybuild)")
     add("--requested", action="store_true", help="write REQUESTED")
@@ -97,8 +132,9 @@ def parser() -> argparse.ArgumentParser:
         "with user and system site-packages scrubbed from sys.path. The result goes to stdout; progress, "
         "warnings and errors to stderr: -q silences progress only, never a warning or an error.",
         epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in exit_codes().items()),
+        parents=[_habits()],
     )
-    top.add_argument("--version", action="version", version=f"isobuild {__version__}")
+    top.add_argument("-V", "--version", action="version", version=f"isobuild {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     project, environment = _project_options(), _environment_options()
     for name, text in COMMANDS.items():
@@ -118,6 +154,18 @@ def parser() -> argparse.ArgumentParser:
         elif name != "env":
             cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
     return top
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments; ``help [COMMAND]`` is ``[COMMAND] --help``, gpep517's commands are refused with
+    isobuild's (BadInput); argparse exits (SystemExit) for --help, --version and its own usage errors."""
+    argv = list(argv)
+    first = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)
+    if first is not None and argv[first] == "help":
+        argv = [*argv[:first], *argv[first + 1:first + 2], "--help"]
+    elif first is not None and argv[first] in REFUSED_COMMANDS:
+        raise BadInput(f"{argv[first]} is not an isobuild command", hint=f"isobuild's is `{REFUSED_COMMANDS[argv[first]]}`")
+    return parser().parse_args(argv)
 
 
 CONFIG_DEPTH = 64  # pyproject-hooks writes them as JSON for the backend: no backend nests deeper
