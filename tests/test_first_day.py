@@ -3,15 +3,18 @@ speak JSON, summaries, hints, --version, the man page and shell completion."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import build_env, clean_env, copy_fixture, make_wheel, run_isobuild
+from conftest import REPO, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
 
 from isobuild.cli.options import REFUSED_COMMANDS, REFUSED_OPTIONS
-from isobuild.errors import BadInput, RefusedWheel
+from isobuild.errors import BackendFailed, BadInput, IsobuildError, MissingDependencies, RefusedWheel
 
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -122,3 +125,82 @@ def test_gpep517s_commands_are_refused_with_isobuilds(tmp_path: Path, command: s
     assert result.returncode == BadInput.exit_code, err
     assert err.splitlines() == [f"ERROR {command} is not an isobuild command",
                                 f"hint: isobuild's is `{REFUSED_COMMANDS[command]}`"]
+
+
+# ---------------------------------------------------------------- --json, documented
+
+JSON_DOC = REPO / "docs" / "json.md"
+
+
+def _documented_keys() -> dict[str, set[str]]:
+    """docs/json.md's tables: the keys (first column, in backquotes) under each `## Heading`."""
+    tables: dict[str, set[str]] = {}
+    heading = ""
+    for line in JSON_DOC.read_text().splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+        match = re.match(r"\| `([a-z_0-9]+)` \|", line)
+        if match:
+            tables.setdefault(heading, set()).add(match.group(1))
+    return tables
+
+
+def _json_failure(result: subprocess.CompletedProcess[bytes], error: type[IsobuildError]) -> dict[str, object]:
+    assert result.returncode == error.exit_code, result.stderr.decode()
+    info = json.loads(result.stdout)  # one object, nothing else
+    assert info["schema"] == 1 and info["exit_code"] == error.exit_code and info["error"] == error.__name__
+    assert f"ERROR {info['message']}" in result.stderr.decode()
+    return info
+
+
+def _probe_requiring(tmp_path: Path, requirement: str) -> Path:
+    src = copy_fixture("probe", tmp_path)
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("requires = []", f"requires = [{requirement!r}]"))
+    return src
+
+
+def test_a_bad_input_failure_is_one_documented_json_object(tmp_path: Path) -> None:
+    info = _json_failure(run_isobuild("wheel", "--json", str(tmp_path / "missing")), BadInput)
+    assert set(info) == _documented_keys()["Failure"]
+    refused = _json_failure(run_isobuild("wheel", "--json", "-w", str(tmp_path)), BadInput)
+    assert set(refused) == _documented_keys()["Failure"] and refused["hint"]
+
+
+def test_a_missing_requirement_is_one_documented_json_object(tmp_path: Path) -> None:
+    src = _probe_requiring(tmp_path, "isobuild-no-such-dist>=1")
+    info = _json_failure(run_isobuild("wheel", "--json", "-q", str(src)), MissingDependencies)
+    assert set(info) == _documented_keys()["Failure"] and "isobuild-no-such-dist" in str(info["details"])
+    keys = _documented_keys()
+    listed = _json_failure(run_isobuild("requires", "--json", "-q", str(src)), MissingDependencies)
+    assert set(listed) == keys["Build"] | keys["Failure"]
+    assert all(set(status) == keys["Requirement"] for status in listed["requirements"])  # type: ignore[union-attr]
+
+
+def test_a_backend_failure_is_one_documented_json_object(tmp_path: Path) -> None:
+    src = copy_fixture("probe", tmp_path)
+    info = _json_failure(run_isobuild("wheel", "--json", "-q", str(src), "-C", "fail=broken-words"), BackendFailed)
+    assert set(info) == _documented_keys()["Failure"] and "broken-words" in str(info["message"])
+
+
+def test_an_install_refusal_is_one_documented_json_object_and_success_is_documented_too(tmp_path: Path) -> None:
+    keys = _documented_keys()
+    wheel = make_wheel(tmp_path / "in", {"demo.py": b"x = 1\n"})
+    prefix = tmp_path / "prefix"
+    first = run_isobuild("install", "--json", str(wheel), "--prefix", str(prefix))
+    assert first.returncode == 0, first.stderr.decode()
+    installed = json.loads(first.stdout)
+    assert set(installed) == keys["Install"] and set(installed["installed"][0]) == keys["Installed"]
+    info = _json_failure(run_isobuild("install", "--json", str(wheel), "--prefix", str(prefix)), RefusedWheel)
+    assert set(info) == keys["Failure"]
+    checked = json.loads(run_isobuild("check", "--json", str(wheel)).stdout)
+    assert set(checked) == keys["Check"]
+
+
+def test_builds_and_env_print_the_documented_keys(tmp_path: Path) -> None:
+    keys = _documented_keys()
+    src = copy_fixture("probe", tmp_path)
+    built = run_isobuild("wheel", "--json", "-q", str(src))
+    assert built.returncode == 0 and set(json.loads(built.stdout)) == keys["Build"]
+    env = run_isobuild("env", "--json", "-q", str(src))
+    assert env.returncode == 0 and set(json.loads(env.stdout)) == keys["Env"]

@@ -15,6 +15,7 @@ cannot be written is an error (exit 120): it is the command's output.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import sys
@@ -71,12 +72,21 @@ WARNING_PREFIX = "warning: "
 POLICY_PREFIXES = ("relaxed: ", "removed: ")
 
 
+SCHEMA = 1  # the "schema" of every JSON object isobuild prints (docs/json.md); raised when a key changes meaning
+
+
+def error_json(exc: IsobuildError) -> dict[str, object]:
+    """A failure as --json prints it on stdout (docs/json.md, "Failure")."""
+    return {"schema": SCHEMA, "exit_code": exc.exit_code, "error": type(exc).__name__, "message": exc.message,
+            "hint": exc.hint, "details": exc.details}
+
+
 class Console:
     """stderr reporting: progress lines unless -q, warnings and errors always, colour only on a TTY without NO_COLOR."""
 
-    def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None) -> None:
+    def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None, json: bool = False) -> None:
         self.stream = stream or sys.stderr or open(os.devnull, "w")  # noqa: SIM115  (stderr closed: say nothing)
-        self.quiet, self.verbose = quiet, verbose
+        self.quiet, self.verbose, self.json = quiet, verbose, json
         self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
         if _reader_gone(self.stream):
             _to_null(self.stream)
@@ -136,9 +146,16 @@ class Console:
         else:
             self.progress(text)
 
-    def error(self, exc: IsobuildError) -> None:
+    def error(self, exc: IsobuildError, *, in_result: bool = False) -> None:
+        """On stderr; with --json also on stdout as one object, unless the command's result holds it
+        (``in_result``) or stdout is what failed."""
         lines = [exc.details] if exc.details else []
         lines.append(f"{self._paint('ERROR', '1;31')} {exc.message}")
         if exc.hint:
             lines.append(f"{self._paint('hint:', '1')} {exc.hint}")
         self._say(*lines)
+        if self.json and not in_result and not isinstance(exc, OutputFailed):
+            try:
+                self.result(json.dumps(error_json(exc), indent=2))
+            except OutputFailed:  # the error's exit code stands
+                pass

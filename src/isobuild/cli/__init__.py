@@ -81,9 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
     except BadInput as exc:  # another frontend's spelling: the error names isobuild's
-        Console(quiet=False, verbose=False).error(exc)
+        Console(quiet=False, verbose=False, json="--json" in (sys.argv[1:] if argv is None else argv)).error(exc)
         return exc.exit_code
-    console = Console(args.quiet, args.verbose)
+    console = Console(args.quiet, args.verbose, json=args.json)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
     try:
         return _run(args, console)

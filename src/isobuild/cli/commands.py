@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from .. import builder
 from ..errors import BadInput
 from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
-from .render import environment_json, outcome_json, render_environment, status_json
+from .render import document, environment_json, outcome_json, render_environment, status_json
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
@@ -83,7 +82,7 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
     for result in results:
         console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
     if args.json:
-        console.result(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
+        console.result(document({"installed": [vars(r) for r in results], "interpreter": target.interpreter}))
     else:
         console.result("\n".join(r.dist_info for r in results))
     return 0
@@ -95,20 +94,20 @@ def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
         raise BadInput("--extra and --group go with --runtime")
     outcome = builder.requires(args.kind, _request(args, console, log), console.step, runtime)
     if args.json:
-        console.result(json.dumps(outcome_json(outcome), indent=2))
+        console.result(document(outcome_json(outcome), outcome.missing))
     else:
         for status in outcome.requirements:
             where = f"\t{status.origin}" if args.runtime else ""
             console.result(f"{status.requirement}\t{status.describe()}{where}")
     if outcome.missing is not None:
-        console.error(outcome.missing)
+        console.error(outcome.missing, in_result=args.json)
         return outcome.missing.exit_code
     return 0
 
 
 def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
     info = environment_json(builder.environment(_request(args, console, log)))
-    console.result(json.dumps(info, indent=2) if args.json else render_environment(info))
+    console.result(document(info) if args.json else render_environment(info))
     return 0
 
 
@@ -119,7 +118,7 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
     outcome = builder.build(args.command, outdir, request, console.step)
     console.detail(f"hook sys.path: {outcome.hello.sys_path}")
-    console.result(json.dumps(outcome_json(outcome), indent=2) if args.json else str(outcome.path))
+    console.result(document(outcome_json(outcome)) if args.json else str(outcome.path))
     return 0
 
 
@@ -133,13 +132,13 @@ def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
             raise BadInput(f"{wheel}: no such wheel file")
     results, missing = check_wheels(args.wheels, isolation(args), args.extra, Policy.of(args.relax, args.remove), log)
     if args.json:
-        console.result(json.dumps({"wheels": [{"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
-                                              for wheel, statuses in results]}, indent=2))
+        console.result(document({"wheels": [{"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
+                                            for wheel, statuses in results]}, missing))
     else:
         for wheel, statuses in results:
             for status in statuses:
                 console.result(f"{os.path.basename(wheel)}\t{status.requirement}\t{status.describe()}")
     if missing is not None:
-        console.error(missing)
+        console.error(missing, in_result=args.json)
         return missing.exit_code
     return 0

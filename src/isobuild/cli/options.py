@@ -17,7 +17,7 @@ from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import IO, Any
+    from typing import IO, Any, NoReturn
 
 
 COMMANDS = {
@@ -57,17 +57,24 @@ class _Refused(argparse.Action):
         raise BadInput(f"{option_string} is not an isobuild option", hint=self.hint)
 
 
-def _habits() -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are BadInput: one ERROR line and a hint (and, with --json, the JSON error)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{self.prog}: {message}", hint=f"{self.prog} --help lists what it takes")
+
+
+def _habits() -> _Parser:
     """The refused spellings, on the top level and on every command."""
-    habits = argparse.ArgumentParser(add_help=False)
+    habits = _Parser(add_help=False)
     for names, hint in REFUSED_OPTIONS.items():
         habits.add_argument(*names, action=_Refused, hint=hint, dest=argparse.SUPPRESS)
     return habits
 
 
-def _environment_options() -> argparse.ArgumentParser:
+def _environment_options() -> _Parser:
     """The isolated environment and the check's policy: every command has them."""
-    common = argparse.ArgumentParser(add_help=False, parents=[_habits()])
+    common = _Parser(add_help=False, parents=[_habits()])
     add = common.add_argument
     add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild; from a venv, its base)")
     add("--path", action="append", default=[], metavar="DIR",
@@ -84,9 +91,9 @@ def _environment_options() -> argparse.ArgumentParser:
     return common
 
 
-def _project_options() -> argparse.ArgumentParser:
+def _project_options() -> _Parser:
     """What the commands that run a project's hooks have besides."""
-    common = argparse.ArgumentParser(add_help=False, parents=[_environment_options()])
+    common = _Parser(add_help=False, parents=[_environment_options()])
     add = common.add_argument
     add("srcdir", nargs="?", default=".", help="project directory or sdist archive (default: .)")
     add("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
@@ -126,7 +133,7 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="isobuild",
         description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
         "with user and system site-packages scrubbed from sys.path. The result goes to stdout; progress, "

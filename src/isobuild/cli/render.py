@@ -6,6 +6,7 @@ import json
 import os
 
 from .. import builder
+from ..console import SCHEMA, error_json
 from ..isolation import REMOVED_VARIABLES, SET_VARIABLES
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -15,7 +16,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..dependencies import Status
+    from ..errors import IsobuildError
     from ..hookprocess import Hello
+
+
+def document(info: dict[str, Any], failure: IsobuildError | None = None) -> str:
+    """One JSON object as --json prints it: "schema" first, and a failure's keys when the result has one."""
+    return json.dumps({"schema": SCHEMA, **info, **(error_json(failure) if failure else {})}, indent=2)
 
 
 def status_json(status: Status) -> dict[str, Any]:
