@@ -204,3 +204,32 @@ def test_builds_and_env_print_the_documented_keys(tmp_path: Path) -> None:
     assert built.returncode == 0 and set(json.loads(built.stdout)) == keys["Build"]
     env = run_isobuild("env", "--json", "-q", str(src))
     assert env.returncode == 0 and set(json.loads(env.stdout)) == keys["Env"]
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def test_install_says_what_it_wrote_in_one_line_and_v_in_readable_lines(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "in", {"demo.py": b"x = 1\n", "demo-1.0.data/scripts/demo-tool": b"#!python\nprint(1)\n"})
+    prefix = tmp_path / "prefix"
+    result = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-v")
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    purelib = Path(result.stdout.decode().strip()).parent
+    assert f"isobuild: installed demo 1.0: 6 files, 1 script, 1 bytecode file in {purelib}\n" in err
+    assert f"isobuild:   scripts: {prefix / 'bin'}\n" in err and "{" not in err
+    quiet = run_isobuild("install", str(wheel), "--prefix", str(tmp_path / "other"), "-q")
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
+def test_check_tallies_and_shows_marker_excluded_requirements_only_with_v(tmp_path: Path) -> None:
+    metadata = ("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: setuptools\n"
+                "Requires-Dist: isobuild-never; python_version < '3'\n")
+    wheel = make_wheel(tmp_path / "in", {"demo.py": b"", "demo-1.0.dist-info/METADATA": metadata.encode()})
+    env = clean_env(PYTHONPATH=str(build_env(VERSION)))
+    plain = run_isobuild("check", str(wheel), env=env)
+    assert plain.returncode == 0, plain.stderr.decode()
+    assert [line.split("\t")[1] for line in plain.stdout.decode().splitlines()] == ["setuptools"]
+    assert b"isobuild: check: 1 satisfied, 0 missing, 1 not applicable (marker or --remove)\n" in plain.stderr
+    verbose = run_isobuild("check", "-v", str(wheel), env=env)
+    assert len(verbose.stdout.decode().splitlines()) == 2 and b"not needed (marker)" in verbose.stdout

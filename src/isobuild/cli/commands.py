@@ -7,7 +7,10 @@ import os
 from .. import builder
 from ..errors import BadInput
 from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
-from .render import document, environment_json, outcome_json, render_environment, status_json
+from .render import (
+    check_summary, document, environment_json, install_summary, installed_json, outcome_json, render_environment,
+    scheme_lines, status_json,
+)
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
@@ -79,10 +82,13 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
                             lambda outdir: builder.build("wheel", outdir, request, console.step).path or "",
                             console.warn, check_deps if args.check_deps else None,
                             check_imports if args.check_imports is not None else None)
-    for result in results:
-        console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
+    infos = [installed_json(result, target.destdir) for result in results]
+    for info in infos:
+        console.progress(install_summary(info, target.destdir))
+        for line in scheme_lines(info):
+            console.detail(line)
     if args.json:
-        console.result(document({"installed": [vars(r) for r in results], "interpreter": target.interpreter}))
+        console.result(document({"installed": infos, "interpreter": target.interpreter}))
     else:
         console.result("\n".join(r.dist_info for r in results))
     return 0
@@ -113,11 +119,13 @@ def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> in
 
 def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
     request = _request(args, console, log)
-    console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
+    console.detail(f"build environment: PYTHONPATH {os.pathsep.join(request.isolation.pythonpath) or '(none)'}; "
+                   f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}")
     archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
     outcome = builder.build(args.command, outdir, request, console.step)
-    console.detail(f"hook sys.path: {outcome.hello.sys_path}")
+    for line in ["hook sys.path:", *(f"  {entry}" for entry in outcome.hello.sys_path)]:
+        console.detail(line)
     console.result(document(outcome_json(outcome)) if args.json else str(outcome.path))
     return 0
 
@@ -137,7 +145,9 @@ def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
     else:
         for wheel, statuses in results:
             for status in statuses:
-                console.result(f"{os.path.basename(wheel)}\t{status.requirement}\t{status.describe()}")
+                if status.needed or status.policy or args.verbose:  # marker-excluded: only with -v
+                    console.result(f"{os.path.basename(wheel)}\t{status.requirement}\t{status.describe()}")
+    console.progress(f"check: {check_summary([s for _, statuses in results for s in statuses])}")
     if missing is not None:
         console.error(missing, in_result=args.json)
         return missing.exit_code
