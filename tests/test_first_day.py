@@ -14,7 +14,9 @@ import pytest
 from conftest import REPO, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
 
 from isobuild.cli.options import REFUSED_COMMANDS, REFUSED_OPTIONS
-from isobuild.errors import BackendFailed, BadInput, IsobuildError, MissingDependencies, RefusedWheel
+from isobuild.errors import (
+    BackendFailed, BackendUnavailable, BadInput, InterpreterError, IsobuildError, MissingDependencies, RefusedWheel,
+)
 
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -233,3 +235,46 @@ def test_check_tallies_and_shows_marker_excluded_requirements_only_with_v(tmp_pa
     assert b"isobuild: check: 1 satisfied, 0 missing, 1 not applicable (marker or --remove)\n" in plain.stderr
     verbose = run_isobuild("check", "-v", str(wheel), env=env)
     assert len(verbose.stdout.decode().splitlines()) == 2 and b"not needed (marker)" in verbose.stdout
+
+
+# ---------------------------------------------------------------- hints
+
+
+def _backend_named(tmp_path: Path, backend: str, backend_path: bool) -> Path:
+    src = copy_fixture("setuptools-pyproject" if not backend_path else "probe", tmp_path)
+    pyproject = src / "pyproject.toml"
+    text = re.sub(r'build-backend = "[^"]*"', f'build-backend = "{backend}"', pyproject.read_text())
+    pyproject.write_text(text.replace('requires = ["setuptools>=61"]', "requires = []"))
+    return src
+
+
+@pytest.mark.parametrize("backend, backend_path, says", [
+    ("setuptool.build_meta", False, "no distribution in the hooks' sys.path provides 'setuptool' "
+                                    "(did you mean 'setuptools'?)"),
+    ("setuptools.build_met", False, "'setuptools' is there (setuptools "),
+    ("probe_backnd", True, "no distribution in the hooks' backend-path provides 'probe_backnd' "
+                           "(did you mean 'probe_backend'?)"),
+])
+def test_a_backend_that_is_not_there_gets_a_hint_not_a_traceback(tmp_path: Path, backend: str, backend_path: bool,
+                                                                 says: str) -> None:
+    env = clean_env(PYTHONPATH=str(build_env(VERSION)))
+    result = run_isobuild("wheel", "-q", str(_backend_named(tmp_path, backend, backend_path)), env=env)
+    err = result.stderr.decode()
+    assert result.returncode == BackendUnavailable.exit_code, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"ERROR cannot import backend {backend}: no module named"), err
+    assert lines[1].startswith("hint: ") and says in lines[1] and str(build_env(VERSION)) in lines[1], err
+    if backend == "setuptools.build_met":
+        assert "but not 'setuptools.build_met' (did you mean 'setuptools.build_meta'?)" in lines[1]
+
+
+@pytest.mark.parametrize("python, why", [("/usr/bin", "a directory"), ("python9", "not found on PATH"),
+                                         ("/usr/bin/python9", "no such file")])
+def test_an_interpreter_that_is_not_one_is_one_exit_code_and_one_message(tmp_path: Path, python: str,
+                                                                         why: str) -> None:
+    for command in ("wheel", "env", "install"):
+        result = run_isobuild(command, "--python", python, str(copy_fixture("probe", tmp_path / command)))
+        assert result.returncode == InterpreterError.exit_code, result.stderr.decode()
+        assert result.stderr.decode().splitlines() == [
+            f"ERROR --python {python}: not an interpreter ({why})",
+            "hint: name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3"]

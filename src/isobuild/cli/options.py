@@ -9,7 +9,7 @@ import shutil
 import sys
 
 from .. import __version__, builder
-from ..errors import BadInput, exit_codes
+from ..errors import BadInput, InterpreterError, exit_codes
 from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -268,15 +268,18 @@ def default_python(say: Callable[[str], None]) -> str:
 
 
 def target_python(value: str | None) -> str:
-    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
+    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3). A name
+    that is no interpreter is InterpreterError however it fails to be one: missing, a directory, not
+    executable, not on PATH."""
     if value is None:
         return sys.executable
-    if os.sep not in value:
-        found = shutil.which(value)
-        if found is None:
-            raise BadInput(f"--python {value}: not found on PATH")
-        value = found
-    return os.path.abspath(value)
+    path = shutil.which(value) if os.sep not in value else os.path.abspath(value)
+    problem = ("not found on PATH" if path is None else "no such file" if not os.path.exists(path)
+               else "a directory" if os.path.isdir(path) else "not executable" if not os.access(path, os.X_OK) else "")
+    if path is None or problem:
+        raise InterpreterError(f"--python {value}: not an interpreter ({problem})",
+                               hint="name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3")
+    return path
 
 
 def optimize_levels(text: str, no_compile: bool) -> tuple[int, ...]:
