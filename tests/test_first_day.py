@@ -4,14 +4,16 @@ speak JSON, summaries, hints, --version, the man page and shell completion."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
+from conftest import PYZ, REPO, apt_install, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
 
 from isobuild.cli.options import REFUSED_COMMANDS, REFUSED_OPTIONS
 from isobuild.errors import (
@@ -278,3 +280,108 @@ def test_an_interpreter_that_is_not_one_is_one_exit_code_and_one_message(tmp_pat
         assert result.stderr.decode().splitlines() == [
             f"ERROR --python {python}: not an interpreter ({why})",
             "hint: name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3"]
+
+
+# ---------------------------------------------------------------- --version, man page, completion
+
+PINS = REPO / "tools" / "pyz-requirements.txt"
+LIBRARIES = ("pyproject-hooks", "packaging", "installer")
+
+
+def _pinned() -> dict[str, str]:
+    pairs = [line.split("==") for line in PINS.read_text().splitlines() if "==" in line and not line.startswith("#")]
+    return {name.strip(): version.strip() for name, version in pairs}
+
+
+def _versions(output: bytes) -> dict[str, str]:
+    return {line.split()[0]: line.split()[1] for line in output.decode().splitlines()}
+
+
+def test_version_names_isobuild_python_and_the_libraries_it_runs_on() -> None:
+    from importlib.metadata import version
+
+    from isobuild import __version__
+
+    result = run_isobuild("--version")
+    assert result.returncode == 0, result.stderr.decode()
+    found = _versions(result.stdout)
+    assert found["isobuild"] == __version__ and found["Python"] == sys.version.split()[0]
+    expected = _pinned() if PYZ else {name: version(name) for name in LIBRARIES}
+    assert {name: found[name] for name in LIBRARIES} == {name: expected[name] for name in LIBRARIES}
+    assert run_isobuild("-V").stdout == result.stdout
+
+
+def test_version_from_the_pyz_names_its_vendored_libraries(pyz: Path) -> None:
+    result = subprocess.run([sys.executable, str(pyz), "--version"], capture_output=True, env=clean_env(), timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    found, pinned = _versions(result.stdout), _pinned()
+    assert {name: found[name] for name in LIBRARIES} == {name: pinned[name] for name in LIBRARIES}
+    assert all(f"({pyz}" in line for line in result.stdout.decode().splitlines()[2:]), result.stdout.decode()
+
+
+DATA = REPO / "data" / "share"
+MAN_PAGE = DATA / "man" / "man1" / "isobuild.1"
+BASH = DATA / "bash-completion" / "completions" / "isobuild"
+ZSH = DATA / "zsh" / "site-functions" / "_isobuild"
+
+
+def test_the_committed_man_page_and_completion_are_what_the_tool_writes_now(tmp_path: Path) -> None:
+    tool = [sys.executable, str(REPO / "tools" / "make_manpage.py")]
+    fresh = subprocess.run([*tool, "-o", str(tmp_path)], capture_output=True, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr.decode()
+    for committed in (MAN_PAGE, BASH, ZSH):
+        assert (tmp_path / committed.relative_to(REPO / "data")).read_bytes() == committed.read_bytes(), \
+            f"{committed} is stale: run python3 tools/make_manpage.py"
+    assert subprocess.run([*tool, "--check"], capture_output=True, timeout=120).returncode == 0
+
+
+def _renderer() -> list[str]:
+    """`man -l` (man-db) if there is one, else groff; apt-get installs them only where ISOBUILD_TEST_APT=1 asks."""
+    if os.environ.get("ISOBUILD_TEST_APT") == "1":
+        apt_install(("man-db", "groff-base"), "render the man page")
+    if shutil.which("man"):
+        return ["man", "--warnings", "-l"]
+    if shutil.which("groff"):
+        return ["groff", "-man", "-Tutf8", "-ww"]
+    pytest.skip("neither man nor groff here (ISOBUILD_TEST_APT=1 lets the test apt-get install them)")
+
+
+def test_the_man_page_renders(tmp_path: Path) -> None:
+    command = _renderer()
+    result = subprocess.run([*command, str(MAN_PAGE)], capture_output=True, timeout=120,
+                            env=clean_env(MANPAGER="cat", PAGER="cat", MANWIDTH="100", LC_ALL="C.UTF-8"))
+    text = re.sub(r".\x08", "", result.stdout.decode())  # overstrike bold, where the renderer uses it
+    assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
+    assert "isobuild - PEP 517 build frontend for packaging pipelines" in text
+    for section in ("SYNOPSIS", "COMMANDS", "OPTIONS", "EXIT STATUS", "--destdir", "--no-isolation"):
+        assert section in text, section
+    assert "--wheel-dir" not in text  # a refused spelling is not an option
+
+
+def _complete(*words: str) -> list[str]:
+    """What bash offers for ``isobuild WORDS`` (the last word is the one being completed)."""
+    script = (f'source "$1"; shift; COMP_WORDS=(isobuild "$@"); COMP_CWORD={len(words)}; _isobuild; '
+              'printf "%s\\n" "${COMPREPLY[@]}"')
+    result = subprocess.run(["bash", "--norc", "--noprofile", "-c", script, "bash", str(BASH), *words],
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
+    return sorted(filter(None, result.stdout.decode().splitlines()))
+
+
+def test_bash_completion_offers_the_commands_and_their_options() -> None:
+    if shutil.which("bash") is None:
+        pytest.skip("no bash here")
+    assert _complete("") == sorted(["wheel", "sdist", "editable", "metadata", "requires", "install", "check", "env",
+                                    "-h", "--help", "-V", "--version"])
+    assert _complete("in") == ["install"]
+    assert _complete("install", "--over") == ["--overwrite", "--overwrite-existing"]
+    assert _complete("requires", "--for", "") == ["editable", "sdist", "wheel"]
+    assert "--extra" in _complete("check", "--") and "--outdir" not in _complete("check", "--")
+    assert _complete("wheel", "--wh") == []  # refused spellings are not offered
+
+
+def test_zsh_completion_is_valid_zsh() -> None:
+    if shutil.which("zsh") is None:
+        pytest.skip("no zsh here to parse the completion file")
+    result = subprocess.run(["zsh", "-n", str(ZSH)], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()

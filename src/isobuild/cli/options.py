@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 
-from .. import __version__, builder
+from .. import builder
 from ..errors import BadInput, InterpreterError, exit_codes
 from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
 
@@ -57,24 +57,52 @@ class _Refused(argparse.Action):
         raise BadInput(f"{option_string} is not an isobuild option", hint=self.hint)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, whose usage errors are BadInput: one ERROR line and a hint (and, with --json, the JSON error)."""
+class Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are BadInput: one ERROR line and a hint (and, with --json, the JSON error).
+
+    It keeps its arguments (``arguments``, its parents' first) and its commands (``commands``) where
+    tools/make_manpage.py reads them for the man page and shell completion."""
+
+    def __init__(self, *, parents: Sequence[Parser] = (), **kwargs: Any) -> None:
+        self.arguments: list[argparse.Action] = [action for parent in parents for action in parent.arguments]
+        self.commands: dict[str, Parser] = {}
+        super().__init__(parents=list(parents), **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.arguments.append(action)
+        return action
 
     def error(self, message: str) -> NoReturn:
         raise BadInput(f"{self.prog}: {message}", hint=f"{self.prog} --help lists what it takes")
 
 
-def _habits() -> _Parser:
+class _Version(argparse.Action):
+    """--version: isobuild's, the Python running it, and the libraries it runs on (imported for this alone)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the versions of isobuild, Python and "
+                         "pyproject-hooks, packaging and installer, and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from .render import versions  # the libraries are imported by --version alone
+
+        print(versions())  # on stdout, as argparse's own version action
+        parser.exit()
+
+
+def _habits() -> Parser:
     """The refused spellings, on the top level and on every command."""
-    habits = _Parser(add_help=False)
+    habits = Parser(add_help=False)
     for names, hint in REFUSED_OPTIONS.items():
         habits.add_argument(*names, action=_Refused, hint=hint, dest=argparse.SUPPRESS)
     return habits
 
 
-def _environment_options() -> _Parser:
+def _environment_options() -> Parser:
     """The isolated environment and the check's policy: every command has them."""
-    common = _Parser(add_help=False, parents=[_habits()])
+    common = Parser(add_help=False, parents=[_habits()])
     add = common.add_argument
     add("--python", metavar="PATH", help="interpreter whose hooks run (default: the one running isobuild; from a venv, its base)")
     add("--path", action="append", default=[], metavar="DIR",
@@ -91,9 +119,9 @@ def _environment_options() -> _Parser:
     return common
 
 
-def _project_options() -> _Parser:
+def _project_options() -> Parser:
     """What the commands that run a project's hooks have besides."""
-    common = _Parser(add_help=False, parents=[_environment_options()])
+    common = Parser(add_help=False, parents=[_environment_options()])
     add = common.add_argument
     add("srcdir", nargs="?", default=".", help="project directory or sdist archive (default: .)")
     add("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
@@ -132,8 +160,8 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
         help="install wheels whose tags the target does not support (cross-builds, staging)")
 
 
-def parser() -> argparse.ArgumentParser:
-    top = _Parser(
+def parser() -> Parser:
+    top = Parser(
         prog="isobuild",
         description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
         "with user and system site-packages scrubbed from sys.path. The result goes to stdout; progress, "
@@ -141,16 +169,18 @@ def parser() -> argparse.ArgumentParser:
         epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in exit_codes().items()),
         parents=[_habits()],
     )
-    top.add_argument("-V", "--version", action="version", version=f"isobuild {__version__}")
+    top.add_argument("-V", "--version", action=_Version)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     project, environment = _project_options(), _environment_options()
     for name, text in COMMANDS.items():
-        cmd = sub.add_parser(name, parents=[environment if name == "check" else project], help=text, description=text)
+        cmd = top.commands[name] = sub.add_parser(name, parents=[environment if name == "check" else project],
+                                                  help=text, description=text)
         if name == "check":
             cmd.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheels whose Requires-Dist to check")
             cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="an extra asked for; repeatable")
         elif name == "requires":
-            cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
+            cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel",
+                             help="whose get_requires hook: wheel (default), sdist or editable")
             cmd.add_argument("--runtime", action="store_true",
                              help="also the project's Requires-Dist (prepare_metadata_for_build_wheel) and groups")
             cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="with --runtime; repeatable")

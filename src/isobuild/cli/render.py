@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
-from .. import builder
+from .. import __version__, builder
 from ..console import SCHEMA, error_json
 from ..isolation import REMOVED_VARIABLES, SET_VARIABLES
 
@@ -121,3 +122,25 @@ def check_summary(statuses: list[Status]) -> str:
     satisfied = sum(s.satisfied for s in applicable)
     return (f"{satisfied} satisfied, {len(applicable) - satisfied} missing, "
             f"{len(statuses) - len(applicable)} not applicable (marker or --remove)")
+
+
+LIBRARIES = ("pyproject_hooks", "packaging", "installer")  # what isobuild runs on, as --version names them
+
+
+def versions() -> str:
+    """--version: each line a name, its version and where it is loaded from (a vendored copy in isobuild.pyz)."""
+    import importlib  # --version only
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = [f"isobuild {__version__} ({os.path.dirname(os.path.dirname(__file__))})",
+             f"Python {sys.version.split()[0]} ({sys.executable})"]
+    for name in LIBRARIES:
+        module = importlib.import_module(name)
+        found = getattr(module, "__version__", None)  # the module that runs, even with another one's metadata first
+        if not isinstance(found, str):
+            try:
+                found = version(name)
+            except PackageNotFoundError:
+                found = "(version unknown)"
+        lines.append(f"{name.replace('_', '-')} {found} ({os.path.dirname(module.__file__ or '')})")
+    return "\n".join(lines)
