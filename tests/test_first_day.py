@@ -157,10 +157,11 @@ def _json_failure(result: subprocess.CompletedProcess[bytes], error: type[Isobui
     return info
 
 
-def _probe_requiring(tmp_path: Path, requirement: str) -> Path:
-    src = copy_fixture("probe", tmp_path)
+def _edited(tmp_path: Path, fixture: str, pattern: str, replacement: str) -> Path:
+    """A copy of ``fixture`` whose pyproject.toml has ``pattern`` (a regex) replaced."""
+    src = copy_fixture(fixture, tmp_path)
     pyproject = src / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("requires = []", f"requires = [{requirement!r}]"))
+    pyproject.write_text(re.sub(pattern, replacement, pyproject.read_text()))
     return src
 
 
@@ -172,7 +173,7 @@ def test_a_bad_input_failure_is_one_documented_json_object(tmp_path: Path) -> No
 
 
 def test_a_missing_requirement_is_one_documented_json_object(tmp_path: Path) -> None:
-    src = _probe_requiring(tmp_path, "isobuild-no-such-dist>=1")
+    src = _edited(tmp_path, "probe", r"requires = \[\]", "requires = ['isobuild-no-such-dist>=1']")
     info = _json_failure(run_isobuild("wheel", "--json", "-q", str(src)), MissingDependencies)
     assert set(info) == _documented_keys()["Failure"] and "isobuild-no-such-dist" in str(info["details"])
     keys = _documented_keys()
@@ -243,11 +244,9 @@ def test_check_tallies_and_shows_marker_excluded_requirements_only_with_v(tmp_pa
 
 
 def _backend_named(tmp_path: Path, backend: str, backend_path: bool) -> Path:
-    src = copy_fixture("setuptools-pyproject" if not backend_path else "probe", tmp_path)
-    pyproject = src / "pyproject.toml"
-    text = re.sub(r'build-backend = "[^"]*"', f'build-backend = "{backend}"', pyproject.read_text())
-    pyproject.write_text(text.replace('requires = ["setuptools>=61"]', "requires = []"))
-    return src
+    """probe (whose backend is in backend-path) or setuptools-pyproject (on PYTHONPATH), naming ``backend``."""
+    fixture = "probe" if backend_path else "setuptools-pyproject"
+    return _edited(tmp_path, fixture, r'build-backend = "[^"]*"', f'build-backend = "{backend}"')
 
 
 @pytest.mark.parametrize("backend, backend_path, says", [
