@@ -76,12 +76,13 @@ def _logged(command: Command, args: argparse.Namespace, console: Console) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parse(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
+        args = parse(argv)
+    except SystemExit as exc:  # --help, --version: argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
-    except BadInput as exc:  # another frontend's spelling: the error names isobuild's
-        Console(quiet=False, verbose=False, json="--json" in (sys.argv[1:] if argv is None else argv)).error(exc)
+    except BadInput as exc:  # a usage error, or another frontend's spelling: ERROR, and isobuild's way
+        Console(quiet=False, verbose=False, json="--json" in argv).error(exc)
         return exc.exit_code
     console = Console(args.quiet, args.verbose, json=args.json)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
