@@ -191,8 +191,8 @@ def _open(request: Request, progress: Progress, process: HookProcess, staging: S
         parse_static(project)
     if staging is not None:
         staging.create()
-    hooks = Hooks(project, process, request.config_settings)
     hello = process.hello()
+    hooks = Hooks(project, process, request.config_settings, hello.sys_path)
     return Session(request, progress, started, project, hello, hooks, process, staging)
 
 

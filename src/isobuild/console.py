@@ -1,4 +1,10 @@
-"""The CLI's output: results on stdout; progress lines and errors with hints on stderr, colour only where it belongs.
+"""The CLI's output: results on stdout; progress, warnings and errors with hints on stderr, colour only where it belongs.
+
+Three levels: progress (what is being done; -q silences it, -v adds detail),
+warnings (what the user must know even when the build succeeds: a typo in
+pyproject.toml, a requirement relaxed or removed by policy; a backend's Python
+warnings reach stderr through pyproject-hooks, once: runner.py) and errors.
+-q never silences a warning or an error.
 
 Output never fails a command whose work is done: a result is written as bytes (a
 path that is not valid in stdout's encoding goes out as the bytes it has on
@@ -9,6 +15,7 @@ cannot be written is an error (exit 120): it is the command's output.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import sys
@@ -59,12 +66,27 @@ def _reader_gone(stream: IO[str]) -> bool:
         return False
 
 
-class Console:
-    """stderr reporting: progress lines unless -q, colour only on a TTY without NO_COLOR."""
+# The builder reports through one callable (builder.py's ``progress``); the lines that are warnings say so
+# by their first word: its own "warning: ...", and a policy's "relaxed: ..." or "removed: ...".
+WARNING_PREFIX = "warning: "
+POLICY_PREFIXES = ("relaxed: ", "removed: ")
 
-    def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None) -> None:
+
+SCHEMA = 1  # the "schema" of every JSON object isobuild prints (docs/json.md); raised when a key changes meaning
+
+
+def error_json(exc: IsobuildError) -> dict[str, object]:
+    """A failure as --json prints it on stdout (docs/json.md, "Failure")."""
+    return {"schema": SCHEMA, "exit_code": exc.exit_code, "error": type(exc).__name__, "message": exc.message,
+            "hint": exc.hint, "details": exc.details}
+
+
+class Console:
+    """stderr reporting: progress lines unless -q, warnings and errors always, colour only on a TTY without NO_COLOR."""
+
+    def __init__(self, quiet: bool, verbose: bool, stream: IO[str] | None = None, json: bool = False) -> None:
         self.stream = stream or sys.stderr or open(os.devnull, "w")  # noqa: SIM115  (stderr closed: say nothing)
-        self.quiet, self.verbose = quiet, verbose
+        self.quiet, self.verbose, self.json = quiet, verbose, json
         self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
         if _reader_gone(self.stream):
             _to_null(self.stream)
@@ -111,9 +133,29 @@ class Console:
         if self.verbose:
             self.progress(text)
 
-    def error(self, exc: IsobuildError) -> None:
+    def warn(self, text: str) -> None:
+        """A warning: shown even under -q, which silences progress only."""
+        self._say(f"{self._paint('isobuild:', '1')} {self._paint('warning:', '1;33')} {text}")
+
+    def step(self, text: str) -> None:
+        """A line of the builder's: a warning if it says it is one (WARNING_PREFIX, POLICY_PREFIXES), else progress."""
+        if text.startswith(WARNING_PREFIX):
+            self.warn(text[len(WARNING_PREFIX):])
+        elif text.startswith(POLICY_PREFIXES):
+            self.warn(text)
+        else:
+            self.progress(text)
+
+    def error(self, exc: IsobuildError, *, in_result: bool = False) -> None:
+        """On stderr; with --json also on stdout as one object, unless the command's result holds it
+        (``in_result``) or stdout is what failed."""
         lines = [exc.details] if exc.details else []
         lines.append(f"{self._paint('ERROR', '1;31')} {exc.message}")
         if exc.hint:
             lines.append(f"{self._paint('hint:', '1')} {exc.hint}")
         self._say(*lines)
+        if self.json and not in_result and not isinstance(exc, OutputFailed):
+            try:
+                self.result(json.dumps(error_json(exc), indent=2))
+            except OutputFailed:  # the error's exit code stands
+                pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,11 +31,16 @@ _MISSING = object()  # an optional hook the backend does not have (None is a val
 class Hooks:
     """One build's hooks; each method returns a checked value or raises BackendFailed/BackendUnavailable."""
 
-    def __init__(self, project: Project, process: HookProcess, config_settings: ConfigSettings) -> None:
+    def __init__(self, project: Project, process: HookProcess, config_settings: ConfigSettings,
+                 sys_path: Sequence[str] = ()) -> None:
         self._process = process
         self._backend = project.backend
+        self._backend_path, self._sys_path = list(project.backend_path), list(sys_path)  # for an import's hint
         self._settings = dict(config_settings)  # {} rather than None, as build passes: some backends need a dict
         self._hook = ""  # the hook being called, for the runner's messages
+        # pyproject-hooks re-raises the backend's warnings of every hook call (warn_explicit, no registry):
+        # a backend imported by two hooks would warn twice. Once is enough.
+        warnings.filterwarnings("once", category=pyproject_hooks.BuildBackendWarning)
         self._caller = pyproject_hooks.BuildBackendHookCaller(
             project.srcdir, project.backend,
             backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path] or None,
@@ -82,11 +88,29 @@ class Hooks:
             raise BackendUnavailable(f"backend {self._backend} has no {exc.hook_name} hook") from None
         except pyproject_hooks.BackendUnavailable as exc:
             reason = str(exc).splitlines()[0] if str(exc) else "import failed"  # its message, before its traceback
-            raise BackendUnavailable(f"cannot import backend {self._backend}: {reason}",
-                                     details=(exc.traceback or "").rstrip() or None) from None
+            raise self._unavailable(reason, exc.traceback or "") from None
         except pyproject_hooks.UnsupportedOperation as exc:
             raise BackendFailed(f"backend {self._backend} cannot {hook} here (UnsupportedOperation)",
                                 details=(exc.traceback or "").rstrip() or None) from None
+
+    def _unavailable(self, reason: str, traceback: str) -> BackendUnavailable:
+        """The backend did not import. A module that is not there: the hint says where the hooks looked and
+        what is there instead, and the traceback (importlib's frames alone) is left off; any other failure is
+        the backend's own, and its traceback says most."""
+        missing = _missing_module(reason, traceback)
+        if missing is None:
+            return BackendUnavailable(f"cannot import backend {self._backend}: {reason}",
+                                      details=traceback.rstrip() or None, hint=f"the hooks' sys.path: {self._where}")
+        in_backend_path = reason.startswith("Cannot find module")  # pyproject-hooks looks in backend-path alone
+        search, label = (self._backend_path, "backend-path") if in_backend_path else (self._sys_path, "sys.path")
+        return BackendUnavailable(f"cannot import backend {self._backend}: no module named {missing!r}",
+                                  hint=f"{import_hint(missing, search, label)}; the hooks' sys.path: {self._where}; "
+                                       "install the backend into the build environment (PYTHONPATH or --path), "
+                                       "or correct build-backend in pyproject.toml")
+
+    @property
+    def _where(self) -> str:
+        return os.pathsep.join(self._sys_path) or "(empty)"
 
     def _run(self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
         """pyproject-hooks' runner: ``cmd`` is the target interpreter and the script it would run."""
@@ -130,6 +154,49 @@ class Hooks:
         if not (stat.S_ISDIR(mode) if kind == "directory" else stat.S_ISREG(mode)):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, but created no such {kind}")
         return path
+
+
+def _missing_module(reason: str, traceback: str) -> str | None:
+    """The module that was not found, from pyproject-hooks' message or the traceback's last line; else None."""
+    lines = traceback.strip().splitlines()
+    for pattern, text in ((r"Cannot find module '([\w.]+)' in ", reason),
+                          (r"ModuleNotFoundError: No module named '([\w.]+)'", lines[-1] if lines else "")):
+        match = re.match(pattern, text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def import_hint(missing: str, search: Sequence[str], label: str) -> str:
+    """What is on the hooks' path instead of module ``missing`` (dotted): the distribution that provides its
+    package, and a close match for a typo among the modules there (difflib, as Python's own NameError hint)."""
+    import difflib  # on this failure only
+    import pkgutil
+
+    parent, _, leaf = missing.rpartition(".")
+    where = [os.path.join(entry, *parent.split(".")) for entry in search] if parent else list(search)
+    names = sorted({module.name for module in pkgutil.iter_modules([d for d in where if os.path.isdir(d)])})
+    near = difflib.get_close_matches(leaf, names, n=1)
+    guess = f" (did you mean {'.'.join(filter(None, [parent, near[0]]))!r}?)" if near else ""
+    top = missing.partition(".")[0]
+    providers = _providers(top, search)
+    if parent and providers:
+        return f"{top!r} is there ({', '.join(providers)}), but not {missing!r}{guess}"
+    if providers:
+        return f"{', '.join(providers)} provides {top!r}, but it did not import{guess}"
+    return f"no distribution in the hooks' {label} provides {top!r}{guess}"
+
+
+def _providers(module: str, search: Sequence[str]) -> list[str]:
+    """``NAME VERSION at DIR`` of each distribution on ``search`` whose files include top-level ``module``."""
+    from importlib.metadata import distributions  # on this failure only
+
+    found = []
+    for dist in distributions(path=list(search)):
+        tops = {str(f).split("/", 1)[0].removesuffix(".py") for f in dist.files or []}
+        if module in tops:
+            found.append(f"{dist.metadata['Name']} {dist.version} at {dist.locate_file('')}")
+    return found
 
 
 def _control(text: str) -> bool:

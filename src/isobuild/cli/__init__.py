@@ -20,7 +20,7 @@ from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, Outp
 from ..reaper import reaping
 from ..scratch import private_tempdir
 from . import commands
-from .options import default_python, no_nul, parser
+from .options import default_python, no_nul, parse
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  # what sdists.py unpacks
 
@@ -78,11 +78,15 @@ def _logged(command: Command, args: argparse.Namespace, console: Console) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed
+        args = parse(argv)
+    except SystemExit as exc:  # --help, --version: argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
-    console = Console(args.quiet, args.verbose)
+    except BadInput as exc:  # a usage error, or another frontend's spelling: ERROR, and isobuild's way
+        Console(quiet=False, verbose=False, json="--json" in argv).error(exc)
+        return exc.exit_code
+    console = Console(args.quiet, args.verbose, json=args.json)
     previous = interrupts.handle()  # SIGTERM, SIGHUP, SIGQUIT: as Ctrl-C
     try:
         return _run(args, console)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from .. import builder
 from ..errors import BadInput
 from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
-from .render import environment_json, outcome_json, render_environment, status_json
+from .render import (
+    check_summary, document, environment_json, install_summary, installed_json, outcome_json, render_environment,
+    scheme_lines, status_json,
+)
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
@@ -33,6 +35,13 @@ def check_working_directory() -> None:
                        hint="cd to a directory that exists, then run isobuild again") from None
 
 
+def _request(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> builder.Request:
+    if args.no_isolation:
+        console.warn("-n/--no-isolation changes nothing: isobuild never installs anything, the hooks always "
+                     "run with the build environment you give (PYTHONPATH, --path)")
+    return build_request(args, log)
+
+
 def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
     from ..install import Target, install_paths  # installer's import is paid by install alone
 
@@ -43,7 +52,7 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
                     levels=optimize_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
                     jobs=args.jobs, overwrite=args.overwrite, installer_name="" if args.no_installer_file else args.installer,
                     requested=args.requested, tag_check=not args.no_tag_check, hardlink_dupes=args.hardlink_dupes)
-    request = build_request(args, log)
+    request = _request(args, console, log)
 
     def check_deps(wheels: list[str], site_dirs: list[str]) -> None:
         """--check-deps: the wheels' Requires-Dist against the destination plus the build environment."""
@@ -70,13 +79,16 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
         console.progress(f"imported {len(modules)} modules, loaded {len(entry_points)} entry points")
 
     results = install_paths([args.srcdir, *args.wheels], target,
-                            lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "",
-                            lambda note: console.progress(f"warning: {note}"), check_deps if args.check_deps else None,
+                            lambda outdir: builder.build("wheel", outdir, request, console.step).path or "",
+                            console.warn, check_deps if args.check_deps else None,
                             check_imports if args.check_imports is not None else None)
-    for result in results:
-        console.detail(f"{result.name} {result.version}: {result.files} files, scheme {result.scheme}")
+    infos = [installed_json(result, target.destdir) for result in results]
+    for info in infos:
+        console.progress(install_summary(info, target.destdir))
+        for line in scheme_lines(info):
+            console.detail(line)
     if args.json:
-        console.result(json.dumps({"installed": [vars(r) for r in results], "interpreter": target.interpreter}, indent=2))
+        console.result(document({"installed": infos, "interpreter": target.interpreter}))
     else:
         console.result("\n".join(r.dist_info for r in results))
     return 0
@@ -86,33 +98,35 @@ def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     runtime = builder.Runtime(tuple(args.extra), tuple(args.group)) if args.runtime else None
     if not args.runtime and (args.extra or args.group):
         raise BadInput("--extra and --group go with --runtime")
-    outcome = builder.requires(args.kind, build_request(args, log), console.progress, runtime)
+    outcome = builder.requires(args.kind, _request(args, console, log), console.step, runtime)
     if args.json:
-        console.result(json.dumps(outcome_json(outcome), indent=2))
+        console.result(document(outcome_json(outcome), outcome.missing))
     else:
         for status in outcome.requirements:
             where = f"\t{status.origin}" if args.runtime else ""
             console.result(f"{status.requirement}\t{status.describe()}{where}")
     if outcome.missing is not None:
-        console.error(outcome.missing)
+        console.error(outcome.missing, in_result=args.json)
         return outcome.missing.exit_code
     return 0
 
 
 def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
-    info = environment_json(builder.environment(build_request(args, log)))
-    console.result(json.dumps(info, indent=2) if args.json else render_environment(info))
+    info = environment_json(builder.environment(_request(args, console, log)))
+    console.result(document(info) if args.json else render_environment(info))
     return 0
 
 
 def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
-    request = build_request(args, log)
-    console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
+    request = _request(args, console, log)
+    console.detail(f"build environment: PYTHONPATH {os.pathsep.join(request.isolation.pythonpath) or '(none)'}; "
+                   f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}")
     archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
-    outcome = builder.build(args.command, outdir, request, console.progress)
-    console.detail(f"hook sys.path: {outcome.hello.sys_path}")
-    console.result(json.dumps(outcome_json(outcome), indent=2) if args.json else str(outcome.path))
+    outcome = builder.build(args.command, outdir, request, console.step)
+    for line in ["hook sys.path:", *(f"  {entry}" for entry in outcome.hello.sys_path)]:
+        console.detail(line)
+    console.result(document(outcome_json(outcome)) if args.json else str(outcome.path))
     return 0
 
 
@@ -126,13 +140,15 @@ def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
             raise BadInput(f"{wheel}: no such wheel file")
     results, missing = check_wheels(args.wheels, isolation(args), args.extra, Policy.of(args.relax, args.remove), log)
     if args.json:
-        console.result(json.dumps({"wheels": [{"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
-                                              for wheel, statuses in results]}, indent=2))
+        console.result(document({"wheels": [{"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
+                                            for wheel, statuses in results]}, missing))
     else:
         for wheel, statuses in results:
             for status in statuses:
-                console.result(f"{os.path.basename(wheel)}\t{status.requirement}\t{status.describe()}")
+                if status.needed or status.policy or args.verbose:  # marker-excluded: only with -v
+                    console.result(f"{os.path.basename(wheel)}\t{status.requirement}\t{status.describe()}")
+    console.progress(f"check: {check_summary([s for _, statuses in results for s in statuses])}")
     if missing is not None:
-        console.error(missing)
+        console.error(missing, in_result=args.json)
         return missing.exit_code
     return 0

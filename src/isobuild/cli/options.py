@@ -8,8 +8,8 @@ import os
 import shutil
 import sys
 
-from .. import __version__, builder
-from ..errors import BadInput, exit_codes
+from .. import builder
+from ..errors import BadInput, InterpreterError, exit_codes
 from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -17,7 +17,7 @@ from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import IO, Any
+    from typing import IO, Any, NoReturn
 
 
 COMMANDS = {
@@ -32,9 +32,77 @@ COMMANDS = {
 }
 
 
-def _environment_options() -> argparse.ArgumentParser:
+# Other frontends' spellings that mean something else here (or nothing): refused with isobuild's way. Those
+# that mean exactly what an isobuild option means are that option's aliases (-d, --root, -V, -n, ...).
+REFUSED_OPTIONS = {
+    ("-w", "--wheel"): "a wheel is `isobuild wheel SRCDIR`; its directory is -o OUTDIR (pip's -w)",
+    ("-s", "--sdist"): "an sdist is `isobuild sdist SRCDIR`",
+    ("--wheel-dir",): "the output directory is -o OUTDIR",
+    ("--output-fd",): "stdout is the artifact path; --json prints it with its size and sha256",
+    ("--no-deps",): "isobuild installs no dependencies: there is nothing to turn off",
+    ("--compile-bytecode",): "bytecode levels are --optimize LEVEL[,LEVEL] (default 0; installer's default is 0,1)",
+}
+REFUSED_COMMANDS = {"build-wheel": "isobuild wheel SRCDIR", "install-wheel": "isobuild install WHEEL"}
+
+
+class _Refused(argparse.Action):
+    """Another frontend's option that isobuild does not have: BadInput naming isobuild's way, not argparse's usage."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, hint: str = "", **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS)
+        self.hint = hint
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        raise BadInput(f"{option_string} is not an isobuild option", hint=self.hint)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are BadInput: one ERROR line and a hint (and, with --json, the JSON error).
+
+    It keeps its arguments (``arguments``, its parents' first) and its commands (``commands``) where
+    tools/make_manpage.py reads them for the man page and shell completion."""
+
+    def __init__(self, *, parents: Sequence[Parser] = (), **kwargs: Any) -> None:
+        self.arguments: list[argparse.Action] = [action for parent in parents for action in parent.arguments]
+        self.commands: dict[str, Parser] = {}
+        super().__init__(parents=list(parents), **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.arguments.append(action)
+        return action
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{self.prog}: {message}", hint=f"{self.prog} --help lists what it takes")
+
+
+class _Version(argparse.Action):
+    """--version: isobuild's, the Python running it, and the libraries it runs on (imported for this alone)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the versions of isobuild, Python and "
+                         "pyproject-hooks, packaging and installer, and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from .render import versions  # the libraries are imported by --version alone
+
+        print(versions())  # on stdout, as argparse's own version action
+        parser.exit()
+
+
+def _habits() -> Parser:
+    """The refused spellings, on the top level and on every command."""
+    habits = Parser(add_help=False)
+    for names, hint in REFUSED_OPTIONS.items():
+        habits.add_argument(*names, action=_Refused, hint=hint, dest=argparse.SUPPRESS)
+    return habits
+
+
+def _environment_options() -> Parser:
     """The isolated environment and the check's policy: every command has them."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False, parents=[_habits()])
     add = common.add_argument
     add("--python", metavar="PATH", help="interpreter whose hooks run, CPython 3.8 to 3.15 (default: the one running "
         "isobuild; from a venv, its base)")
@@ -45,21 +113,24 @@ def _environment_options() -> argparse.ArgumentParser:
         help="requirement NAME must be present, its version is not checked (* for all); repeatable")
     add("--remove", action="append", default=[], metavar="NAME",
         help="requirement NAME is not checked at all (* for all); repeatable")
-    add("-q", "--quiet", action="store_true", help="no progress; backend output only on failure")
+    add("-q", "--quiet", action="store_true",
+        help="no progress lines, backend output only on failure; warnings and errors still reach stderr")
     add("-v", "--verbose", action="store_true", help="also show sys.path and environment of the hooks")
     add("--json", action="store_true", help="print the result as one JSON object")
     return common
 
 
-def _project_options() -> argparse.ArgumentParser:
+def _project_options() -> Parser:
     """What the commands that run a project's hooks have besides."""
-    common = argparse.ArgumentParser(add_help=False, parents=[_environment_options()])
+    common = Parser(add_help=False, parents=[_environment_options()])
     add = common.add_argument
     add("srcdir", nargs="?", default=".", help="project directory or sdist archive (default: .)")
     add("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
         help="pass a config setting to the backend; a repeated key becomes a list")
     add("--config-json", metavar="JSON", help="config settings as one JSON object (-C wins on a clash)")
     add("-x", "--skip-dependency-check", action="store_true", help="do not check build requirements")
+    add("-n", "--no-isolation", action="store_true",
+        help="accepted for build's sake, and changes nothing: isobuild never installs anything")
     return common
 
 
@@ -67,15 +138,16 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
     add = cmd.add_argument
     add("wheels", nargs="*", metavar="WHEEL", help="more wheels (SRCDIR may be a wheel too)")
     add("--prefix", help="install under this prefix (scheme posix_prefix unless --scheme)")
-    add("--destdir", help="stage under this root; it appears in no installed file")
+    add("-d", "--destdir", "--root", help="stage under this root; it appears in no installed file")
     add("--scheme", help="sysconfig scheme of the target (posix_local, deb_system, venv, ...)")
     add("--interpreter", help="shebang interpreter (default: the target, --python as named)")
     add("--shebang-flags", default="", metavar="FLAGS", help="flags for the shebang, e.g. -sP")
-    add("--no-compile", action="store_true", help="write no bytecode")
+    add("--no-compile", "--no-compile-bytecode", action="store_true", help="write no bytecode")
     add("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
     add("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
     add("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
-    add("--overwrite", action="store_true", help="replace files that exist, and the project's installed version")
+    add("--overwrite", "--overwrite-existing", action="store_true",
+        help="replace files that exist, and the project's installed version")
     add("--installer", default="isobuild", help="INSTALLER name to record")
     add("--no-installer-file", action="store_true", help="write no INSTALLER file (as Debian's pybuild)")
     add("--requested", action="store_true", help="write REQUESTED")
@@ -90,24 +162,28 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
         help="install wheels whose tags the target does not support (cross-builds, staging)")
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+def parser() -> Parser:
+    top = Parser(
         prog="isobuild",
         description="PEP 517 frontend for packaging pipelines: the hooks run in the real interpreter "
         "with user and system site-packages scrubbed from sys.path. Runs on CPython 3.9 to 3.15; "
-        "targets (--python) CPython 3.8 to 3.15.",
+        "targets (--python) CPython 3.8 to 3.15. The result goes to stdout; progress, "
+        "warnings and errors to stderr: -q silences progress only, never a warning or an error.",
         epilog="exit codes: " + "; ".join(f"{code} {text}" for code, text in exit_codes().items()),
+        parents=[_habits()],
     )
-    top.add_argument("--version", action="version", version=f"isobuild {__version__}")
+    top.add_argument("-V", "--version", action=_Version)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     project, environment = _project_options(), _environment_options()
     for name, text in COMMANDS.items():
-        cmd = sub.add_parser(name, parents=[environment if name == "check" else project], help=text, description=text)
+        cmd = top.commands[name] = sub.add_parser(name, parents=[environment if name == "check" else project],
+                                                  help=text, description=text)
         if name == "check":
             cmd.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheels whose Requires-Dist to check")
             cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="an extra asked for; repeatable")
         elif name == "requires":
-            cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel")
+            cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel",
+                             help="whose get_requires hook: wheel (default), sdist or editable")
             cmd.add_argument("--runtime", action="store_true",
                              help="also the project's Requires-Dist (prepare_metadata_for_build_wheel) and groups")
             cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="with --runtime; repeatable")
@@ -118,6 +194,18 @@ def parser() -> argparse.ArgumentParser:
         elif name != "env":
             cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
     return top
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments; ``help [COMMAND]`` is ``[COMMAND] --help``, gpep517's commands are refused with
+    isobuild's (BadInput); argparse exits (SystemExit) for --help, --version and its own usage errors."""
+    argv = list(argv)
+    first = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)
+    if first is not None and argv[first] == "help":
+        argv = [*argv[:first], *argv[first + 1:first + 2], "--help"]
+    elif first is not None and argv[first] in REFUSED_COMMANDS:
+        raise BadInput(f"{argv[first]} is not an isobuild command", hint=f"isobuild's is `{REFUSED_COMMANDS[argv[first]]}`")
+    return parser().parse_args(argv)
 
 
 CONFIG_DEPTH = 64  # pyproject-hooks writes them as JSON for the backend: no backend nests deeper
@@ -213,15 +301,18 @@ def default_python(say: Callable[[str], None]) -> str:
 
 
 def target_python(value: str | None) -> str:
-    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3)."""
+    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3). A name
+    that is no interpreter is InterpreterError however it fails to be one: missing, a directory, not
+    executable, not on PATH."""
     if value is None:
         return sys.executable
-    if os.sep not in value:
-        found = shutil.which(value)
-        if found is None:
-            raise BadInput(f"--python {value}: not found on PATH")
-        value = found
-    return os.path.abspath(value)
+    path = shutil.which(value) if os.sep not in value else os.path.abspath(value)
+    problem = ("not found on PATH" if path is None else "no such file" if not os.path.exists(path)
+               else "a directory" if os.path.isdir(path) else "not executable" if not os.access(path, os.X_OK) else "")
+    if path is None or problem:
+        raise InterpreterError(f"--python {value}: not an interpreter ({problem})",
+                               hint="name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3")
+    return path
 
 
 def optimize_levels(text: str, no_compile: bool) -> tuple[int, ...]:

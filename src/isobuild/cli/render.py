@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
-from .. import builder
+from .. import __version__, builder
+from ..console import SCHEMA, error_json
 from ..isolation import REMOVED_VARIABLES, SET_VARIABLES
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -15,7 +17,14 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..dependencies import Status
+    from ..errors import IsobuildError
+    from ..install import Installed
     from ..hookprocess import Hello
+
+
+def document(info: dict[str, Any], failure: IsobuildError | None = None) -> str:
+    """One JSON object as --json prints it: "schema" first, and a failure's keys when the result has one."""
+    return json.dumps({"schema": SCHEMA, **info, **(error_json(failure) if failure else {})}, indent=2)
 
 
 def status_json(status: Status) -> dict[str, Any]:
@@ -74,4 +83,64 @@ def render_environment(info: dict[str, Any]) -> str:
     lines += [f"  {entry}" for entry in same["sys_path"]]
     lines += [f"  {entry} (site dir)" for entry in same["site_dirs"]]
     lines.append(f"children run by another interpreter: {info['children']['other_interpreters']}")
+    return "\n".join(lines)
+
+
+def installed_json(result: Installed, destdir: str | None) -> dict[str, Any]:
+    """An install's result, with the scripts and bytecode files among its files (its RECORD's rows)."""
+    import csv  # for install's result only
+
+    base = os.path.dirname(result.dist_info)
+    scripts_dir = os.path.normpath((destdir or "") + result.scheme.get("scripts", "/nonexistent"))
+    with open(os.path.join(result.dist_info, "RECORD"), newline="", encoding="utf-8") as f:
+        paths = [os.path.normpath(os.path.join(base, row[0])) for row in csv.reader(f) if row]
+    scripts = sum(os.path.dirname(path) == scripts_dir for path in paths)
+    return {**vars(result), "scripts": scripts, "bytecode": sum(path.endswith(".pyc") for path in paths)}
+
+
+def install_summary(info: dict[str, Any], destdir: str | None) -> str:
+    """One line a wheel installed: what and where."""
+    where = os.path.dirname(info["dist_info"])
+    under = f" (--destdir {destdir})" if destdir else ""
+    counts = ", ".join(_counted(info[key], word) for key, word in
+                       (("files", "file"), ("scripts", "script"), ("bytecode", "bytecode file")))
+    return f"installed {info['name']} {info['version']}: {counts} in {where}{under}"
+
+
+def _counted(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def scheme_lines(info: dict[str, Any]) -> list[str]:
+    """-v: the scheme written to, a path a line."""
+    return [f"  {key}: {value}" for key, value in info["scheme"].items()]
+
+
+def check_summary(statuses: list[Status]) -> str:
+    """``check``'s tally: a requirement its marker excludes (or --remove removes) is not applicable."""
+    applicable = [s for s in statuses if s.needed]
+    satisfied = sum(s.satisfied for s in applicable)
+    return (f"{satisfied} satisfied, {len(applicable) - satisfied} missing, "
+            f"{len(statuses) - len(applicable)} not applicable (marker or --remove)")
+
+
+LIBRARIES = ("pyproject_hooks", "packaging", "installer")  # what isobuild runs on, as --version names them
+
+
+def versions() -> str:
+    """--version: each line a name, its version and where it is loaded from (a vendored copy in isobuild.pyz)."""
+    import importlib  # --version only
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = [f"isobuild {__version__} ({os.path.dirname(os.path.dirname(__file__))})",
+             f"Python {sys.version.split()[0]} ({sys.executable})"]
+    for name in LIBRARIES:
+        module = importlib.import_module(name)
+        found = getattr(module, "__version__", None)  # the module that runs, even with another one's metadata first
+        if not isinstance(found, str):
+            try:
+                found = version(name)
+            except PackageNotFoundError:
+                found = "(version unknown)"
+        lines.append(f"{name.replace('_', '-')} {found} ({os.path.dirname(module.__file__ or '')})")
     return "\n".join(lines)
