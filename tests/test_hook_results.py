@@ -68,3 +68,25 @@ def test_without_config_settings_the_hooks_get_an_empty_dict(tmp_path: Path) -> 
         assert result.returncode == 0, result.stderr.decode(errors="replace")
     with_setting = run_isobuild("wheel", str(src), "-C", "marker=set")
     assert with_setting.returncode == 0, with_setting.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("command, artifact", [("wheel", "fullpath-1.0-py3-none-any.whl"),
+                                               ("sdist", "fullpath-1.0.tar.gz")])
+def test_a_path_to_the_artifact_in_the_output_dir_is_taken_with_a_warning(tmp_path: Path, command: str,
+                                                                           artifact: str) -> None:
+    """pypa/build's test-no-prepare returns the wheel's full path; build and pip join it with the output dir."""
+    src = copy_fixture("backend-full-path", tmp_path)
+    result = run_isobuild(command, str(src), "-q")
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err
+    assert result.stdout.decode().strip() == str(src / "dist" / artifact)
+    assert sorted(p.name for p in (src / "dist").iterdir()) == [artifact]
+    assert f"warning: build_{command} of backend fullpath_backend returned the path " in err, err
+    assert f"taken as {artifact!r}" in err
+
+
+def test_a_path_to_an_artifact_outside_the_output_dir_stays_the_backends_failure(tmp_path: Path) -> None:
+    src = copy_fixture("backend-full-path", tmp_path)
+    err = _clean(run_isobuild("wheel", str(src), "-C", "outside=1"), BACKEND_FAILED)
+    assert "ERROR build_wheel of backend fullpath_backend returned '/" in err and "which is not a file name" in err
+    assert not (src / "dist").exists()

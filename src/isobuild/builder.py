@@ -192,7 +192,8 @@ def _open(request: Request, progress: Progress, process: HookProcess, staging: S
     if staging is not None:
         staging.create()
     hello = process.hello()
-    hooks = Hooks(project, process, request.config_settings, hello.sys_path)
+    hooks = Hooks(project, process, request.config_settings, hello.sys_path,
+                  warn=lambda text: progress(f"warning: {text}"))
     return Session(request, progress, started, project, hello, hooks, process, staging)
 
 

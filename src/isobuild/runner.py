@@ -15,7 +15,7 @@ import re
 import stat
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyproject_hooks
@@ -32,8 +32,9 @@ class Hooks:
     """One build's hooks; each method returns a checked value or raises BackendFailed/BackendUnavailable."""
 
     def __init__(self, project: Project, process: HookProcess, config_settings: ConfigSettings,
-                 sys_path: Sequence[str] = ()) -> None:
+                 sys_path: Sequence[str] = (), warn: Callable[[str], None] = lambda text: None) -> None:
         self._process = process
+        self._warn = warn
         self._backend = project.backend
         self._backend_path, self._sys_path = list(project.backend_path), list(sys_path)  # for an import's hint
         self._settings = dict(config_settings)  # {} rather than None, as build passes: some backends need a dict
@@ -141,6 +142,7 @@ class Hooks:
         character would print as two lines, or as none: it is refused before anything is printed or placed."""
         if not isinstance(value, str):
             raise self._bad_value(hook, value, f"a {kind} name")
+        value = self._name_in(hook, directory, value)
         if value in ("", ".", "..") or os.sep in value or (os.altsep and os.altsep in value) or _control(value):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, which is not a file name")
         path = os.path.join(directory, value)
@@ -154,6 +156,23 @@ class Hooks:
         if not (stat.S_ISDIR(mode) if kind == "directory" else stat.S_ISREG(mode)):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, but created no such {kind}")
         return path
+
+    def _name_in(self, hook: str, directory: str, value: str) -> str:
+        """A path that leads to an entry directly in ``directory`` is the name the backend meant (pypa/build's
+        test-no-prepare returns the wheel's full path; build and pip join it with the output dir and go on):
+        taken, with a warning. Any other value is left as it is, for the checks that follow."""
+        if _control(value) or not (os.sep in value or (os.altsep and os.altsep in value)):
+            return value
+        parent, name = os.path.split(os.path.normpath(os.path.join(directory, value)))
+        try:
+            same = os.path.samefile(parent, directory)
+        except (OSError, ValueError):  # ValueError: a lone surrogate, which no path can hold
+            return value
+        if not same or name in ("", ".", ".."):
+            return value
+        self._warn(f"{hook} of backend {self._backend} returned the path {value!r} where PEP 517 asks for "
+                   f"a name: taken as {name!r}")
+        return name
 
 
 def _missing_module(reason: str, traceback: str) -> str | None:
