@@ -1,5 +1,5 @@
 """An sdist archive (.tar.gz and other tars, legacy .zip) as a source tree: checked, then unpacked into a
-temp dir that is always removed.
+temp dir that is always removed, whose name is fixed (``unpacked``).
 
 Every name is first checked as text, for the whole archive: no absolute path, no ``..`` out of the
 tree, no device or FIFO, no name longer than PATH_MAX or deeper than ``_MAX_DEPTH`` dirs. The first
@@ -300,9 +300,12 @@ def _project_root(archive: str, into: str) -> str:
 
 @contextmanager
 def unpacked(archive: str) -> Iterator[str]:
-    """The project dir of the unpacked archive; the temp dir goes when the block ends, however it ends."""
+    """The project dir of the archive unpacked into TMPDIR/sdist, removed when the block ends, however it ends.
+    A fixed name: TMPDIR is the command's own dir (scratch.py), named by its inputs alone, and the backend
+    sees this path (and may record it: a C extension's debug info does)."""
+    into = os.path.join(tempfile.gettempdir(), "sdist")
     try:
-        into = tempfile.mkdtemp(prefix="isobuild-sdist-")
+        os.mkdir(into, 0o700)
     except OSError as exc:
         raise BadInput(f"cannot make a temp dir to unpack {archive}: {exc.strerror or exc}") from None
     try:

@@ -16,7 +16,7 @@ import tempfile
 
 from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
-from ..scratch import private_tempdir
+from ..scratch import private_tempdir, source_key
 from . import commands
 from .options import default_python, no_nul, parser
 
@@ -41,7 +41,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         args.python = default_python(console.progress)
     command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
                "check": commands.check}.get(args.command, commands.build)
-    with private_tempdir():
+    key = source_key(getattr(args, "srcdir", None), getattr(args, "python", None), *getattr(args, "wheels", []))
+    with private_tempdir(key, console.progress):  # named by the inputs: backends may record it (scratch.py)
         return _logged(command, args, console)
 
 
