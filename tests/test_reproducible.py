@@ -7,16 +7,23 @@ debug info records the dir it was compiled in, which is the dir isobuild unpacke
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import CACHE, build_env, clean_env, isobuild_command, require_interpreter, run_isobuild
+from conftest import CACHE, build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild
+from test_faults import mounted
+
+from isobuild.compare import compare
+from isobuild.errors import NotReproducible
 
 VERSION = "3.11"
 EPOCH = "1700000000"
@@ -115,3 +122,123 @@ def test_a_sigkilled_build_leaves_nothing_that_changes_the_next_builds_bytes(tmp
     assert _build(markupsafe, outdir, temp) == reference
     assert os.listdir(temp) == []
     assert [p.suffix for p in outdir.iterdir()] == [".whl"]
+
+
+# ---------------------------------------------------------------- item 2: --check-reproducible
+
+def _check(command: str, src: Path, tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[bytes], dict]:  # type: ignore[type-arg]
+    temp = tmp_path / "tmp"
+    temp.mkdir(exist_ok=True)
+    env.setdefault("SOURCE_DATE_EPOCH", EPOCH)
+    result = run_isobuild(command, str(src), "-o", str(tmp_path / "out"), "--check-reproducible", "--json", *args,
+                          env=clean_env(TMPDIR=str(temp), PYTHONPATH=str(build_env(VERSION)), **env))
+    assert os.listdir(temp) == [], "the second build was left behind"
+    assert b"Traceback" not in result.stderr, result.stderr.decode(errors="replace")
+    return result, json.loads(result.stdout) if result.stdout else {}
+
+
+@pytest.mark.parametrize(("noise", "member", "cause"), [
+    ("build-path", "noisy/where.py", "build-path"),
+    ("timestamp", "noisy-1.0.dist-info/METADATA", "timestamp"),
+    ("record-order", "noisy-1.0.dist-info/RECORD", "ordering"),
+    ("random", "noisy/token.py", "content"),
+])
+def test_check_reproducible_names_the_member_and_the_cause(tmp_path: Path, noise: str, member: str, cause: str) -> None:
+    result, info = _check("wheel", copy_fixture("unreproducible", tmp_path), tmp_path, "-C", f"noise={noise}")
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == NotReproducible.exit_code, err
+    report = info["reproducible"]
+    assert report["identical"] is False
+    causes = {diff["name"]: diff["cause"] for diff in report["comparison"]["members"]}
+    assert causes[member] == cause, causes
+    assert set(causes) <= {member, "noisy-1.0.dist-info/RECORD"}, causes  # RECORD follows the member, if another
+    assert f"member {member}" in err and f"cause: {cause}" in err and "ERROR not reproducible" in err, err
+    kept = tmp_path / "out" / "noisy-1.0-py3-none-any.whl"
+    assert info["path"] == str(kept) and sorted(os.listdir(tmp_path / "out")) == [kept.name]  # the first is kept
+
+
+@pytest.mark.parametrize(("fixture", "command"), [("unreproducible", "wheel"), ("unreproducible", "sdist"),
+                                                  ("flit", "wheel"), ("flit", "sdist"), ("hatch", "wheel"),
+                                                  ("hatch", "sdist")])
+def test_check_reproducible_passes_a_reproducible_build(tmp_path: Path, fixture: str, command: str) -> None:
+    result, info = _check(command, copy_fixture(fixture, tmp_path), tmp_path)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err
+    assert info["reproducible"]["identical"] is True and "reproducible: both builds gave the same bytes" in err
+    varied = {v["name"]: (v["first"], v["second"]) for v in info["reproducible"]["variations"]}
+    for name in ("tree", "TMPDIR", "umask", "PYTHONHASHSEED", "TZ", "LC_ALL", "directory listing order"):
+        assert varied[name][0] != varied[name][1] or name == "directory listing order", varied
+    assert len(os.listdir(tmp_path / "out")) == 1
+
+
+@pytest.mark.parametrize(("fixture", "difference"), [
+    ("probe", "timestamps differ"),  # zipfile stamps local time: TZ varies, 14 hours apart
+    ("setuptools-pyproject", "permissions differ"),  # the files setuptools copies follow the umask
+])
+def test_what_the_second_build_varies_is_caught(tmp_path: Path, fixture: str, difference: str) -> None:
+    result, info = _check("wheel", copy_fixture(fixture, tmp_path), tmp_path)
+    assert result.returncode == NotReproducible.exit_code, result.stderr.decode(errors="replace")
+    archive = info["reproducible"]["comparison"]["archive"]
+    assert [line.split(" for ")[0] for line in archive] == [difference], archive
+    assert info["reproducible"]["comparison"]["members"] == []
+
+
+def test_an_sdist_stamped_with_the_time_of_the_build_is_reported(tmp_path: Path) -> None:
+    result, info = _check("sdist", copy_fixture("unreproducible", tmp_path), tmp_path, "-C", "noise=sdist-mtime")
+    assert result.returncode == NotReproducible.exit_code, result.stderr.decode(errors="replace")
+    archive = info["reproducible"]["comparison"]["archive"]
+    assert any(line.startswith("timestamps differ for 12 member(s)") for line in archive), archive
+
+
+def test_source_date_epoch_is_the_newest_mtime_in_the_tree_and_said(tmp_path: Path) -> None:
+    src = copy_fixture("unreproducible", tmp_path)
+    for path in src.rglob("*"):
+        os.utime(path, (1600000000, 1500000000))
+    os.utime(src / "noisy" / "golf.py", (1600000000, 1600000000))
+    env = {k: v for k, v in clean_env().items() if k != "SOURCE_DATE_EPOCH"}
+    result = run_isobuild("wheel", str(src), "-o", str(tmp_path / "out"), "--check-reproducible", env=env)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err
+    assert f"SOURCE_DATE_EPOCH=1600000000 for both builds (from the newest mtime in {src})" in err, err
+    with zipfile.ZipFile(tmp_path / "out" / "noisy-1.0-py3-none-any.whl") as zf:
+        assert {info.date_time for info in zf.infolist()} == {time.gmtime(1600000000)[:6]}
+
+
+def test_a_c_extension_from_an_sdist_records_its_build_path(tmp_path: Path, markupsafe: Path) -> None:
+    """The real case: markupsafe's .so holds the dir it was compiled in; the second build's is another."""
+    result, info = _check("wheel", markupsafe, tmp_path, "--python", require_interpreter(VERSION))
+    assert result.returncode == NotReproducible.exit_code, result.stderr.decode(errors="replace")
+    causes = {diff["name"]: diff["cause"] for diff in info["reproducible"]["comparison"]["members"]}
+    assert causes["markupsafe/_speedups.cpython-311-x86_64-linux-gnu.so"] == "build-path", causes
+    assert "ffile-prefix-map" in result.stderr.decode(errors="replace")
+
+
+def test_the_listing_order_varies_where_tmpdir_is_a_tmpfs(tmp_path: Path) -> None:
+    src = copy_fixture("unreproducible", tmp_path)
+    with mounted(tmp_path / "tmp", "-t", "tmpfs", "tmpfs"):  # a tmpfs lists a directory newest first
+        result, info = _check("wheel", src, tmp_path, "-C", "noise=listing")
+    assert result.returncode == NotReproducible.exit_code, result.stderr.decode(errors="replace")
+    assert any(line.startswith("member order differs") for line in info["reproducible"]["comparison"]["archive"])
+
+
+def test_the_listing_order_is_said_not_to_vary_where_it_cannot(tmp_path: Path) -> None:
+    result, info = _check("wheel", copy_fixture("unreproducible", tmp_path), tmp_path, "-C", "noise=listing")
+    listing = next(v for v in info["reproducible"]["variations"] if v["name"] == "directory listing order")
+    if listing["second"] == "another order":
+        pytest.skip("this TMPDIR's filesystem lists in creation order: the order did vary")
+    assert result.returncode == 0 and listing["second"].startswith("the same"), result.stderr.decode(errors="replace")
+
+
+def test_compare_returns_frozen_records(tmp_path: Path) -> None:
+    """compare.py's public function, for other checks to reuse (issue 23)."""
+    paths = []
+    for token in ("a", "b"):
+        path = tmp_path / f"{token}.whl"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("pkg/token.py", f"TOKEN = {token!r}\n")
+        paths.append(str(path))
+    result = compare(*paths)
+    assert not result.identical and [m.name for m in result.members] == ["pkg/token.py"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.members[0].cause = "x"  # type: ignore[misc]
+    assert compare(paths[0], paths[0]).identical

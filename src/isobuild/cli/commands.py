@@ -110,6 +110,10 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
     console.detail(f"build environment: PYTHONPATH {request.isolation.pythonpath}, --path {request.isolation.site_dirs}")
     archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
+    if getattr(args, "check_reproducible", False):  # built twice and compared (reproducible.py)
+        from ..reproducible import build_twice
+
+        return build_twice(args.command, outdir, request, console, args.json)
     outcome = builder.build(args.command, outdir, request, console.progress)
     console.detail(f"hook sys.path: {outcome.hello.sys_path}")
     console.result(json.dumps(outcome_json(outcome), indent=2) if args.json else str(outcome.path))
