@@ -23,7 +23,7 @@ from conftest import CACHE, build_env, clean_env, copy_fixture, isobuild_command
 from test_faults import mounted
 
 from isobuild.compare import compare
-from isobuild.errors import NotReproducible
+from isobuild.errors import BackendFailed, NotReproducible
 
 VERSION = "3.11"
 EPOCH = "1700000000"
@@ -133,7 +133,7 @@ def _check(command: str, src: Path, tmp_path: Path, *args: str, **env: str) -> t
     result = run_isobuild(command, str(src), "-o", str(tmp_path / "out"), "--check-reproducible", "--json", *args,
                           env=clean_env(TMPDIR=str(temp), PYTHONPATH=str(build_env(VERSION)), **env))
     assert os.listdir(temp) == [], "the second build was left behind"
-    assert b"Traceback" not in result.stderr, result.stderr.decode(errors="replace")
+    assert b"internal error" not in result.stderr, result.stderr.decode(errors="replace")
     return result, json.loads(result.stdout) if result.stdout else {}
 
 
@@ -181,6 +181,17 @@ def test_what_the_second_build_varies_is_caught(tmp_path: Path, fixture: str, di
     archive = info["reproducible"]["comparison"]["archive"]
     assert [line.split(" for ")[0] for line in archive] == [difference], archive
     assert info["reproducible"]["comparison"]["members"] == []
+
+
+def test_a_failed_second_build_leaves_outdir_as_it_was(tmp_path: Path) -> None:
+    """The varied build runs first, in its copy: OUTDIR only ever gets the kept one."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "noisy-1.0-py3-none-any.whl").write_bytes(b"an earlier wheel")
+    result, _ = _check("wheel", copy_fixture("unreproducible", tmp_path), tmp_path, "-C", "noise=umask-fails")
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == BackendFailed.exit_code and "refusing to build under umask 002" in err, err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["noisy-1.0-py3-none-any.whl"]
+    assert (tmp_path / "out" / "noisy-1.0-py3-none-any.whl").read_bytes() == b"an earlier wheel"
 
 
 def test_an_sdist_stamped_with_the_time_of_the_build_is_reported(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ os.environ and the umask, so the second build's are set around it and restored a
 tree's path (the second build gets a copy, made before the first build writes anything), TMPDIR,
 the umask (022, then 002), PYTHONHASHSEED, TZ, LC_ALL (C.UTF-8, then another installed locale), and
 the order in which directories list where the filesystem of TMPDIR makes it differ in the copy (tmpfs
-does; ext4 lists by a hash of the name, the same for both: then it is said not to vary).
+does; ext4 lists by a hash of the name, the same for both: then it is said not to vary). The varied
+build runs first, so that OUTDIR only ever gets the kept one (the "first" of the report).
 SOURCE_DATE_EPOCH is the same for both: the environment's, else the newest mtime in the tree (an
 sdist's unpacked files keep the archive's mtimes), and it is said which. The first artifact is the
 result; the second goes with the command's temp dir.
@@ -18,7 +19,10 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -137,7 +141,7 @@ def _settings(first_tmp: str, second_tmp: str, epoch: str) -> tuple[dict[str, st
 
 
 def check(kind: Kind, outdir: str, request: Request, progress: Progress) -> tuple[Outcome, Report]:
-    """Build into ``outdir``, then again from a copy of the tree with the rest varied; compare the two."""
+    """Build from a copy of the tree with the rest varied, then into ``outdir``; compare the two."""
     scratch = os.path.join(tempfile.gettempdir(), "second")  # in the command's own dir (scratch.py)
     second_tmp, second_out = os.path.join(scratch, "tmp"), os.path.join(scratch, "out")
     for path in (scratch, second_tmp):
@@ -152,15 +156,20 @@ def check(kind: Kind, outdir: str, request: Request, progress: Progress) -> tupl
     variations.append(Variation("directory listing order", "as the tree lists",
                                 "another order" if listing else "the same: TMPDIR's filesystem lists by name hash"))
     progress("varied for the second build: " + "; ".join(f"{v.name} {v.first} vs {v.second}" for v in variations))
-    with environment(first_env, _UMASKS[0]):
-        outcome = builder.build(kind, outdir, request, progress)
+    # The varied build runs first, in its copy: should it fail, OUTDIR is left as it was, and the kept
+    # build still runs in a tree nothing has written to yet.
     again = builder.Request(tree, request.isolation, request.config_settings, request.skip_dependency_check,
                             request.log, request.relax, request.remove)
     with environment(second_env, _UMASKS[1]):
         second = builder.build(kind, second_out, again, lambda text: progress(f"second build: {text}"))
+    with environment(first_env, _UMASKS[0]):
+        outcome = builder.build(kind, outdir, request, progress)
     assert outcome.path is not None and second.path is not None  # build() returns the artifact
-    comparison = compare(outcome.path, second.path, (os.path.abspath(request.srcdir), first_env["TMPDIR"]),
-                         (tree, second_tmp))
+    try:
+        comparison = compare(outcome.path, second.path, (os.path.abspath(request.srcdir), first_env["TMPDIR"]),
+                             (tree, second_tmp))
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as exc:
+        raise BackendFailed(f"--check-reproducible: {outcome.path} cannot be read as a {kind}: {exc}") from None
     return outcome, Report(comparison, tuple(variations), epoch, whence)
 
 
