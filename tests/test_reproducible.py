@@ -20,14 +20,16 @@ from pathlib import Path
 
 import pytest
 from conftest import CACHE, build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild
+from test_environment_faults import wrapped_probe
 from test_faults import mounted
 
 from isobuild.compare import compare
-from isobuild.errors import BackendFailed, NotReproducible
+from isobuild.errors import BackendFailed, Interrupted, NotReproducible
 
 VERSION = "3.11"
 EPOCH = "1700000000"
 MARKUPSAFE = "markupsafe==2.1.5"
+WHEEL = "probe-1.0-py3-none-any.whl"
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +124,41 @@ def test_a_sigkilled_build_leaves_nothing_that_changes_the_next_builds_bytes(tmp
     assert _build(markupsafe, outdir, temp) == reference
     assert os.listdir(temp) == []
     assert [p.suffix for p in outdir.iterdir()] == [".whl"]
+
+
+def _wait_for_text(path: Path, text: bytes, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while not (path.exists() and text in path.read_bytes()):
+        assert proc.poll() is None and time.monotonic() < deadline, path.read_bytes().decode(errors="replace")
+        time.sleep(0.02)
+
+
+def test_a_build_with_the_same_inputs_waits_and_an_interrupt_ends_the_wait(tmp_path: Path) -> None:
+    """The second command waits for the first's lock (and says so); SIGTERM ends the wait and touches nothing."""
+    src, temp, started, gate = wrapped_probe(tmp_path), _temp(tmp_path), tmp_path / "started", tmp_path / "gate"
+    argv, env = [*isobuild_command(), "wheel", str(src)], clean_env(TMPDIR=str(temp))
+    first = subprocess.Popen([*argv, "-o", str(tmp_path / "out1"), "-C", f"started={started}", "-C", f"gate={gate}"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while not started.exists():
+            assert first.poll() is None, first.communicate()[1].decode(errors="replace")
+            time.sleep(0.02)
+        held = os.listdir(temp)
+        with open(tmp_path / "err2", "wb") as err:
+            second = subprocess.Popen([*argv, "-o", str(tmp_path / "out2")], env=env, stdout=subprocess.PIPE, stderr=err)
+            _wait_for_text(tmp_path / "err2", b"waiting for " + str(temp / held[0]).encode(), second)
+            second.send_signal(signal.SIGTERM)
+            second.communicate(timeout=60)
+        assert second.returncode == Interrupted.exit_code, (tmp_path / "err2").read_text()
+        assert os.listdir(temp) == held and not (tmp_path / "out2").exists()
+        with open(tmp_path / "err3", "wb") as err:
+            third = subprocess.Popen([*argv, "-o", str(tmp_path / "out3")], env=env, stdout=subprocess.PIPE, stderr=err)
+            _wait_for_text(tmp_path / "err3", b"waiting for ", third)
+    finally:
+        gate.touch()
+    assert first.wait(timeout=300) == 0 and third.wait(timeout=300) == 0, (tmp_path / "err3").read_text()
+    assert os.listdir(tmp_path / "out1") == os.listdir(tmp_path / "out3") == [WHEEL]  # (probe stamps the time)
+    assert os.listdir(temp) == []
 
 
 # ---------------------------------------------------------------- item 2: --check-reproducible
