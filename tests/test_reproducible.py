@@ -20,11 +20,14 @@ from pathlib import Path
 
 import pytest
 from conftest import CACHE, build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild
+import test_realworld
 from test_environment_faults import wrapped_probe
 from test_faults import mounted
+from test_realworld import realworld  # noqa: F401  the fixture: the suite's sdists and build env
 
 from isobuild.compare import compare
 from isobuild.errors import BackendFailed, Interrupted, NotReproducible
+from isobuild.scratch import source_key
 
 VERSION = "3.11"
 EPOCH = "1700000000"
@@ -93,6 +96,7 @@ def test_eight_concurrent_builds_of_one_archive_give_the_same_wheel(tmp_path: Pa
     assert [proc.returncode for proc in procs] == [0] * 8, [e.decode(errors="replace")[-2000:] for e in errors]
     assert len({_wheel_hash(tmp_path / f"out{i}") for i in range(8)}) == 1
     assert any(b"waiting for " in err for err in errors), "no build waited: they did not share the name"
+    assert not any(b"cannot be ours" in err for err in errors), "a race cost a build its fixed name"
     assert os.listdir(temp) == []
     assert all(sorted(p.name for p in (tmp_path / f"out{i}").iterdir()) == [next((tmp_path / "out0").glob("*.whl")).name]
                for i in range(8))
@@ -161,14 +165,35 @@ def test_a_build_with_the_same_inputs_waits_and_an_interrupt_ends_the_wait(tmp_p
     assert os.listdir(temp) == []
 
 
+@pytest.mark.parametrize("squatter", ["another user's dir", "a symlink"])
+def test_a_name_that_cannot_be_ours_falls_back_to_a_random_one_and_says_so(tmp_path: Path, squatter: str) -> None:
+    """A shared TMPDIR: whoever made TMPDIR/isobuild-KEY first keeps it; nothing of it is used or removed."""
+    src, temp, elsewhere = copy_fixture("probe", tmp_path), _temp(tmp_path), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    python = require_interpreter(VERSION)
+    taken = temp / f"isobuild-{source_key(str(src), python)}"
+    if squatter == "a symlink":
+        taken.symlink_to(elsewhere)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to make a dir of another user")
+        taken.mkdir()
+        os.chown(taken, 65534, 65534)
+    result = run_isobuild("wheel", str(src), "--python", python, env=clean_env(TMPDIR=str(temp)))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err
+    assert f"warning: {taken} cannot be ours" in err, err
+    assert os.listdir(temp) == [taken.name] and os.listdir(elsewhere) == []
+
+
 # ---------------------------------------------------------------- item 2: --check-reproducible
 
 def _check(command: str, src: Path, tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[bytes], dict]:  # type: ignore[type-arg]
     temp = tmp_path / "tmp"
     temp.mkdir(exist_ok=True)
-    env.setdefault("SOURCE_DATE_EPOCH", EPOCH)
+    settings = {"SOURCE_DATE_EPOCH": EPOCH, "PYTHONPATH": str(build_env(VERSION)), **env, "TMPDIR": str(temp)}
     result = run_isobuild(command, str(src), "-o", str(tmp_path / "out"), "--check-reproducible", "--json", *args,
-                          env=clean_env(TMPDIR=str(temp), PYTHONPATH=str(build_env(VERSION)), **env))
+                          env=clean_env(**settings))
     assert os.listdir(temp) == [], "the second build was left behind"
     assert b"internal error" not in result.stderr, result.stderr.decode(errors="replace")
     return result, json.loads(result.stdout) if result.stdout else {}
@@ -290,3 +315,28 @@ def test_compare_returns_frozen_records(tmp_path: Path) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.members[0].cause = "x"  # type: ignore[misc]
     assert compare(paths[0], paths[0]).identical
+
+
+# ---------------------------------------------------------------- the real-world suite's sdists (opt-in)
+
+@pytest.mark.realworld
+@pytest.mark.parametrize("pin", sorted(test_realworld.PROJECTS))
+def test_check_reproducible_on_a_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> None:
+    """``wheel --check-reproducible`` from each real sdist: either the same bytes, or a report whose every
+    difference names a cause. ISOBUILD_REPRO_TABLE=FILE appends one JSON line a project (the README's table)."""
+    dist, version = pin.split("==")
+    (sdist,) = [p for p in realworld["sdists"].iterdir()
+                if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")]
+    path = f"{realworld['build_env'] / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    result, info = _check("wheel", sdist, tmp_path, "--python", require_interpreter(test_realworld.VERSION),
+                          PYTHONPATH=str(realworld["build_env"]), PATH=path)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode in (0, NotReproducible.exit_code), err[-4000:]
+    comparison = info["reproducible"]["comparison"]
+    assert (result.returncode == 0) == comparison["identical"]
+    assert all(diff["cause"] for diff in comparison["members"]), comparison
+    if os.environ.get("ISOBUILD_REPRO_TABLE"):
+        row = {"pin": pin, "identical": comparison["identical"], "archive": comparison["archive"],
+               "members": [(d["name"], d["cause"]) for d in comparison["members"]]}
+        with open(os.environ["ISOBUILD_REPRO_TABLE"], "a") as table:
+            table.write(json.dumps(row) + "\n")

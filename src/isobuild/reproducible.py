@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 
 from . import builder
 from .compare import Comparison, as_json, compare, render
-from .errors import BackendFailed, NotReproducible
+from .errors import BackendFailed, BadInput, NotReproducible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ def copy_tree(tree: str, into: str) -> tuple[str, bool]:
     try:
         shutil.copytree(tree, copy, symlinks=True)
     except (OSError, shutil.Error) as exc:
-        raise BackendFailed(f"--check-reproducible: cannot copy {tree} for the second build: {exc}") from None
+        raise BadInput(f"--check-reproducible: cannot copy {tree} for the second build: {exc}",
+                       hint="a tree with sockets or unreadable files cannot be copied; build without the check") from None
     return copy, _listing_varied(tree, copy)
 
 

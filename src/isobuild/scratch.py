@@ -111,20 +111,26 @@ def make_owned(parent: str, prefix: str) -> Owned:
         os.close(fd)
 
 
-_AGAIN = -1  # _attempt's "try once more": never an fd
+_AGAIN, _REMOVED = -1, -2  # _attempt's "try once more", and "removed a dead command's dir": never fds
+_MAX_REMOVED = 16  # dead commands' dirs removed in a row before the name is given up: one that cannot be removed
 
 
 def _attempt(path: str) -> Owned | int | None:
     """One try at ``path``, interrupts held by the caller: the dir, made new, ours and locked; or an fd on it
-    when a live command holds it (to wait on); or None when it cannot be ours; or _AGAIN."""
+    when a live command holds it (to wait on); or None when it cannot be ours; or _AGAIN or _REMOVED.
+    Every race (a dir removed or made by another between two calls) ends in _AGAIN, never in None:
+    None would cost the build its fixed name."""
     try:
         os.mkdir(path, 0o700)
         created = True
     except FileExistsError:
         created = False
-    fd = _open_dir(path)
-    if fd is None:  # removed meanwhile (try again), or a file or a symlink there: never ours
-        return None if os.path.lexists(path) else _AGAIN
+    try:
+        fd = os.open(path, _OPEN_DIR)
+    except FileNotFoundError:  # removed meanwhile (another may have made it anew since): try again
+        return _AGAIN
+    except OSError:  # a file or a symlink there: never ours
+        return None
     owned = Owned(path, fd)
     locked = _lock(fd)
     if locked is False:
@@ -139,7 +145,7 @@ def _attempt(path: str) -> Owned | int | None:
         return _AGAIN
     if not created:  # left by a command that died (its lock is free): removed while locked, then made anew
         owned.remove()
-        return None if os.path.lexists(path) else _AGAIN
+        return _REMOVED
     return owned
 
 
@@ -148,16 +154,17 @@ def claim(parent: str, name: str, keep: Callable[[Owned], None], waiting: Callab
     can strike. While another live command holds it, this one waits (an interrupt ends the wait) and
     ``waiting(path)`` says so once. False where the name cannot be ours (no locks on that filesystem,
     another user's dir): the caller makes a random one."""
-    path, said = os.path.join(parent, name), False
+    path, said, removed = os.path.join(parent, name), False, 0
     while True:
         with signals_deferred():
             found = _attempt(path)
             if isinstance(found, Owned):
                 keep(found)
                 return True
-        if found is None:
+        removed = removed + 1 if found == _REMOVED else 0
+        if found is None or removed > _MAX_REMOVED:
             return False
-        if found == _AGAIN:
+        if found in (_AGAIN, _REMOVED):
             continue
         try:
             if not said:
@@ -199,8 +206,9 @@ def _swept_name(name: str, prefix: str) -> bool:
 
 
 def sweep(directory: str, prefix: str) -> None:
-    """Dirs named PREFIX+PID-... in ``directory`` whose owner is provably gone (their lock is free):
-    removed while locked by us, so that no second sweeper and no owner can take them meanwhile."""
+    """Dirs named STEM-KEY or PREFIX+PID-... in ``directory`` whose owner is provably gone (their lock is
+    free): removed while locked by us, so that no second sweeper and no owner can take them meanwhile.
+    Only our user's: a fixed name may be another user's dir in a shared TMPDIR, never ours to remove."""
     try:
         names = os.listdir(directory)
     except OSError:
@@ -213,7 +221,7 @@ def sweep(directory: str, prefix: str) -> None:
         if fd is None:
             continue
         owned = Owned(path, fd)
-        if _lock(fd) and not owned.replaced():
+        if os.fstat(fd).st_uid == os.geteuid() and _lock(fd) and not owned.replaced():
             owned.remove()
         else:
             os.close(fd)
