@@ -8,6 +8,7 @@ debug info records the dir it was compiled in, which is the dir isobuild unpacke
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -179,7 +180,13 @@ def test_a_name_that_cannot_be_ours_falls_back_to_a_random_one_and_says_so(tmp_p
             pytest.skip("needs root to make a dir of another user")
         taken.mkdir()
         os.chown(taken, 65534, 65534)
-    result = run_isobuild("wheel", str(src), "--python", python, env=clean_env(TMPDIR=str(temp)))
+        held = os.open(taken, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(held, fcntl.LOCK_EX)  # in use by its owner: still never waited for
+    try:
+        result = run_isobuild("wheel", str(src), "--python", python, env=clean_env(TMPDIR=str(temp)), timeout=120)
+    finally:
+        if squatter != "a symlink":
+            os.close(held)
     err = result.stderr.decode(errors="replace")
     assert result.returncode == 0, err
     assert f"warning: {taken} cannot be ours" in err, err

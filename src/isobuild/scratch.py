@@ -131,11 +131,14 @@ def _attempt(path: str) -> Owned | int | None:
         return _AGAIN
     except OSError:  # a file or a symlink there: never ours
         return None
+    if os.fstat(fd).st_uid != os.geteuid():  # another user's (made, or squatted, first): never waited for
+        os.close(fd)
+        return None
     owned = Owned(path, fd)
     locked = _lock(fd)
     if locked is False:
         return fd
-    if locked is None or os.fstat(fd).st_uid != os.geteuid():  # no locks to prove anything; another user's
+    if locked is None:  # no locks on this filesystem: nothing proves that no other command uses the name
         os.close(fd)
         if created:
             os.rmdir(path)
