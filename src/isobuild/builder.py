@@ -156,15 +156,20 @@ class Session:
 
     def runtime(self, runtime: Runtime) -> list[Status]:
         """Requires-Dist (prepare_metadata_for_build_wheel, else a wheel build) and PEP 735 groups' statuses."""
+        import shutil
         import tempfile
         from email.parser import HeaderParser
 
         from .dependencies import check, group_requirements
 
         assert self._env is not None  # check_all() made it
-        with tempfile.TemporaryDirectory(prefix="isobuild-metadata-") as scratch:
+        scratch = os.path.join(tempfile.gettempdir(), "metadata")  # in the command's own dir: a fixed name
+        os.mkdir(scratch, 0o700)
+        try:
             with open(os.path.join(self.hooks.metadata(scratch), "METADATA"), encoding="utf-8") as f:
                 headers = HeaderParser().parse(f)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         statuses = check(headers.get_all("Requires-Dist") or [], "Requires-Dist", self._env, runtime.extras)
         for group in runtime.groups:
             requirements = group_requirements(self.project.dependency_groups, group, self.project.display)
@@ -209,7 +214,10 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
             process = HookProcess(request.isolation.python, log=request.log)  # first: see the module docstring
         from .staging import Staging
 
-        staging = None if outdir is None else Staging(outdir)
+        from .scratch import input_key
+
+        key = input_key(os.path.abspath(request.srcdir), request.isolation.python)  # the staging dir's name
+        staging = None if outdir is None else Staging(outdir, key, progress)
         live = _open(request, progress, process, staging, started)
         yield live
         process.close()

@@ -80,6 +80,13 @@ class ImportCheckFailed(IsobuildError):
     meaning = "install --check-imports: a module or entry point did not import; the install was rolled back"
 
 
+class NotReproducible(IsobuildError):
+    """--check-reproducible: the two builds differ; the first artifact is kept, the report says where and why."""
+
+    exit_code = 10
+    meaning = "--check-reproducible: the two builds differ (the first artifact is kept; the report says where)"
+
+
 class OutputFailed(IsobuildError):
     """The result cannot be written to stdout (a full disk, a closed pipe): it is lost, so never exit 0."""
 

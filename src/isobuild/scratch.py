@@ -1,6 +1,14 @@
 """One private temp dir per command, inside TMPDIR, for every temp file of the command and its processes;
 and the rule that tells a live command's dir (here, and staging.py's in OUTDIR) from one a SIGKILL left.
 
+Its name is a function of the command's inputs alone (``input_key``: the source tree's path, or an
+sdist's content, and the target interpreter), never of a PID or a random suffix: a backend sees it (as
+TMPDIR, and as the parent of an sdist's unpacked tree), and what a backend sees can end up in the
+artifact (a C extension's debug info records the dir it was compiled in). Two commands with the same
+inputs therefore take turns: the second waits, saying so, while the first holds the dir's lock
+(``claim``). Where the name cannot be had (a filesystem without locks, another user's dir in its place)
+the command falls back to a random name (``make_owned``) and says that its artifact may then differ.
+
 tempfile.TemporaryDirectory alone cannot promise that nothing is left: an
 interrupt that lands between its mkdtemp and the finalizer it registers leaves
 the dir behind (tests/test_faults.py delivers one after each mkdir), and a
@@ -19,10 +27,11 @@ PIDs); a lock taken on the dir does, on every machine that shares the dir.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .errors import FilesystemError
@@ -102,22 +111,120 @@ def make_owned(parent: str, prefix: str) -> Owned:
         os.close(fd)
 
 
+_AGAIN, _REMOVED = -1, -2  # _attempt's "try once more", and "removed a dead command's dir": never fds
+_MAX_REMOVED = 16  # dead commands' dirs removed in a row before the name is given up: one that cannot be removed
+
+
+def _attempt(path: str) -> Owned | int | None:
+    """One try at ``path``, interrupts held by the caller: the dir, made new, ours and locked; or an fd on it
+    when a live command holds it (to wait on); or None when it cannot be ours; or _AGAIN or _REMOVED.
+    Every race (a dir removed or made by another between two calls) ends in _AGAIN, never in None:
+    None would cost the build its fixed name."""
+    try:
+        os.mkdir(path, 0o700)
+        created = True
+    except FileExistsError:
+        created = False
+    try:
+        fd = os.open(path, _OPEN_DIR)
+    except FileNotFoundError:  # removed meanwhile (another may have made it anew since): try again
+        return _AGAIN
+    except OSError:  # a file or a symlink there: never ours
+        return None
+    if os.fstat(fd).st_uid != os.geteuid():  # another user's (made, or squatted, first): never waited for
+        os.close(fd)
+        return None
+    owned = Owned(path, fd)
+    locked = _lock(fd)
+    if locked is False:
+        return fd
+    if locked is None:  # no locks on this filesystem: nothing proves that no other command uses the name
+        os.close(fd)
+        if created:
+            os.rmdir(path)
+        return None
+    if owned.replaced():
+        os.close(fd)
+        return _AGAIN
+    if not created:  # left by a command that died (its lock is free): removed while locked, then made anew
+        owned.remove()
+        return _REMOVED
+    return owned
+
+
+def claim(parent: str, name: str, keep: Callable[[Owned], None], waiting: Callable[[str], None]) -> bool:
+    """PARENT/NAME as a new dir of ours, locked until ``remove()``, handed to ``keep`` before an interrupt
+    can strike. While another live command holds it, this one waits (an interrupt ends the wait) and
+    ``waiting(path)`` says so once. False where the name cannot be ours (no locks on that filesystem,
+    another user's dir): the caller makes a random one."""
+    path, said, removed = os.path.join(parent, name), False, 0
+    while True:
+        with signals_deferred():
+            found = _attempt(path)
+            if isinstance(found, Owned):
+                keep(found)
+                return True
+        removed = removed + 1 if found == _REMOVED else 0
+        if found is None or removed > _MAX_REMOVED:
+            return False
+        if found in (_AGAIN, _REMOVED):
+            continue
+        try:
+            if not said:
+                waiting(path)
+                said = True
+            fcntl.flock(found, fcntl.LOCK_EX)  # until its owner has removed it, or is dead
+        finally:
+            os.close(found)
+
+
+def input_key(*inputs: str) -> str:
+    """16 hex digits that only these inputs determine: the fixed part of a dir name a backend sees."""
+    return hashlib.sha256("\0".join(inputs).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def source_key(source: str | None, python: str | None, *more: str) -> str:
+    """The key of a command's inputs: an archive (any file) by its content, wherever it lies, so that
+    a copy of it builds the same; a source tree by its absolute path, which the backend sees anyway."""
+    identity = os.path.abspath(source or ".")
+    if source is not None and os.path.isfile(source):
+        digest = hashlib.sha256()
+        try:
+            with open(source, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            identity = f"content:{digest.hexdigest()}"
+        except OSError:  # unreadable: the command names it itself, with its errno
+            pass
+    return input_key(identity, python or "", *more)
+
+
+def _swept_name(name: str, prefix: str) -> bool:
+    """A name ``claim`` gives (STEM-KEY) or ``make_owned`` does (STEM-HOST-PID-...): ``prefix`` is STEM-HOST-."""
+    stem = prefix[:-len(_HOST) - 1]
+    key = name[len(stem):]
+    if name.startswith(stem) and len(key) == 16 and all(c in "0123456789abcdef" for c in key):
+        return True
+    return name.startswith(prefix) and name[len(prefix):].partition("-")[0].isdigit()
+
+
 def sweep(directory: str, prefix: str) -> None:
-    """Dirs named PREFIX+PID-... in ``directory`` whose owner is provably gone (their lock is free):
-    removed while locked by us, so that no second sweeper and no owner can take them meanwhile."""
+    """Dirs named STEM-KEY or PREFIX+PID-... in ``directory`` whose owner is provably gone (their lock is
+    free): removed while locked by us, so that no second sweeper and no owner can take them meanwhile.
+    Only our user's: a fixed name may be another user's dir in a shared TMPDIR, never ours to remove."""
     try:
         names = os.listdir(directory)
     except OSError:
         return
     for name in names:
-        if not (name.startswith(prefix) and name[len(prefix):].partition("-")[0].isdigit()):
+        if not _swept_name(name, prefix):
             continue
         path = os.path.join(directory, name)
         fd = _open_dir(path)
         if fd is None:
             continue
         owned = Owned(path, fd)
-        if _lock(fd) and not owned.replaced():
+        if os.fstat(fd).st_uid == os.geteuid() and _lock(fd) and not owned.replaced():
             owned.remove()
         else:
             os.close(fd)
@@ -126,23 +233,34 @@ def sweep(directory: str, prefix: str) -> None:
 _PREFIX = owned_prefix("isobuild")
 
 
-def _make() -> Owned:
-    try:
-        return make_owned(tempfile.gettempdir(), _PREFIX)
-    except OSError as exc:  # gettempdir() raises FileNotFoundError when no candidate dir is usable
-        raise FilesystemError(f"cannot make a temp dir: {exc.strerror or exc}",
-                              hint="set TMPDIR to a writable directory") from None
+def own(parent: str, stem: str, key: str, keep: Callable[[Owned], None], say: Callable[[str], None]) -> None:
+    """PARENT/STEM-KEY claimed for ``keep`` (waiting, said, while another command with the same inputs holds
+    it); where it cannot be ours, a random STEM-HOST-PID-XXXXXXXX, with a warning that says what that costs."""
+    name = f"{stem}-{key}"
+    if claim(parent, name, keep, lambda path: say(f"waiting for {path}: another isobuild command has the same inputs")):
+        return
+    say(f"warning: {os.path.join(parent, name)} cannot be ours (another user's, or no file locks there): "
+        "a random name instead, which the artifact may record")
+    with signals_deferred():
+        keep(make_owned(parent, owned_prefix(stem)))
 
 
 @contextmanager
-def private_tempdir() -> Iterator[str]:
-    """``tempfile``'s dir and ``TMPDIR`` name a new dir of ours until the block ends, however it ends."""
-    previous, previous_env, owned = tempfile.tempdir, os.environ.get("TMPDIR"), None
+def private_tempdir(key: str, say: Callable[[str], None]) -> Iterator[str]:
+    """``tempfile``'s dir and ``TMPDIR`` name TMPDIR/isobuild-KEY, ours, until the block ends, however it ends."""
+    previous, previous_env, kept = tempfile.tempdir, os.environ.get("TMPDIR"), []
+
+    def keep(owned: Owned) -> None:
+        kept.append(owned)
+        tempfile.tempdir = os.environ["TMPDIR"] = owned.path
+
     try:
-        with signals_deferred():  # made and recorded before an interrupt can strike
-            owned = _make()
-            tempfile.tempdir = os.environ["TMPDIR"] = owned.path
-        yield owned.path
+        try:
+            own(tempfile.gettempdir(), "isobuild", key, keep, say)
+        except OSError as exc:  # gettempdir() raises FileNotFoundError when no candidate dir is usable
+            raise FilesystemError(f"cannot make a temp dir: {exc.strerror or exc}",
+                                  hint="set TMPDIR to a writable directory") from None
+        yield kept[0].path
     finally:
         with signals_deferred():
             tempfile.tempdir = previous
@@ -150,7 +268,7 @@ def private_tempdir() -> Iterator[str]:
                 os.environ.pop("TMPDIR", None)
             else:
                 os.environ["TMPDIR"] = previous_env
-            if owned is not None:
+            for owned in kept:
                 owned.remove()
-        if owned is not None:
-            sweep(os.path.dirname(owned.path), _PREFIX)  # once the work is done: off the build's way
+        if kept:
+            sweep(os.path.dirname(kept[0].path), _PREFIX)  # once the work is done: off the build's way

@@ -1,5 +1,5 @@
 """An sdist archive (.tar.gz and other tars, legacy .zip) as a source tree: checked, then unpacked into a
-temp dir that is always removed.
+temp dir that is always removed, whose name is fixed (``unpacked``).
 
 Every name is first checked as text, for the whole archive: no absolute path, no ``..`` out of the
 tree, no device or FIFO, no name longer than PATH_MAX or deeper than ``_MAX_DEPTH`` dirs. The first
@@ -298,13 +298,27 @@ def _project_root(archive: str, into: str) -> str:
     raise BadInput(f"{archive} holds no project: no NAME-VERSION/ dir with pyproject.toml or setup.py")
 
 
+def _make_numbered(base: str, archive: str) -> str:
+    """BASE, else BASE-2, BASE-3, ...: the first that mkdir can make."""
+    for number in range(1, 1000):
+        into = base if number == 1 else f"{base}-{number}"
+        try:
+            os.mkdir(into, 0o700)
+            return into
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise BadInput(f"cannot make a temp dir to unpack {archive}: {exc.strerror or exc}") from None
+    raise BadInput(f"cannot make a temp dir to unpack {archive}: {base} to {base}-999 exist")
+
+
 @contextmanager
 def unpacked(archive: str) -> Iterator[str]:
-    """The project dir of the unpacked archive; the temp dir goes when the block ends, however it ends."""
-    try:
-        into = tempfile.mkdtemp(prefix="isobuild-sdist-")
-    except OSError as exc:
-        raise BadInput(f"cannot make a temp dir to unpack {archive}: {exc.strerror or exc}") from None
+    """The project dir of the archive unpacked into TMPDIR/sdist, removed when the block ends, however it ends.
+    A fixed name: TMPDIR is the command's own dir (scratch.py), named by its inputs alone, and the backend
+    sees this path (and may record it: a C extension's debug info does). One unpacked while another is
+    still there (tools/bootstrap.py holds several) goes to sdist-2, sdist-3, ...: the same on every run."""
+    into = _make_numbered(os.path.join(tempfile.gettempdir(), "sdist"), archive)
     try:
         (_unpack_zip if archive.lower().endswith(".zip") else _unpack_tar)(archive, into)
         yield _project_root(archive, into)

@@ -5,16 +5,21 @@ OUTDIR as it found it: the staging dir goes, and so do the dirs this build
 created (proven by a mkdir that succeeded, never guessed from a later stat).
 Interrupts wait while a dir is made and recorded, and while the artifact is
 renamed into place: that rename is the build's commit point.
+
+The backend sees the staging dir as its output dir, so its name is fixed by the
+build's inputs (OUTDIR/.isobuild-KEY, scratch.py's ``claim``): a second build
+with the same inputs and OUTDIR waits for the first.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 
 from .errors import BackendFailed, BadInput, FilesystemError
 from .interrupts import signals_deferred
-from .scratch import Owned, make_owned, owned_prefix, sweep
+from .scratch import Owned, own, owned_prefix, sweep
 
 
 def _not_a_directory(outdir: str, path: str) -> BadInput:
@@ -56,16 +61,19 @@ def _remove(created: list[str]) -> None:
             break
 
 
-# .isobuild-HOST-PID-XXXXXXXX, locked while its build lives: the next build sweeps it only once it is not (scratch.py).
-_PREFIX = owned_prefix(".isobuild")
+# .isobuild-KEY (or, where that cannot be ours, .isobuild-HOST-PID-XXXXXXXX), locked while its build lives:
+# the next build sweeps it only once it is not (scratch.py).
+_STEM = ".isobuild"
+_PREFIX = owned_prefix(_STEM)
 
 
 class Staging:
     """``create()``, build into ``dir``, then once nothing writes in ``dir``: ``commit()`` the artifact, or
     ``remove(failed=True)``."""
 
-    def __init__(self, outdir: str) -> None:
+    def __init__(self, outdir: str, key: str, say: Callable[[str], None]) -> None:
         self.outdir = os.path.abspath(outdir)
+        self.key, self.say = key, say
         self.created: list[str] = []
         self.dir = ""
         self._owned: Owned | None = None
@@ -74,13 +82,15 @@ class Staging:
         with signals_deferred():  # each dir is recorded before an interrupt can leave it behind
             self.created = _make_dirs(self.outdir)
         sweep(self.outdir, _PREFIX)
-        with signals_deferred():
-            try:
-                self._owned = make_owned(self.outdir, _PREFIX)
-            except OSError as exc:
+        try:
+            own(self.outdir, _STEM, self.key, self._keep, self.say)
+        except OSError as exc:
+            with signals_deferred():
                 _remove(self.created)
-                raise FilesystemError(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
-            self.dir = self._owned.path
+            raise FilesystemError(f"cannot write in output directory {self.outdir}: {exc.strerror or exc}") from None
+
+    def _keep(self, owned: Owned) -> None:
+        self._owned, self.dir = owned, owned.path
 
     def commit(self, built: str | None) -> str | None:
         """The artifact (None: nothing was built) renamed into OUTDIR and the staging dir removed, interrupts

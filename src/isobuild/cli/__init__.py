@@ -18,7 +18,7 @@ from ..console import Console
 from .. import interrupts
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
 from ..reaper import reaping
-from ..scratch import private_tempdir
+from ..scratch import private_tempdir, source_key
 from . import commands
 from .options import default_python, no_nul, parse
 
@@ -43,7 +43,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         args.python = default_python(console.progress)
     command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
                "check": commands.check}.get(args.command, commands.build)
-    with private_tempdir(), reaping():  # the processes end first, then their temp dir goes
+    key = source_key(getattr(args, "srcdir", None), getattr(args, "python", None), *getattr(args, "wheels", []))
+    # Named by the inputs: backends may record it (scratch.py). The processes end first, then their temp dir goes.
+    with private_tempdir(key, console.step), reaping():
         return _logged(command, args, console)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 from .. import builder
-from ..errors import BadInput
+from ..errors import BadInput, NotReproducible
 from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
 from .render import (
     check_summary, document, environment_json, install_summary, installed_json, outcome_json, render_environment,
-    scheme_lines, status_json,
+    reproducible_json, scheme_lines, status_json,
 )
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -123,11 +123,37 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
                    f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}")
     archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
+    if getattr(args, "check_reproducible", False):
+        return _check_reproducible(args, console, outdir, request)
     outcome = builder.build(args.command, outdir, request, console.step)
     for line in ["hook sys.path:", *(f"  {entry}" for entry in outcome.hello.sys_path)]:
         console.detail(line)
     console.result(document(outcome_json(outcome)) if args.json else str(outcome.path))
     return 0
+
+
+def _check_reproducible(args: argparse.Namespace, console: Console, outdir: str, request: builder.Request) -> int:
+    """Built twice and compared (reproducible.py): the first artifact is the result; exit 10 if they differ."""
+    from .. import reproducible  # tarfile, shutil's tree copy and the comparison: for this option alone
+    from ..compare import render as render_comparison
+
+    outcome, report = reproducible.check(args.command, outdir, request, console.step)
+    failure = None
+    if not report.comparison.identical:
+        failure = NotReproducible(
+            f"not reproducible: the two builds differ ({len(report.comparison.members)} member(s), "
+            f"{len(report.comparison.archive)} difference(s) in the archive itself)",
+            details=render_comparison(report.comparison),
+            hint=f"the first build is kept: {outcome.path}; each member's hint names the likely cause")
+    if args.json:
+        console.result(document({**outcome_json(outcome), "reproducible": reproducible_json(report)}, failure))
+    else:
+        console.result(str(outcome.path))
+    if failure is None:
+        console.progress(f"reproducible: both builds gave the same bytes (sha256 {report.comparison.first_sha256})")
+        return 0
+    console.error(failure, in_result=args.json)
+    return failure.exit_code
 
 
 def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:

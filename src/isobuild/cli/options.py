@@ -193,6 +193,10 @@ def parser() -> Parser:
             _install_options(cmd)
         elif name != "env":
             cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
+        if name in ("wheel", "sdist"):
+            cmd.add_argument("--check-reproducible", action="store_true",
+                             help="build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the "
+                                  "first, compare; exit 10 with a report if they differ")
     return top
 
 

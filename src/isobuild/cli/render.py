@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..errors import IsobuildError
     from ..install import Installed
     from ..hookprocess import Hello
+    from ..reproducible import Report
 
 
 def document(info: dict[str, Any], failure: IsobuildError | None = None) -> str:
@@ -144,3 +145,14 @@ def versions() -> str:
                 found = "(version unknown)"
         lines.append(f"{name.replace('_', '-')} {found} ({os.path.dirname(module.__file__ or '')})")
     return "\n".join(lines)
+
+
+def reproducible_json(report: Report) -> dict[str, Any]:
+    """--check-reproducible's report under --json's ``reproducible`` key (docs/json.md)."""
+    from dataclasses import asdict  # for this option alone: off every other build's way, as compare.py is
+
+    from ..compare import as_json
+
+    return {"identical": report.comparison.identical, "comparison": as_json(report.comparison),
+            "variations": [asdict(v) for v in report.variations],
+            "source_date_epoch": report.source_date_epoch, "source_date_epoch_from": report.source_date_epoch_from}
