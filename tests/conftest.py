@@ -159,13 +159,16 @@ def _apt(args: list[str], timeout: float) -> None:
 
 
 def apt_install(packages: tuple[str, ...], why: str) -> None:
-    """Debian packages a test needs, installed with apt-get unless present; skips (saying ``why``) where
-    there is no apt-get or no root."""
+    """Debian packages a test needs, installed with apt-get unless present, and only where ISOBUILD_TEST_APT=1
+    asks for it (.ci/run does: a developer's suite never changes the system unasked); skips (saying ``why``)
+    otherwise, and where there is no apt-get or no root."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
         pytest.skip(f"no apt-get/dpkg-query to install {', '.join(packages)} ({why})")
     missing = _not_installed(packages)
     if not missing:
         return
+    if os.environ.get("ISOBUILD_TEST_APT") != "1":
+        pytest.skip(f"needs {', '.join(missing)} ({why}): set ISOBUILD_TEST_APT=1 to let the test apt-get install them")
     if os.geteuid() != 0:
         pytest.skip(f"needs root to apt-get install {', '.join(missing)} ({why})")
     _apt(["update"], timeout=300)
