@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import IO, Any, Literal
 
-    from .dependencies import Environment, Status
+    from .dependencies import Environment, Resolved, Status
     from .hookprocess import Hello
     from .isolation import Isolation
     from .project import Project
@@ -58,15 +58,16 @@ class Request:
 class Outcome:
     """What a command found: the artifact (or None), the statuses checked, the hooks' interpreter."""
 
-    __slots__ = ("path", "requirements", "hello", "seconds", "missing")
+    __slots__ = ("path", "requirements", "hello", "seconds", "missing", "declared")
 
     def __init__(self, path: str | None, requirements: list[Status], hello: Hello, seconds: float,
-                 missing: MissingDependencies | None = None) -> None:
+                 missing: MissingDependencies | None = None, declared: tuple[Resolved, ...] | None = None) -> None:
         self.path = path
         self.requirements = requirements
         self.hello = hello
         self.seconds = seconds
         self.missing = missing  # set by requires() instead of raising
+        self.declared = declared  # the declared closure (dependencies.py); None when not checked (-x)
 
 
 def _distribution(kind: str) -> str:
@@ -83,6 +84,7 @@ class Session:
         self.project, self.hello, self.hooks, self.process, self.staging = project, hello, hooks, process, staging
         self.statuses: list[Status] = []
         self._env: Environment | None = None
+        self.declared: tuple[Resolved, ...] | None = None  # set by check_all()
         self.built: str | None = None  # the artifact in the staging dir, committed when the session ends
         self.path: str | None = None  # where it was committed
         self.step(f"hooks run by {hello.executable} (Python {hello.version_text}); {self.excluded}")
@@ -153,6 +155,8 @@ class Session:
         requires = sorted(self.hooks.get_requires(distribution))
         self.step(f"get_requires_for_build_{distribution}: {', '.join(requires) or 'nothing more'}", t0)
         self.check(requires, f"get_requires_for_build_{distribution}")
+        assert self._env is not None  # check() made it
+        self.declared = tuple(sorted(self._env.closure.values(), key=lambda dist: dist.name))
 
     def runtime(self, runtime: Runtime) -> list[Status]:
         """Requires-Dist (prepare_metadata_for_build_wheel, else a wheel build) and PEP 735 groups' statuses."""
@@ -172,7 +176,7 @@ class Session:
         return statuses
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
-        return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing)
+        return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing, self.declared)
 
 
 def _open(request: Request, progress: Progress, process: HookProcess, staging: Staging | None,
