@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
+from typing import Any
+
+from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
 
 from isobuild.dependencies import Environment, Policy, Resolved, check
 
@@ -51,3 +59,141 @@ def test_relax_keeps_a_distribution_in_the_closure_and_remove_takes_it_out(tmp_p
     assert set(relaxed) == {"backend", "helper", "deep"} and relaxed["helper"].version == "2.0"
     assert set(_closure(tmp_path, ["backend"], Policy.of([], ["helper"]))) == {"backend"}
     assert _closure(tmp_path, ["backend"], Policy.of([], ["backend"])) == {}
+
+
+# ---------------------------------------------------------------- what a build used (real backends)
+
+VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _write_dist(where: Path, name: str, version: str, files: dict[str, str], *, record: bool = True) -> None:
+    """A distribution installed in ``where``: its files, and a .dist-info with RECORD (else a Debian-style
+    .egg-info with top_level.txt alone)."""
+    for path, text in files.items():
+        (where / path).parent.mkdir(parents=True, exist_ok=True)
+        (where / path).write_text(text)
+    module = name.replace("-", "_")
+    if record:
+        info = where / f"{module}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        rows = [*files, f"{info.name}/METADATA", f"{info.name}/RECORD"]
+        (info / "RECORD").write_text("".join(f"{row},,\n" for row in rows))
+    else:
+        info = where / f"{module}.egg-info"
+        info.mkdir(parents=True)
+        (info / "PKG-INFO").write_text(f"Metadata-Version: 1.1\nName: {name}\nVersion: {version}\n")
+        (info / "top_level.txt").write_text(f"{module}\n")
+
+
+def _build(src: Path, tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """``isobuild wheel SRC --json`` in the test build environment: its JSON and its stderr."""
+    python = require_interpreter(VERSION)
+    env = clean_env(PYTHONPATH=str(build_env(VERSION)))
+    result = run_isobuild("wheel", str(src), "--python", python, "-o", str(tmp_path / "out"), "--json", *args, env=env)
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, stderr
+    info: dict[str, Any] = json.loads(result.stdout)
+    return info, stderr
+
+
+def _names(items: list[dict[str, Any]]) -> list[str]:
+    return [item["name"] for item in items]
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "does not declare" in line]
+
+
+def test_a_clean_project_uses_only_what_it_declares(tmp_path: Path) -> None:
+    info, stderr = _build(copy_fixture("flit", tmp_path), tmp_path)
+
+    deps = info["dependencies"]
+    assert _names(deps["used"]) == ["flit-core"] and deps["used"][0]["how"] == "import"
+    assert deps["used"][0]["location"] == str(build_env(VERSION))
+    assert deps["undeclared"] == [] and deps["unused"] == [] and deps["unowned"] == []
+    assert not _warnings(stderr)
+    environment = info["environment"]
+    assert environment["interpreter"] == info["interpreter"] and environment["version"] == info["python_version"]
+    assert str(build_env(VERSION)) in environment["sys_path"]
+    assert environment["config_settings"] == {} and environment["source_date_epoch"] is None
+
+
+def _setuptools_scm() -> Path:
+    """setuptools-scm and vcs-versioning (its one requirement the build env lacks), pip install --target'ed once."""
+    target = CACHE / f"declared-setuptools-scm-{VERSION}"
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run([require_interpreter(VERSION), "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
+                        "--disable-pip-version-check", "--target", str(target), "setuptools-scm", "vcs-versioning"],
+                       check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"), timeout=300)
+        (target / ".complete").touch()
+    return target
+
+
+def test_setuptools_scm_loaded_through_entry_points_is_undeclared(tmp_path: Path) -> None:
+    scm = _setuptools_scm()
+    src = copy_fixture("declared-setuptools-scm", tmp_path)
+
+    info, stderr = _build(src, tmp_path, "--path", str(scm))
+
+    undeclared = {item["name"]: item for item in info["dependencies"]["undeclared"]}
+    assert undeclared["setuptools-scm"]["location"] == str(scm) and undeclared["setuptools-scm"]["how"] == "import"
+    assert "vcs-versioning" in undeclared and "setuptools" not in undeclared
+    assert "setuptools" in _names(info["dependencies"]["used"])
+    [line] = _warnings(stderr)
+    assert f"the hooks loaded {len(undeclared)} distributions the build does not declare (-v lists them)" in line
+    _, verbose = _build(src, tmp_path, "--path", str(scm), "-v")
+    assert f"undeclared: setuptools-scm {undeclared['setuptools-scm']['version']} at {scm} (import)" in verbose
+
+
+def test_a_build_hook_importing_an_undeclared_package(tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    (extra / "isobuild_loose_module.py").write_text("")
+
+    info, _ = _build(copy_fixture("declared-hatch-hook", tmp_path), tmp_path, "--path", str(extra))
+
+    deps = info["dependencies"]
+    assert deps["undeclared"] == [{"name": "isobuild-undeclared", "version": "2.0", "location": str(extra),
+                                   "how": "import"}]
+    assert deps["unowned"] == [{"path": str(extra / "isobuild_loose_module.py"), "how": "import"}]
+    assert "hatchling" in _names(deps["used"])
+
+
+def test_a_code_generator_run_as_a_python_child(tmp_path: Path) -> None:
+    """Its package has a Debian-style .egg-info: no RECORD, no installed-files.txt, top_level.txt only."""
+    extra = tmp_path / "extra"
+    generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
+    _write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
+                                                   "isobuild_codegen/__main__.py": generator}, record=False)
+
+    info, _ = _build(copy_fixture("declared-codegen", tmp_path), tmp_path, "--path", str(extra))
+
+    assert info["dependencies"]["undeclared"] == [{"name": "isobuild-codegen", "version": "0.5",
+                                                   "location": str(extra), "how": "child process"}]
+    with zipfile.ZipFile(info["path"]) as zf:
+        assert zf.read("sample_codegen/_generated.py") == b"VALUE = 1\n"
+
+
+def test_without_the_check_nothing_is_called_undeclared(tmp_path: Path) -> None:
+    info, stderr = _build(copy_fixture("setuptools-pyproject", tmp_path), tmp_path, "-x")
+
+    assert info["dependencies"]["undeclared"] is None and info["dependencies"]["unused"] is None
+    assert "setuptools" in _names(info["dependencies"]["used"]) and not _warnings(stderr)
+
+
+def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    (extra / "isobuild_loose_module.py").write_text("")
+    src = copy_fixture("declared-hatch-hook", tmp_path)
+    env = clean_env(PYTHONPATH=str(build_env(VERSION)))
+
+    result = run_isobuild("install", str(src), "--python", require_interpreter(VERSION), "--path", str(extra),
+                          "--prefix", str(tmp_path / "prefix"), "-v", env=env)
+
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, stderr
+    assert _warnings(stderr) == ["isobuild: warning: the hooks loaded 1 distribution the build does not declare"]
+    assert f"isobuild:   undeclared: isobuild-undeclared 2.0 at {extra} (import)" in stderr.splitlines()

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .project import Project
     from .runner import Hooks
     from .staging import Staging
+    from .usage import Usage
 
     Kind = Literal["wheel", "sdist", "editable", "metadata"]
     Progress = Callable[[str], None]
@@ -58,7 +59,7 @@ class Request:
 class Outcome:
     """What a command found: the artifact (or None), the statuses checked, the hooks' interpreter."""
 
-    __slots__ = ("path", "requirements", "hello", "seconds", "missing", "declared")
+    __slots__ = ("path", "requirements", "hello", "seconds", "missing", "declared", "usage")
 
     def __init__(self, path: str | None, requirements: list[Status], hello: Hello, seconds: float,
                  missing: MissingDependencies | None = None, declared: tuple[Resolved, ...] | None = None) -> None:
@@ -68,6 +69,7 @@ class Outcome:
         self.seconds = seconds
         self.missing = missing  # set by requires() instead of raising
         self.declared = declared  # the declared closure (dependencies.py); None when not checked (-x)
+        self.usage: Usage | None = None  # what a build's hooks used (usage.py)
 
 
 def _distribution(kind: str) -> str:
@@ -175,6 +177,14 @@ class Session:
             statuses += check(requirements, f"dependency-groups.{group}", self._env)
         return statuses
 
+    def usage(self) -> Usage:
+        """What the hooks and their Python children loaded, once the hook process has ended (usage.py)."""
+        from .usage import children_files, usage
+
+        children = children_files(self.hello.child_env["_ISOBUILD_HOOK_PATH"])
+        return usage(self.process.loaded, children, self.hello.sys_path, self.project.backend_path,
+                     self.project.srcdir, self.declared)
+
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing, self.declared)
 
@@ -239,7 +249,12 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
         else:
             live.built, hook = live.hooks.build(kind, live.staging.dir), f"build_{kind}"
         live.step(f"{hook}: {os.path.basename(live.built)}", t0)
-    return live.outcome(live.path)
+    t0 = time.perf_counter()
+    usage = live.usage()
+    live.step(f"recorded what the hooks used: {len(usage.used)} distributions", t0)
+    outcome = live.outcome(live.path)
+    outcome.usage = usage
+    return outcome
 
 
 def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime | None = None) -> Outcome:

@@ -31,7 +31,7 @@ import sys
 import threading
 from typing import IO, Any, Callable
 
-from . import hooks, isolate, markers
+from . import hooks, isolate, loaded, markers
 
 
 class Server:
@@ -53,7 +53,7 @@ class Server:
             self.backend = None
 
     def run(self, msg: dict[str, Any]) -> dict[str, Any]:
-        return hooks.run(msg)
+        return loaded.report(hooks.run(msg))  # what the hook loaded: see loaded.py
 
 
 def _private_channel() -> tuple[IO[bytes], IO[bytes]]:

@@ -14,6 +14,13 @@
 # #!/usr/bin/python3 script) is left alone: this directory leaves its sys.path,
 # and its own sitecustomize, if it has one, is imported in this one's place.
 #
+# A child of the hooks' interpreter also reports, at exit, the files of the
+# modules it loaded: one JSON line appended to the file beside the one that
+# _ISOBUILD_HOOK_PATH names (the frontend maps them to distributions: usage.py).
+# Modules loaded before this shim ran are left out: the interpreter's start-up
+# loaded them (a system site .pth's import, see above), not the child's code.
+# A child that ends by os._exit() or a signal reports nothing.
+#
 # Any interpreter that honours PYTHONPATH may import this file (even Python 2),
 # so it keeps to syntax every version parses and never raises.
 import os
@@ -56,10 +63,47 @@ def _spec():
         return {}
 
 
+def module_files(modules):
+    """The files the modules in `modules` (sys.modules) were loaded from: __file__, else their spec's
+    origin; built-in and frozen modules have none. Namespace packages have no file of their own: having
+    every portion on __path__ is no use of them, what is loaded from a portion is."""
+    files = []
+    for name, module in list(modules.items()):
+        try:
+            found = getattr(module, "__file__", None) or getattr(getattr(module, "__spec__", None), "origin", None)
+        except Exception:  # a lazy module object may raise on any attribute
+            continue
+        if isinstance(found, str) and os.path.isabs(found) and not name.startswith("_isobuild_"):
+            files.append(found)
+    return files
+
+
+def _report(name, before):
+    """At exit: the files of the modules this child loaded (not in `before`), one JSON line appended (one
+    write: lines of children exiting together do not interleave)."""
+    import json
+
+    files = module_files(dict((key, module) for key, module in list(sys.modules.items()) if key not in before))
+    data = (json.dumps({"files": files}) + "\n").encode("utf-8", "surrogateescape")
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(name + ".loaded", flags, 384)  # 0o600, spelled so that Python 2 parses it
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except (IOError, OSError):
+        pass
+
+
 def _main():
     spec = _spec()
     if spec.get("identity") == [sys.executable, sys.version]:
+        import atexit
+
+        before = set(sys.modules)  # this shim included
         isolate(spec["path"], spec["site_dirs"])
+        atexit.register(_report, os.environ["_ISOBUILD_HOOK_PATH"], before)
     else:
         _step_aside()
 

@@ -8,7 +8,7 @@ import os
 from .. import builder
 from ..errors import BadInput
 from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
-from .render import environment_json, outcome_json, render_environment, status_json
+from .render import environment_json, outcome_json, render_environment, status_json, usage_json
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import IO
 
     from ..console import Console
+    from ..usage import Usage
 
 
 def check_working_directory() -> None:
@@ -31,6 +32,17 @@ def check_working_directory() -> None:
             where = os.environ.get("PWD", "(unknown)")
         raise BadInput(f"the working directory no longer exists: {where}",
                        hint="cd to a directory that exists, then run isobuild again") from None
+
+
+def report_usage(console: Console, usage: Usage | None) -> None:
+    """One line when the hooks loaded distributions the build does not declare; -v lists them."""
+    if usage is None or not usage.undeclared:
+        return
+    count = len(usage.undeclared)
+    console.progress(f"warning: the hooks loaded {count} distribution{'s' if count > 1 else ''} the build does not "
+                     f"declare{'' if console.verbose else ' (-v lists them)'}")
+    for used in usage.undeclared:
+        console.detail(f"  undeclared: {used.name} {used.version} at {used.location} ({used.how})")
 
 
 def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
@@ -69,8 +81,12 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
         run_check(python, [*site_dirs, *env.pythonpath, *env.site_dirs], modules, entry_points, log)
         console.progress(f"imported {len(modules)} modules, loaded {len(entry_points)} entry points")
 
-    results = install_paths([args.srcdir, *args.wheels], target,
-                            lambda outdir: builder.build("wheel", outdir, request, console.progress).path or "",
+    def build_wheel(outdir: str) -> str:
+        outcome = builder.build("wheel", outdir, request, console.progress)
+        report_usage(console, outcome.usage)
+        return outcome.path or ""
+
+    results = install_paths([args.srcdir, *args.wheels], target, build_wheel,
                             lambda note: console.progress(f"warning: {note}"), check_deps if args.check_deps else None,
                             check_imports if args.check_imports is not None else None)
     for result in results:
@@ -112,7 +128,9 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
     outcome = builder.build(args.command, outdir, request, console.progress)
     console.detail(f"hook sys.path: {outcome.hello.sys_path}")
-    console.result(json.dumps(outcome_json(outcome), indent=2) if args.json else str(outcome.path))
+    report_usage(console, outcome.usage)
+    info = {**outcome_json(outcome), **usage_json(outcome, request.config_settings)} if args.json else {}
+    console.result(json.dumps(info, indent=2) if args.json else str(outcome.path))
     return 0
 
 
