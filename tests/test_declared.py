@@ -10,10 +10,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
 
+from isobuild.declared import hidden as declared_hidden
 from isobuild.dependencies import Environment, Policy, Resolved, check
+from isobuild.errors import BackendFailed, BadInput
 
+SHIM = Path(__file__).resolve().parent.parent / "src" / "isobuild" / "_shim" / "sitecustomize.py"
 MARKERS = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux", "os_name": "posix",
            "platform_system": "Linux", "platform_machine": "x86_64", "implementation_name": "cpython",
            "platform_python_implementation": "CPython", "platform_release": "", "platform_version": "",
@@ -197,3 +201,111 @@ def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_pa
     assert result.returncode == 0, stderr
     assert _warnings(stderr) == ["isobuild: warning: the hooks loaded 1 distribution the build does not declare"]
     assert f"isobuild:   undeclared: isobuild-undeclared 2.0 at {extra} (import)" in stderr.splitlines()
+
+
+# ---------------------------------------------------------------- --only-declared
+
+def _extra(tmp_path: Path) -> Path:
+    """A --path dir holding what the fixtures use without declaring it."""
+    extra = tmp_path / "extra"
+    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    (extra / "isobuild_loose_module.py").write_text("")
+    generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
+    _write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
+                                                   "isobuild_codegen/__main__.py": generator}, record=False)
+    return extra
+
+
+def _only_declared(src: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    env = clean_env(PYTHONPATH=str(build_env(VERSION)))
+    return run_isobuild("wheel", str(src), "--python", require_interpreter(VERSION), "-o", str(tmp_path / "out"),
+                        "--only-declared", *args, env=env)
+
+
+def _members(wheel: str | Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(wheel) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+@pytest.mark.parametrize("fixture", ["flit", "hatch", "setuptools-pyproject"])
+def test_only_declared_builds_what_a_clean_project_builds(tmp_path: Path, fixture: str) -> None:
+    src = copy_fixture(fixture, tmp_path)
+    usual, _ = _build(src, tmp_path / "usual", "--path", str(_extra(tmp_path)))
+
+    result = _only_declared(src, tmp_path, "--path", str(tmp_path / "extra"), "--json")
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    only = json.loads(result.stdout)
+    assert _members(only["path"]) == _members(usual["path"])
+    assert not {"isobuild-undeclared", "isobuild-codegen"} & set(_names(only["dependencies"]["used"]))
+
+
+def test_only_declared_hides_setuptools_scm_from_setuptools_entry_points(tmp_path: Path) -> None:
+    result = _only_declared(copy_fixture("declared-setuptools-scm", tmp_path), tmp_path,
+                            "--path", str(_setuptools_scm()), "--json")
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    deps = json.loads(result.stdout)["dependencies"]
+    assert "setuptools" in _names(deps["used"]) and "setuptools-scm" not in _names(deps["used"])
+
+
+@pytest.mark.parametrize(("fixture", "hidden"), [("declared-hatch-hook", "isobuild-undeclared"),
+                                                 ("declared-metadata", "isobuild-undeclared"),
+                                                 ("declared-codegen", "isobuild-codegen")])
+def test_a_build_that_needs_a_hidden_distribution_fails_with_a_hint_naming_it(
+        tmp_path: Path, fixture: str, hidden: str) -> None:
+    """By import in the hook process, by importlib.metadata, by import in a Python child."""
+    src = copy_fixture(fixture, tmp_path)
+    extra = _extra(tmp_path)
+    _build(src, tmp_path / "usual", "--path", str(extra))  # it builds where the distribution is seen
+
+    result = _only_declared(src, tmp_path, "--path", str(extra))
+
+    assert result.returncode == BackendFailed.exit_code
+    lines = result.stderr.decode(errors="replace").splitlines()
+    hint = next(line for line in lines if line.startswith("hint: "))
+    assert f"--only-declared hid {hidden}, which the build asked for" in hint
+    assert "add it to build-system.requires" in hint
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_only_declared_needs_the_check(tmp_path: Path) -> None:
+    result = _only_declared(copy_fixture("flit", tmp_path), tmp_path, "-x")
+
+    assert result.returncode == BadInput.exit_code
+    assert b"--only-declared needs the dependency check" in result.stderr
+
+
+def test_a_namespace_package_split_between_a_declared_and_a_hidden_distribution(tmp_path: Path) -> None:
+    """One site dir: the shared dir stays, the hidden distribution's modules and metadata go (the shim's
+    Hider, as the hook process and its children put it in place, run by the hooks' interpreter)."""
+    _write_dist(tmp_path, "ns-kept", "1.0", {"nsp/kept.py": "", "kept_top/__init__.py": ""})
+    _write_dist(tmp_path, "ns-gone", "1.0", {"nsp/gone.py": "", "gone_top.py": ""})
+    hidden = declared_hidden([str(tmp_path)], [Resolved("ns-kept", "1.0", str(tmp_path))])
+    assert hidden.names == ("ns-gone",) and hidden.dists == ((str(tmp_path), "ns-gone"),)
+    assert str(tmp_path / "nsp") not in hidden.roots and str(tmp_path / "nsp" / "gone.py") in hidden.roots
+    script = f"""
+import importlib.metadata, importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("shim", {str(SHIM)!r})
+shim = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shim)
+sys.path.insert(0, {str(tmp_path)!r})
+shim.hide({list(hidden.roots)!r}, {[list(d) for d in hidden.dists]!r})
+import nsp.kept, kept_top
+results = {{"version": importlib.metadata.version("ns-kept"), "names": sorted(
+    d.metadata["Name"] for d in importlib.metadata.distributions(path=[{str(tmp_path)!r}]))}}
+for name in ("nsp.gone", "gone_top"):
+    try:
+        __import__(name)
+    except ModuleNotFoundError as exc:
+        results[name] = str(exc)
+try:
+    importlib.metadata.version("ns-gone")
+except importlib.metadata.PackageNotFoundError:
+    results["ns-gone"] = "not found"
+print(json.dumps(results))
+"""
+    out = subprocess.run([require_interpreter(VERSION), "-S", "-c", script], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr.decode(errors="replace")
+    assert json.loads(out.stdout) == {"version": "1.0", "names": ["ns-kept"], "ns-gone": "not found",
+                                      "nsp.gone": "No module named 'nsp.gone'", "gone_top": "No module named 'gone_top'"}

@@ -136,6 +136,10 @@ class HookProcess:
             self.loaded.append(reply.pop("loaded"))
         return reply
 
+    def hide(self, roots: Sequence[str], dists: Sequence[tuple[str, str]]) -> None:
+        """--only-declared: what the hooks and their Python children must not see (_inside/hidden.py)."""
+        self._request({"op": "hide", "roots": list(roots), "dists": [list(d) for d in dists], "shim_dir": SHIM_DIR})
+
     def _request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         self._send(msg)
         return self._receive()

@@ -56,7 +56,7 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class _Owner:
+class Owner:
     info: str  # the metadata dir
     location: str  # the sys.path entry it is in
 
@@ -70,49 +70,52 @@ class _Entry:
 
     def __init__(self, entry: str) -> None:
         self.entry = entry
-        self.files: dict[str, _Owner] = {}
-        self.tops: dict[str, _Owner] = {}
+        self.files: dict[str, Owner] = {}
+        self.tops: dict[str, Owner] = {}
         try:
             names = sorted(os.listdir(entry))
         except OSError:  # a zip, a file, a dir gone or unreadable: nothing to map
             names = []
-        self.unread = {_canonical(name.rsplit(".", 1)[0].split("-")[0]) + "\0" + name: name
+        self.unread = {canonical(name.rsplit(".", 1)[0].split("-")[0]) + "\0" + name: name
                        for name in names if name.endswith((".dist-info", ".egg-info"))}
 
-    def _add(self, owner: _Owner) -> None:
-        record = _text(owner.info, "RECORD")
-        if record is not None:  # paths relative to the entry
-            for row in csv.reader(record.splitlines()):
-                if row:
-                    self.files.setdefault(_joined(owner.location, row[0]), owner)
-            return
-        installed = _text(owner.info, "installed-files.txt")
-        if installed is not None:  # paths relative to the .egg-info dir
-            for line in installed.splitlines():
-                if line.strip():
-                    self.files.setdefault(_joined(owner.info, line.strip()), owner)
-            return
-        for top in (_text(owner.info, "top_level.txt") or "").split():
+    def _add(self, owner: Owner) -> None:
+        files, tops = listed(owner)
+        for path in files:
+            self.files.setdefault(path, owner)
+        for top in tops:
             self.tops.setdefault(top, owner)
 
-    def _found(self, path: str, first: str) -> _Owner | None:
+    def _found(self, path: str, first: str) -> Owner | None:
         found = self.files.get(path)
         if found is None and self.tops:
             found = self.tops.get(first) or self.tops.get(first.partition(".")[0])
         return found
 
-    def owner(self, path: str) -> _Owner | None:
+    def owner(self, path: str) -> Owner | None:
         first = path[len(self.entry.rstrip(os.sep)) + 1:].split(os.sep)[0]
-        guess = _canonical(first.partition(".")[0]) + "\0"
+        guess = canonical(first.partition(".")[0]) + "\0"
         while True:
             found = self._found(path, first)
             if found is not None or not self.unread:
                 return found
             key = next((key for key in self.unread if key.startswith(guess)), next(iter(self.unread)))
             try:
-                self._add(_Owner(os.path.join(self.entry, self.unread.pop(key)), self.entry))
+                self._add(Owner(os.path.join(self.entry, self.unread.pop(key)), self.entry))
             except (OSError, ValueError, csv.Error):  # unreadable or undecodable metadata: it owns nothing
                 pass
+
+
+def listed(owner: Owner) -> tuple[list[str], list[str]]:
+    """The files a distribution lists (RECORD, else installed-files.txt), as paths; listing none, its
+    top-level names (top_level.txt). Raises OSError, ValueError or csv.Error for unreadable metadata."""
+    record = _text(owner.info, "RECORD")
+    if record is not None:  # paths relative to the entry
+        return [_joined(owner.location, row[0]) for row in csv.reader(record.splitlines()) if row], []
+    installed = _text(owner.info, "installed-files.txt")
+    if installed is not None:  # paths relative to the .egg-info dir
+        return [_joined(owner.info, line.strip()) for line in installed.splitlines() if line.strip()], []
+    return [], (_text(owner.info, "top_level.txt") or "").split()
 
 
 def _text(info: str, name: str) -> str | None:
@@ -141,25 +144,29 @@ def _entries_of(path: str, entries: Sequence[str]) -> list[str]:
     return sorted((entry for entry in entries if _within(path, entry)), key=len, reverse=True)
 
 
-def children_files(hook_path_file: str) -> list[str]:
-    """What the Python children reported (one JSON line each); the report file is removed once read."""
+def children_report(hook_path_file: str) -> tuple[list[str], list[str]]:
+    """What the Python children reported (one JSON line each): the files they loaded, and what
+    --only-declared refused them; the report file is removed once read."""
     name = hook_path_file + LOADED_SUFFIX
     try:
         with open(name, encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
         os.unlink(name)
     except OSError:  # no child of the hooks' interpreter ran (or reported)
-        return []
+        return [], []
     files: list[str] = []
+    refused: list[str] = []
     for line in lines:
         try:
-            files += [f for f in json.loads(line)["files"] if isinstance(f, str)]
-        except (ValueError, KeyError, TypeError):  # a child killed mid-write leaves half a line
+            report = json.loads(line)
+            files += [f for f in report["files"] if isinstance(f, str)]
+            refused += [r for r in report.get("refused", []) if isinstance(r, str)]
+        except (ValueError, KeyError, TypeError, AttributeError):  # a child killed mid-write leaves half a line
             continue
-    return files
+    return files, refused
 
 
-def _metadata(owner: _Owner) -> tuple[str, str]:
+def name_and_version(owner: Owner) -> tuple[str, str]:
     """Name (canonical) and version from the metadata's headers (METADATA, or an .egg-info's PKG-INFO)."""
     headers: dict[str, str] = {}
     try:
@@ -173,10 +180,10 @@ def _metadata(owner: _Owner) -> tuple[str, str]:
         if sep and key in ("Name", "Version"):
             headers.setdefault(key, value.strip())
     name = headers.get("Name") or os.path.basename(owner.info).rsplit(".", 1)[0].split("-")[0]
-    return _canonical(name), headers.get("Version", "(unknown)")
+    return canonical(name), headers.get("Version", "(unknown)")
 
 
-def _canonical(name: str) -> str:
+def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503, as packaging's canonicalize_name
 
 
@@ -184,7 +191,7 @@ def used(loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Se
          srcdir: str) -> tuple[list[Used], list[tuple[str, str]]]:
     """The distributions owning the (file, how) pairs loaded, once each (``import`` before ``child
     process``); files under ``excluded`` (the stdlib, backend-path) or the source tree are skipped."""
-    owners: dict[_Owner, str] = {}
+    owners: dict[Owner, str] = {}
     unowned: dict[str, str] = {}
     indexes: dict[str, _Entry] = {}
     by_dir: dict[str, list[str]] = {}  # a module's dir: the entries holding it (most share a few dirs)
@@ -208,7 +215,7 @@ def used(loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Se
             unowned.setdefault(path, how)
         elif owners.get(owner) != IMPORT:
             owners[owner] = how
-    found = [Used(*_metadata(owner), owner.location, how) for owner, how in owners.items()]
+    found = [Used(*name_and_version(owner), owner.location, how) for owner, how in owners.items()]
     return sorted(found, key=lambda u: u.name), sorted(unowned.items())
 
 

@@ -39,5 +39,6 @@ def report(reply: dict[str, Any]) -> dict[str, Any]:
     (a backend may have extended it)."""
     files = _files()
     _reported.update(files)
-    reply["loaded"] = {"files": files, "stdlib": STDLIB, "sys_path": list(sys.path)}
+    refused = [item for finder in sys.meta_path if type(finder).__name__ == "Hider" for item in finder.refused]  # type: ignore[attr-defined]
+    reply["loaded"] = {"files": files, "stdlib": STDLIB, "sys_path": list(sys.path), "refused": refused}
     return reply

@@ -31,7 +31,7 @@ import sys
 import threading
 from typing import IO, Any, Callable
 
-from . import hooks, isolate, loaded, markers
+from . import hidden, hooks, isolate, loaded, markers
 
 
 class Server:
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
     channel_in, channel_out = _private_channel()
     server = Server()
     ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "setup": server.setup, "run": server.run,
+        "setup": server.setup, "run": server.run, "hide": hidden.hide,  # hide: --only-declared
     }
     for line in channel_in:
         msg = json.loads(line.decode("utf-8"))

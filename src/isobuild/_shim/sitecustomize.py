@@ -84,7 +84,8 @@ def _report(name, before):
     import json
 
     files = module_files(dict((key, module) for key, module in list(sys.modules.items()) if key not in before))
-    data = (json.dumps({"files": files}) + "\n").encode("utf-8", "surrogateescape")
+    refused = [item for finder in sys.meta_path if isinstance(finder, Hider) for item in finder.refused]
+    data = (json.dumps({"files": files, "refused": refused}) + "\n").encode("utf-8", "surrogateescape")
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(name + ".loaded", flags, 384)  # 0o600, spelled so that Python 2 parses it
@@ -96,6 +97,80 @@ def _report(name, before):
         pass
 
 
+class Hider(object):
+    """--only-declared: in sys.meta_path in PathFinder's place, PathFinder minus what hidden distributions
+    hold. A module or namespace portion is hidden when its file or dir is (or is under) one of `roots`
+    (`root.EXT` too: a top-level name); a distribution, when its (location, canonical name) is in `dists`.
+    Imports of hidden modules fail as in an environment without them (ModuleNotFoundError, or the next
+    entry's module); importlib.metadata does not find hidden distributions. What was refused is kept in
+    `refused` (module files, distribution names) for the frontend's hint."""
+
+    def __init__(self, roots, dists, finder):
+        self.roots = set(roots)
+        self.dists = set(tuple(dist) for dist in dists)
+        self.finder = finder
+        self.refused = []
+
+    def hidden(self, path):
+        path = os.path.normpath(path)
+        head, tail = os.path.split(path)
+        if os.path.join(head, tail.partition(".")[0]) in self.roots:
+            return True
+        while tail:
+            if path in self.roots:
+                return True
+            path, tail = os.path.split(path)
+        return False
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.machinery
+
+        portions = []
+        for entry in list(sys.path if path is None else path):
+            spec = self.finder.find_spec(name, [entry], target)
+            if spec is None:
+                continue
+            if spec.loader is None:  # a namespace portion (or several)
+                portions += [p for p in (spec.submodule_search_locations or ()) if not self.hidden(p)]
+            elif spec.origin and self.hidden(spec.origin):
+                self.refused.append(spec.origin)
+            else:
+                return spec
+        if not portions:
+            return None
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = portions
+        return spec
+
+    def find_distributions(self, *args, **kwargs):
+        import re
+
+        for dist in self.finder.find_distributions(*args, **kwargs):
+            try:
+                name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
+                where = os.path.normpath(str(dist.locate_file("")))
+            except Exception:  # unreadable metadata: as PathFinder gives it
+                name = where = ""
+            if (where, name) in self.dists:
+                self.refused.append(name)
+            else:
+                yield dist
+
+    def invalidate_caches(self):
+        self.finder.invalidate_caches()
+
+
+def hide(roots, dists):
+    """Put a Hider in place of the PathFinder in sys.meta_path (or of the Hider there before)."""
+    from importlib.machinery import PathFinder
+
+    for index, finder in enumerate(sys.meta_path):
+        if finder is PathFinder or isinstance(finder, Hider) or type(finder).__name__ == "Hider":
+            sys.meta_path[index] = Hider(roots, dists, PathFinder)
+            return sys.meta_path[index]
+    raise RuntimeError("no PathFinder in sys.meta_path")
+
+
 def _main():
     spec = _spec()
     if spec.get("identity") == [sys.executable, sys.version]:
@@ -103,6 +178,8 @@ def _main():
 
         before = set(sys.modules)  # this shim included
         isolate(spec["path"], spec["site_dirs"])
+        if spec.get("hidden"):
+            hide(spec["hidden"]["roots"], spec["hidden"]["dists"])
         atexit.register(_report, os.environ["_ISOBUILD_HOOK_PATH"], before)
     else:
         _step_aside()

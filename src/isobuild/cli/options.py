@@ -117,6 +117,10 @@ def parser() -> argparse.ArgumentParser:
             _install_options(cmd)
         elif name != "env":
             cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
+        if name in ("wheel", "sdist", "editable", "metadata", "install"):
+            cmd.add_argument("--only-declared", action="store_true",
+                             help="the hooks and their Python children see only the stdlib, the source tree, "
+                                  "backend-path and the declared build requirements with their own requirements")
     return top
 
 
@@ -258,4 +262,5 @@ def build_request(args: argparse.Namespace, log: IO[bytes] | None) -> builder.Re
     return builder.Request(srcdir=args.srcdir, isolation=isolation(args),
                            config_settings=config_settings(args.config_setting, args.config_json),
                            skip_dependency_check=args.skip_dependency_check, log=log,
-                           relax=tuple(args.relax), remove=tuple(args.remove))
+                           relax=tuple(args.relax), remove=tuple(args.remove),
+                           only_declared=getattr(args, "only_declared", False))
