@@ -309,3 +309,29 @@ print(json.dumps(results))
     assert out.returncode == 0, out.stderr.decode(errors="replace")
     assert json.loads(out.stdout) == {"version": "1.0", "names": ["ns-kept"], "ns-gone": "not found",
                                       "nsp.gone": "No module named 'nsp.gone'", "gone_top": "No module named 'gone_top'"}
+
+
+def test_a_hidden_distributions_pth_file_is_not_run_in_children(tmp_path: Path) -> None:
+    """The code generator's child would run it at start-up; the hook process ran it before the closure
+    was known, and says so."""
+    extra = _extra(tmp_path)
+    marker = tmp_path / "pth-ran"
+    pth_line = f"import os; open(os.path.join({str(marker)!r}, str(os.getpid())), 'w').close()\n"
+    _write_dist(extra, "isobuild-pth", "1.0", {"isobuild_pth.pth": pth_line})
+    marker.mkdir()
+    src = copy_fixture("declared-codegen", tmp_path)
+    build_requires = "requires = [\"hatchling\", \"isobuild-codegen\"]"
+    (src / "pyproject.toml").write_text((src / "pyproject.toml").read_text().replace('requires = ["hatchling"]',
+                                                                                     build_requires))
+
+    usual, _ = _build(src, tmp_path / "usual", "--path", str(extra))
+    assert len(list(marker.iterdir())) == 2  # the hook process and the code generator
+    for ran in marker.iterdir():
+        ran.unlink()
+    result = _only_declared(src, tmp_path, "--path", str(extra))
+
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, stderr
+    assert len(list(marker.iterdir())) == 1  # the hook process's setup alone
+    assert f"ran these .pth files of hidden distributions before they could be hidden (its Python children " \
+           f"do not): {extra / 'isobuild_pth.pth'}" in stderr

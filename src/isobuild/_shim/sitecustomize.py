@@ -38,6 +38,35 @@ def isolate(path, site_dirs):
         site.addsitedir(site_dir)
 
 
+def _add_site_dir(site_dir, hidden):
+    """site.addsitedir(site_dir) for --only-declared: the .pth files `hidden` says no to are not run. The
+    .pth format as the site module documents it: a line starting with `import` is executed, `#` starts a
+    comment, any other line is a dir appended to sys.path if it exists."""
+    site_dir = os.path.abspath(site_dir)
+    if site_dir not in sys.path:
+        sys.path.append(site_dir)
+    try:
+        names = sorted(name for name in os.listdir(site_dir) if name.endswith(".pth") and not name.startswith("."))
+    except OSError:
+        return
+    for name in names:
+        pth = os.path.join(site_dir, name)
+        if hidden(pth):
+            continue
+        try:
+            with open(pth) as f:
+                lines = f.read().splitlines()
+            for line in lines:
+                if line.startswith(("import ", "import\t")):
+                    exec(line)
+                elif line.strip() and not line.startswith("#"):
+                    entry = os.path.abspath(os.path.join(site_dir, line.rstrip()))
+                    if entry not in sys.path and os.path.exists(entry):
+                        sys.path.append(entry)
+        except Exception as exc:  # as site does: say so, go on with the next file
+            sys.stderr.write("Error processing %s: %s\n" % (pth, exc))
+
+
 def _step_aside():
     """For another interpreter: as if isobuild had not been here, own sitecustomize included."""
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _HERE]
@@ -177,9 +206,14 @@ def _main():
         import atexit
 
         before = set(sys.modules)  # this shim included
-        isolate(spec["path"], spec["site_dirs"])
-        if spec.get("hidden"):
-            hide(spec["hidden"]["roots"], spec["hidden"]["dists"])
+        hidden = spec.get("hidden")
+        if hidden:  # hidden first: a hidden distribution's .pth file is not run
+            hider = hide(hidden["roots"], hidden["dists"])
+            sys.path[:] = list(spec["path"])
+            for site_dir in spec["site_dirs"]:
+                _add_site_dir(site_dir, hider.hidden)
+        else:
+            isolate(spec["path"], spec["site_dirs"])
         atexit.register(_report, os.environ["_ISOBUILD_HOOK_PATH"], before)
     else:
         _step_aside()
