@@ -137,6 +137,7 @@ class Hider(object):
     def __init__(self, roots, dists, finder):
         self.roots = set(roots)
         self.dists = set(tuple(dist) for dist in dists)
+        self.locations = set(location for location, _ in self.dists)
         self.finder = finder
         self.refused = []
 
@@ -172,12 +173,10 @@ class Hider(object):
         return spec
 
     def find_distributions(self, *args, **kwargs):
-        import re
-
         for dist in self.finder.find_distributions(*args, **kwargs):
             try:
-                name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
                 where = os.path.normpath(str(dist.locate_file("")))
+                name = _name(dist) if where in self.locations else ""
             except Exception:  # unreadable metadata: as PathFinder gives it
                 name = where = ""
             if (where, name) in self.dists:
@@ -187,6 +186,20 @@ class Hider(object):
 
     def invalidate_caches(self):
         self.finder.invalidate_caches()
+
+
+def _name(dist):
+    """A distribution's canonical name from its metadata's Name header, read as text: entry_points()
+    asks for every distribution at each call, and email's parser would cost more than the lookup."""
+    import re
+
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line.startswith("Name:"):
+            return re.sub(r"[-_.]+", "-", line[len("Name:"):].strip()).lower()
+    return ""
 
 
 def hide(roots, dists):
