@@ -335,3 +335,17 @@ def test_a_hidden_distributions_pth_file_is_not_run_in_children(tmp_path: Path) 
     assert len(list(marker.iterdir())) == 1  # the hook process's setup alone
     assert f"ran these .pth files of hidden distributions before they could be hidden (its Python children " \
            f"do not): {extra / 'isobuild_pth.pth'}" in stderr
+
+
+def test_install_srcdir_only_declared(tmp_path: Path) -> None:
+    extra = _extra(tmp_path)
+    env = clean_env(PYTHONPATH=str(build_env(VERSION)))
+    prefix = tmp_path / "prefix"
+
+    result = run_isobuild("install", str(copy_fixture("declared-hatch-hook", tmp_path)), "--only-declared",
+                          "--python", require_interpreter(VERSION), "--path", str(extra), "--prefix", str(prefix),
+                          env=env)
+
+    assert result.returncode == BackendFailed.exit_code
+    assert b"--only-declared hid isobuild-undeclared, which the build asked for" in result.stderr
+    assert not prefix.exists()
