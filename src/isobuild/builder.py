@@ -173,6 +173,8 @@ class Session:
         from .declared import hidden
 
         assert self._env is not None  # check() made it
+        if self.hidden is not None and len(self.hidden.kept) == len(self._env.closure):
+            return  # get_requires_for_build_* added nothing: hidden already
         t0 = time.perf_counter()
         self.hidden = hidden(self.hello.sys_path, self._env.closure.values())
         try:

@@ -28,6 +28,7 @@ class Hidden:
     roots: tuple[str, ...]
     dists: tuple[tuple[str, str], ...]  # (location, canonical name)
     names: tuple[str, ...]  # canonical names, for the hint
+    kept: tuple[Resolved, ...]  # the closure it leaves visible
 
 
 def _owners(entry: str) -> list[Owner]:
@@ -63,6 +64,7 @@ def _roots(entry: str, hidden: list[tuple[list[str], list[str]]], kept: list[lis
 
 def hidden(sys_path: Sequence[str], closure: Iterable[Resolved]) -> Hidden:
     """What to hide from hooks whose sys.path is ``sys_path`` so that only ``closure`` remains."""
+    closure = tuple(closure)
     kept_names = {(os.path.normpath(dist.location), dist.name) for dist in closure}
     roots: set[str] = set()
     dists: list[tuple[str, str]] = []
@@ -81,4 +83,4 @@ def hidden(sys_path: Sequence[str], closure: Iterable[Resolved]) -> Hidden:
                 gone.append((files, tops))
                 dists.append((entry, name))
         roots |= _roots(entry, gone, kept)
-    return Hidden(tuple(sorted(roots)), tuple(dists), tuple(sorted({name for _, name in dists})))
+    return Hidden(tuple(sorted(roots)), tuple(dists), tuple(sorted({name for _, name in dists})), closure)
