@@ -16,6 +16,7 @@ from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpre
 from isobuild.declared import hidden as declared_hidden
 from isobuild.dependencies import Environment, Policy, Resolved, check
 from isobuild.errors import BackendFailed, BadInput
+from isobuild.usage import used
 
 SHIM = Path(__file__).resolve().parent.parent / "src" / "isobuild" / "_shim" / "sitecustomize.py"
 MARKERS = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux", "os_name": "posix",
@@ -349,3 +350,19 @@ def test_install_srcdir_only_declared(tmp_path: Path) -> None:
     assert result.returncode == BackendFailed.exit_code
     assert b"--only-declared hid isobuild-undeclared, which the build asked for" in result.stderr
     assert not prefix.exists()
+
+
+def test_unreadable_metadata_owns_nothing_and_breaks_nothing(tmp_path: Path) -> None:
+    """A RECORD that is not UTF-8, a .dist-info that is a file: the files they would own are reported
+    as owned by no distribution; the other distributions in the dir are still found."""
+    _write_dist(tmp_path, "fine", "1.0", {"fine.py": ""})
+    _write_dist(tmp_path, "bad-utf8", "1.0", {"bad_utf8.py": ""})
+    (tmp_path / "bad_utf8-1.0.dist-info" / "RECORD").write_bytes(b"bad_utf8.py,,\n\xff\xfe\n")
+    (tmp_path / "a_file-1.0.dist-info").write_text("not a dir")
+    loaded = [(str(tmp_path / name), "import") for name in ("bad_utf8.py", "fine.py")]
+
+    found, unowned = used(loaded, [str(tmp_path)], [], str(tmp_path / "src"))
+
+    assert [(u.name, u.version, u.location) for u in found] == [("fine", "1.0", str(tmp_path))]
+    assert unowned == [(str(tmp_path / "bad_utf8.py"), "import")]
+    assert declared_hidden([str(tmp_path)], []).names == ("a-file", "bad-utf8", "fine")
