@@ -19,8 +19,8 @@ import os
 import time
 from contextlib import contextmanager
 
-from .errors import BackendFailed, BadInput, MissingDependencies
-from .hookprocess import HookProcess
+from .errors import BackendFailed, BackendUnavailable, BadInput, MissingDependencies
+from .hookprocess import HookProcess, HookProcessDied
 from .interrupts import signals_deferred
 
 TYPE_CHECKING = False  # typing's import would delay the hook process's start
@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import IO, Any, Literal
 
-    from .dependencies import Environment, Status
+    from .declared import Hidden
+    from .dependencies import Environment, Resolved, Status
     from .hookprocess import Hello
     from .isolation import Isolation
     from .project import Project
     from .runner import Hooks
     from .staging import Staging
+    from .usage import Usage
 
     Kind = Literal["wheel", "sdist", "editable", "metadata"]
     Progress = Callable[[str], None]
@@ -42,31 +44,35 @@ if TYPE_CHECKING:
 class Request:
     """What one command asks for: the project, its isolation, config settings, and where output goes."""
 
-    __slots__ = ("srcdir", "isolation", "config_settings", "skip_dependency_check", "log", "relax", "remove")
+    __slots__ = ("srcdir", "isolation", "config_settings", "skip_dependency_check", "log", "relax", "remove",
+                 "only_declared")
 
     def __init__(self, srcdir: str, isolation: Isolation, config_settings: dict[str, Any] | None = None,
                  skip_dependency_check: bool = False, log: IO[bytes] | None = None,
-                 relax: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
+                 relax: tuple[str, ...] = (), remove: tuple[str, ...] = (), only_declared: bool = False) -> None:
         self.srcdir = srcdir
         self.isolation = isolation
         self.config_settings = dict(config_settings or {})
         self.skip_dependency_check = skip_dependency_check
         self.log = log  # where backend output goes; None: isobuild's stderr
         self.relax, self.remove = relax, remove  # --relax, --remove: names
+        self.only_declared = only_declared  # the hooks see the declared closure alone (declared.py)
 
 
 class Outcome:
     """What a command found: the artifact (or None), the statuses checked, the hooks' interpreter."""
 
-    __slots__ = ("path", "requirements", "hello", "seconds", "missing")
+    __slots__ = ("path", "requirements", "hello", "seconds", "missing", "declared", "usage")
 
     def __init__(self, path: str | None, requirements: list[Status], hello: Hello, seconds: float,
-                 missing: MissingDependencies | None = None) -> None:
+                 missing: MissingDependencies | None = None, declared: tuple[Resolved, ...] | None = None) -> None:
         self.path = path
         self.requirements = requirements
         self.hello = hello
         self.seconds = seconds
         self.missing = missing  # set by requires() instead of raising
+        self.declared = declared  # the declared closure (dependencies.py); None when not checked (-x)
+        self.usage: Usage | None = None  # what a build's hooks used (usage.py)
 
 
 def _distribution(kind: str) -> str:
@@ -83,6 +89,8 @@ class Session:
         self.project, self.hello, self.hooks, self.process, self.staging = project, hello, hooks, process, staging
         self.statuses: list[Status] = []
         self._env: Environment | None = None
+        self.declared: tuple[Resolved, ...] | None = None  # set by check_all()
+        self.hidden: Hidden | None = None  # --only-declared: what the hooks do not see
         self.built: str | None = None  # the artifact in the staging dir, committed when the session ends
         self.path: str | None = None  # where it was committed
         self.step(f"hooks run by {hello.executable} (Python {hello.version_text}); {self.excluded}")
@@ -148,11 +156,53 @@ class Session:
     def check_all(self, kind: str) -> None:
         """build-system.requires, then get_requires_for_build_*'s answer, as build checks them."""
         self.check(self.project.requires, "build-system.requires")
+        self.only_declared()  # before the backend's import, which is the first hook's under --only-declared
         distribution = _distribution(kind)
         t0 = time.perf_counter()
         requires = sorted(self.hooks.get_requires(distribution))
         self.step(f"get_requires_for_build_{distribution}: {', '.join(requires) or 'nothing more'}", t0)
         self.check(requires, f"get_requires_for_build_{distribution}")
+        assert self._env is not None  # check() made it
+        self.declared = tuple(sorted(self._env.closure.values(), key=lambda dist: dist.name))
+        self.only_declared()
+
+    def only_declared(self) -> None:
+        """--only-declared: every distribution outside the closure checked so far is hidden (declared.py)."""
+        if not self.request.only_declared:
+            return
+        from .declared import hidden
+
+        assert self._env is not None  # check() made it
+        if self.hidden is not None and len(self.hidden.kept) == len(self._env.closure):
+            return  # get_requires_for_build_* added nothing: hidden already
+        t0 = time.perf_counter()
+        self.hidden = hidden(self.hello.sys_path, self._env.closure.values())
+        try:
+            self.process.hide(self.hidden.roots, self.hidden.dists)
+        except HookProcessDied as exc:
+            raise BackendFailed(f"the hook process {exc.description} while hiding undeclared distributions") from None
+        self.step(f"--only-declared: {len(self.hidden.names)} distributions hidden", t0)
+        site_dirs = {os.path.normpath(d) for d in self.request.isolation.site_dirs}
+        ran = [root for root in self.hidden.roots if root.endswith(".pth") and os.path.dirname(root) in site_dirs]
+        if ran:  # run by the hook process's setup, before the closure was known; its children skip them
+            self.step(f"warning: --only-declared: the hook process ran these .pth files of hidden distributions "
+                      f"before they could be hidden (its Python children do not): {', '.join(ran)}")
+
+    def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
+        """A failure under --only-declared: the hint names each hidden distribution the build asked for
+        (an import or an importlib.metadata lookup the hider refused) and how to declare it."""
+        from .usage import children_report, used
+
+        if self.hidden is None:
+            return
+        refused = [r for report in self.process.loaded for r in report.get("refused", [])]
+        refused += children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1]
+        found, _ = used([(r, "import") for r in refused if os.path.isabs(r)], self.hello.sys_path, [], self.project.srcdir)
+        asked = sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) & set(self.hidden.names))
+        if asked:
+            hint = (f"--only-declared hid {', '.join(asked)}, which the build asked for: if the build needs it, "
+                    "add it to build-system.requires (or have get_requires_for_build_* return it)")
+            exc.hint = f"{exc.hint}; {hint}" if exc.hint else hint
 
     def runtime(self, runtime: Runtime) -> list[Status]:
         """Requires-Dist (prepare_metadata_for_build_wheel, else a wheel build) and PEP 735 groups' statuses."""
@@ -176,8 +226,16 @@ class Session:
             statuses += check(requirements, f"dependency-groups.{group}", self._env)
         return statuses
 
+    def usage(self) -> Usage:
+        """What the hooks and their Python children loaded, once the hook process has ended (usage.py)."""
+        from .usage import children_report, usage
+
+        children = children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[0]
+        return usage(self.process.loaded, children, self.hello.sys_path, self.project.backend_path,
+                     self.project.srcdir, self.declared)
+
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
-        return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing)
+        return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing, self.declared)
 
 
 def _open(request: Request, progress: Progress, process: HookProcess, staging: Staging | None,
@@ -186,7 +244,8 @@ def _open(request: Request, progress: Progress, process: HookProcess, staging: S
     from . import project as project_config
 
     project = project_config.load(request.srcdir)
-    process.setup(request.isolation, project.backend_path, project.backend)
+    # --only-declared: the backend is imported by the first hook, once what is undeclared is hidden.
+    process.setup(request.isolation, project.backend_path, None if request.only_declared else project.backend)
     # Imported only now: the hook process sets up and imports the backend meanwhile.
     from .runner import Hooks
 
@@ -234,17 +293,28 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
 
 def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outcome:
     """Check, build in a staging dir inside OUTDIR, rename into place."""
+    if request.only_declared and request.skip_dependency_check:
+        raise BadInput("--only-declared needs the dependency check, which finds what is declared: drop -x")
     with session(request, progress, outdir) as live:
         assert live.staging is not None
-        if not request.skip_dependency_check:  # as build's --skip-dependency-check: not even asked
-            live.check_all(kind)
-        t0 = time.perf_counter()
-        if kind == "metadata":
-            live.built, hook = live.hooks.metadata(live.staging.dir), "prepare_metadata_for_build_wheel"
-        else:
-            live.built, hook = live.hooks.build(kind, live.staging.dir), f"build_{kind}"
+        try:
+            if not request.skip_dependency_check:  # as build's --skip-dependency-check: not even asked
+                live.check_all(kind)
+            t0 = time.perf_counter()
+            if kind == "metadata":
+                live.built, hook = live.hooks.metadata(live.staging.dir), "prepare_metadata_for_build_wheel"
+            else:
+                live.built, hook = live.hooks.build(kind, live.staging.dir), f"build_{kind}"
+        except (BackendFailed, BackendUnavailable) as exc:
+            live.explain(exc)
+            raise
         live.step(f"{hook}: {os.path.basename(live.built)}", t0)
-    return live.outcome(live.path)
+    t0 = time.perf_counter()
+    usage = live.usage()
+    live.step(f"recorded what the hooks used: {len(usage.used)} distributions", t0)
+    outcome = live.outcome(live.path)
+    outcome.usage = usage
+    return outcome
 
 
 def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime | None = None) -> Outcome:

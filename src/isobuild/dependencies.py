@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import Distribution, DistributionFinder, MetadataPathFinder
 from typing import Any, NamedTuple
 
@@ -51,6 +52,15 @@ def _distribution(name: str, path: Sequence[str]) -> Mapping[str, Any] | None:
             return {"version": f"(unreadable metadata: {type(exc).__name__}: {exc})", "requires": [],
                     "location": location}
     return None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A distribution of the declared closure, as the walk found it on the hooks' sys.path."""
+
+    name: str  # canonical
+    version: str
+    location: str  # the sys.path entry it was found in
 
 
 class Policy(NamedTuple):
@@ -122,6 +132,12 @@ class Environment:
         self._cache: dict[str, Mapping[str, Any] | None] = {canonicalize_name(k): v for k, v in (known or {}).items()}
         self.markers = dict(markers)
         self.policy = policy
+        self.closure: dict[str, Resolved] = {}  # canonical name: what the walk accepted
+
+    def admit(self, name: str, dist: Mapping[str, Any]) -> None:
+        """``name`` was found and accepted (marker, version or --relax): it is part of the declared closure."""
+        key = canonicalize_name(name)
+        self.closure.setdefault(key, Resolved(key, str(dist["version"]), str(dist["location"])))
 
     def get(self, name: str) -> Mapping[str, Any] | None:
         key = canonicalize_name(name)
@@ -149,6 +165,7 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
             return [chain]
     except InvalidVersion:
         return [chain]
+    env.admit(req.name, dist)
     wanted = []  # its requirements that apply: marker admits the target with the parent's extras, not removed
     for text in dist["requires"]:
         try:

@@ -104,6 +104,7 @@ class HookProcess:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
         self._closed = False
+        self.loaded: list[dict[str, Any]] = []  # each hook's report of what it loaded (_inside/loaded.py)
 
     def setup(self, isolation: Isolation, backend_path: Sequence[str], backend: str | None) -> None:
         """Ask the process to build the hooks' sys.path, then to import ``backend``'s module; read
@@ -134,8 +135,15 @@ class HookProcess:
 
     def run(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], *, hook: str, backend: str) -> dict[str, Any]:
         """Execute a script (``argv[0]``) with its arguments in the process; HookProcessDied if it dies."""
-        return self._request({"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env),
-                              "hook": hook, "backend": backend})
+        reply = self._request({"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env),
+                               "hook": hook, "backend": backend})
+        if isinstance(reply.get("loaded"), dict):
+            self.loaded.append(reply.pop("loaded"))
+        return reply
+
+    def hide(self, roots: Sequence[str], dists: Sequence[tuple[str, str]]) -> None:
+        """--only-declared: what the hooks and their Python children must not see (_inside/hidden.py)."""
+        self._request({"op": "hide", "roots": list(roots), "dists": [list(d) for d in dists], "shim_dir": SHIM_DIR})
 
     def _request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         self._send(msg)

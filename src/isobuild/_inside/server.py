@@ -39,7 +39,7 @@ import sys
 import threading
 from typing import IO, Any, Callable
 
-from . import hooks, isolate, markers
+from . import hidden, hooks, isolate, loaded, markers
 
 CHANNEL_LOST = 87  # the exit code that tells the frontend the backend closed the channel (hookprocess.py)
 
@@ -63,7 +63,7 @@ class Server:
             self.backend = None
 
     def run(self, msg: dict[str, Any]) -> dict[str, Any]:
-        return hooks.run(msg)
+        return loaded.report(hooks.run(msg))  # what the hook loaded: see loaded.py
 
 
 def _private_channel() -> tuple[IO[bytes], IO[bytes]]:
@@ -141,7 +141,7 @@ def main(argv: list[str]) -> None:
     identities = [_identity(stream) for stream in channel]
     server = Server()
     ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "setup": server.setup, "run": server.run,
+        "setup": server.setup, "run": server.run, "hide": hidden.hide,  # hide: --only-declared
     }
     what = "the backend's import"
     while True:

@@ -14,6 +14,13 @@
 # #!/usr/bin/python3 script) is left alone: this directory leaves its sys.path,
 # and its own sitecustomize, if it has one, is imported in this one's place.
 #
+# A child of the hooks' interpreter also reports, at exit, the files of the
+# modules it loaded: one JSON line appended to the file beside the one that
+# _ISOBUILD_HOOK_PATH names (the frontend maps them to distributions: usage.py).
+# Modules loaded before this shim ran are left out: the interpreter's start-up
+# loaded them (a system site .pth's import, see above), not the child's code.
+# A child that ends by os._exit() or a signal reports nothing.
+#
 # Any interpreter that honours PYTHONPATH may import this file (even Python 2),
 # so it keeps to syntax every version parses and never raises.
 import os
@@ -29,6 +36,35 @@ def isolate(path, site_dirs):
     sys.path[:] = list(path)
     for site_dir in site_dirs:
         site.addsitedir(site_dir)
+
+
+def _add_site_dir(site_dir, hidden):
+    """site.addsitedir(site_dir) for --only-declared: the .pth files `hidden` says no to are not run. The
+    .pth format as the site module documents it: a line starting with `import` is executed, `#` starts a
+    comment, any other line is a dir appended to sys.path if it exists."""
+    site_dir = os.path.abspath(site_dir)
+    if site_dir not in sys.path:
+        sys.path.append(site_dir)
+    try:
+        names = sorted(name for name in os.listdir(site_dir) if name.endswith(".pth") and not name.startswith("."))
+    except OSError:
+        return
+    for name in names:
+        pth = os.path.join(site_dir, name)
+        if hidden(pth):
+            continue
+        try:
+            with open(pth) as f:
+                lines = f.read().splitlines()
+            for line in lines:
+                if line.startswith(("import ", "import\t")):
+                    exec(line)
+                elif line.strip() and not line.startswith("#"):
+                    entry = os.path.abspath(os.path.join(site_dir, line.rstrip()))
+                    if entry not in sys.path and os.path.exists(entry):
+                        sys.path.append(entry)
+        except Exception as exc:  # as site does: say so, go on with the next file
+            sys.stderr.write("Error processing %s: %s\n" % (pth, exc))
 
 
 def _step_aside():
@@ -56,10 +92,142 @@ def _spec():
         return {}
 
 
+def module_files(modules):
+    """The files the modules in `modules` (sys.modules) were loaded from: __file__, else their spec's
+    origin; built-in and frozen modules have none. Namespace packages have no file of their own: having
+    every portion on __path__ is no use of them, what is loaded from a portion is."""
+    files = []
+    for name, module in list(modules.items()):
+        try:
+            found = getattr(module, "__file__", None) or getattr(getattr(module, "__spec__", None), "origin", None)
+        except Exception:  # a lazy module object may raise on any attribute
+            continue
+        if isinstance(found, str) and os.path.isabs(found) and not name.startswith("_isobuild_"):
+            files.append(found)
+    return files
+
+
+def _report(name, before):
+    """At exit: the files of the modules this child loaded (not in `before`), one JSON line appended (one
+    write: lines of children exiting together do not interleave)."""
+    import json
+
+    files = module_files(dict((key, module) for key, module in list(sys.modules.items()) if key not in before))
+    refused = [item for finder in sys.meta_path if isinstance(finder, Hider) for item in finder.refused]
+    data = (json.dumps({"files": files, "refused": refused}) + "\n").encode("utf-8", "surrogateescape")
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(name + ".loaded", flags, 384)  # 0o600, spelled so that Python 2 parses it
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except (IOError, OSError):
+        pass
+
+
+class Hider(object):
+    """--only-declared: in sys.meta_path in PathFinder's place, PathFinder minus what hidden distributions
+    hold. A module or namespace portion is hidden when its file or dir is (or is under) one of `roots`
+    (`root.EXT` too: a top-level name); a distribution, when its (location, canonical name) is in `dists`.
+    Imports of hidden modules fail as in an environment without them (ModuleNotFoundError, or the next
+    entry's module); importlib.metadata does not find hidden distributions. What was refused is kept in
+    `refused` (module files, distribution names) for the frontend's hint."""
+
+    def __init__(self, roots, dists, finder):
+        self.roots = set(roots)
+        self.dists = set(tuple(dist) for dist in dists)
+        self.locations = set(location for location, _ in self.dists)
+        self.finder = finder
+        self.refused = []
+
+    def hidden(self, path):
+        path = os.path.normpath(path)
+        head, tail = os.path.split(path)
+        if os.path.join(head, tail.partition(".")[0]) in self.roots:
+            return True
+        while tail:
+            if path in self.roots:
+                return True
+            path, tail = os.path.split(path)
+        return False
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.machinery
+
+        portions = []
+        for entry in list(sys.path if path is None else path):
+            spec = self.finder.find_spec(name, [entry], target)
+            if spec is None:
+                continue
+            if spec.loader is None:  # a namespace portion (or several)
+                portions += [p for p in (spec.submodule_search_locations or ()) if not self.hidden(p)]
+            elif spec.origin and self.hidden(spec.origin):
+                self.refused.append(spec.origin)
+            else:
+                return spec
+        if not portions:
+            return None
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = portions
+        return spec
+
+    def find_distributions(self, *args, **kwargs):
+        for dist in self.finder.find_distributions(*args, **kwargs):
+            try:
+                where = os.path.normpath(str(dist.locate_file("")))
+                name = _name(dist) if where in self.locations else ""
+            except Exception:  # unreadable metadata: as PathFinder gives it
+                name = where = ""
+            if (where, name) in self.dists:
+                self.refused.append(name)
+            else:
+                yield dist
+
+    def invalidate_caches(self):
+        self.finder.invalidate_caches()
+
+
+def _name(dist):
+    """A distribution's canonical name from its metadata's Name header, read as text: entry_points()
+    asks for every distribution at each call, and email's parser would cost more than the lookup."""
+    import re
+
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line.startswith("Name:"):
+            return re.sub(r"[-_.]+", "-", line[len("Name:"):].strip()).lower()
+    return ""
+
+
+def hide(roots, dists):
+    """Put a Hider in place of the PathFinder in sys.meta_path (or of the Hider there before)."""
+    from importlib.machinery import PathFinder
+
+    for index, finder in enumerate(sys.meta_path):
+        if finder is PathFinder or isinstance(finder, Hider) or type(finder).__name__ == "Hider":
+            sys.meta_path[index] = Hider(roots, dists, PathFinder)
+            return sys.meta_path[index]
+    raise RuntimeError("no PathFinder in sys.meta_path")
+
+
 def _main():
     spec = _spec()
     if spec.get("identity") == [sys.executable, sys.version]:
-        isolate(spec["path"], spec["site_dirs"])
+        import atexit
+
+        before = set(sys.modules)  # this shim included
+        hidden = spec.get("hidden")
+        if hidden:  # hidden first: a hidden distribution's .pth file is not run
+            hider = hide(hidden["roots"], hidden["dists"])
+            sys.path[:] = list(spec["path"])
+            for site_dir in spec["site_dirs"]:
+                _add_site_dir(site_dir, hider.hidden)
+        else:
+            isolate(spec["path"], spec["site_dirs"])
+        atexit.register(_report, os.environ["_ISOBUILD_HOOK_PATH"], before)
     else:
         _step_aside()
 

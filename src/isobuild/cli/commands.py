@@ -9,7 +9,7 @@ from ..errors import BadInput, NotReproducible
 from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
 from .render import (
     check_summary, document, environment_json, install_summary, installed_json, outcome_json, render_environment,
-    reproducible_json, scheme_lines, status_json,
+    reproducible_json, scheme_lines, status_json, usage_json,
 )
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import IO
 
     from ..console import Console
+    from ..usage import Usage
 
 
 def check_working_directory() -> None:
@@ -40,6 +41,17 @@ def _request(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
         console.warn("-n/--no-isolation changes nothing: isobuild never installs anything, the hooks always "
                      "run with the build environment you give (PYTHONPATH, --path)")
     return build_request(args, log)
+
+
+def report_usage(console: Console, usage: Usage | None) -> None:
+    """One line when the hooks loaded distributions the build does not declare; -v lists them."""
+    if usage is None or not usage.undeclared:
+        return
+    count = len(usage.undeclared)
+    console.warn(f"the hooks loaded {count} distribution{'s' if count > 1 else ''} the build does not "
+                 f"declare{'' if console.verbose else ' (-v lists them)'}")
+    for used in usage.undeclared:
+        console.detail(f"  undeclared: {used.name} {used.version} at {used.location} ({used.how})")
 
 
 def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
@@ -78,8 +90,12 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
         run_check(python, [*site_dirs, *env.pythonpath, *env.site_dirs], modules, entry_points, log)
         console.progress(f"imported {len(modules)} modules, loaded {len(entry_points)} entry points")
 
-    results = install_paths([args.srcdir, *args.wheels], target,
-                            lambda outdir: builder.build("wheel", outdir, request, console.step).path or "",
+    def build_wheel(outdir: str) -> str:
+        outcome = builder.build("wheel", outdir, request, console.step)
+        report_usage(console, outcome.usage)
+        return outcome.path or ""
+
+    results = install_paths([args.srcdir, *args.wheels], target, build_wheel,
                             console.warn, check_deps if args.check_deps else None,
                             check_imports if args.check_imports is not None else None)
     infos = [installed_json(result, target.destdir) for result in results]
@@ -128,7 +144,9 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
     outcome = builder.build(args.command, outdir, request, console.step)
     for line in ["hook sys.path:", *(f"  {entry}" for entry in outcome.hello.sys_path)]:
         console.detail(line)
-    console.result(document(outcome_json(outcome)) if args.json else str(outcome.path))
+    report_usage(console, outcome.usage)
+    info = {**outcome_json(outcome), **usage_json(outcome, request.config_settings)}
+    console.result(document(info) if args.json else str(outcome.path))
     return 0
 
 

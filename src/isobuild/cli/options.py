@@ -197,6 +197,10 @@ def parser() -> Parser:
             cmd.add_argument("--check-reproducible", action="store_true",
                              help="build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the "
                                   "first, compare; exit 10 with a report if they differ")
+        if name in ("wheel", "sdist", "editable", "metadata", "install"):
+            cmd.add_argument("--only-declared", action="store_true",
+                             help="the hooks and their Python children see only the stdlib, the source tree, "
+                                  "backend-path and the declared build requirements with their own requirements")
     return top
 
 
@@ -353,4 +357,5 @@ def build_request(args: argparse.Namespace, log: IO[bytes] | None) -> builder.Re
     return builder.Request(srcdir=args.srcdir, isolation=isolation(args),
                            config_settings=config_settings(args.config_setting, args.config_json),
                            skip_dependency_check=args.skip_dependency_check, log=log,
-                           relax=tuple(args.relax), remove=tuple(args.remove))
+                           relax=tuple(args.relax), remove=tuple(args.remove),
+                           only_declared=getattr(args, "only_declared", False))

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..install import Installed
     from ..hookprocess import Hello
     from ..reproducible import Report
+    from ..usage import Used
 
 
 def document(info: dict[str, Any], failure: IsobuildError | None = None) -> str:
@@ -44,6 +45,27 @@ def outcome_json(outcome: builder.Outcome) -> dict[str, Any]:
         info.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
     info.update(requirements=[status_json(s) for s in outcome.requirements], interpreter=outcome.hello.executable,
                 python_version=outcome.hello.version_text, seconds=round(outcome.seconds, 3))
+    return info
+
+
+def _used_json(items: tuple[Used, ...] | None) -> list[dict[str, Any]] | None:
+    return None if items is None else [{"name": u.name, "version": u.version, "location": u.location, "how": u.how}
+                                       for u in items]
+
+
+def usage_json(outcome: builder.Outcome, config_settings: dict[str, Any]) -> dict[str, Any]:
+    """A build's "dependencies" (what the hooks used; usage.py) and "environment" (what it ran with)."""
+    usage = outcome.usage
+    info: dict[str, Any] = {"environment": {
+        "interpreter": outcome.hello.executable, "version": outcome.hello.version_text,
+        "sys_path": outcome.hello.sys_path, "config_settings": config_settings,
+        "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
+    }}
+    info["dependencies"] = None if usage is None else {
+        "used": _used_json(usage.used), "undeclared": _used_json(usage.undeclared),
+        "unused": _used_json(usage.unused),
+        "unowned": [{"path": path, "how": how} for path, how in usage.unowned],
+    }
     return info
 
 
