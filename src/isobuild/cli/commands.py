@@ -1,4 +1,7 @@
-"""The commands: each parses its options, runs, prints its result and returns its exit code."""
+"""The commands: each parses its options, runs, prints its result and returns its exit code.
+
+Each takes the arguments, the console, the file backend output goes to under -q (else None) and, when
+SRCDIR named an sdist, that archive (``args.srcdir`` is then its unpacked tree)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ import os
 
 from .. import builder
 from ..errors import BadInput
-from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
+from .target import isolation, target_python
+from .values import config_settings, optimize_levels, shebang_flags
 from .render import (
     check_summary, document, environment_json, install_summary, installed_json, outcome_json, render_environment,
     scheme_lines, status_json,
@@ -17,9 +21,12 @@ from .render import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
     from typing import IO
 
     from ..console import Console
+
+    Command = Callable[[argparse.Namespace, Console, IO[bytes] | None, str | None], int]
 
 
 def check_working_directory() -> None:
@@ -39,10 +46,13 @@ def _request(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     if args.no_isolation:
         console.warn("-n/--no-isolation changes nothing: isobuild never installs anything, the hooks always "
                      "run with the build environment you give (PYTHONPATH, --path)")
-    return build_request(args, log)
+    return builder.Request(srcdir=args.srcdir, isolation=isolation(args),
+                           config_settings=config_settings(args.config_setting, args.config_json),
+                           skip_dependency_check=args.skip_dependency_check, log=log,
+                           relax=tuple(args.relax), remove=tuple(args.remove))
 
 
-def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     from ..install import Target, install_paths  # installer's import is paid by install alone
 
     python = target_python(args.python)
@@ -94,7 +104,7 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
     return 0
 
 
-def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     runtime = builder.Runtime(tuple(args.extra), tuple(args.group)) if args.runtime else None
     if not args.runtime and (args.extra or args.group):
         raise BadInput("--extra and --group go with --runtime")
@@ -111,17 +121,17 @@ def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     return 0
 
 
-def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     info = environment_json(builder.environment(_request(args, console, log)))
     console.result(document(info) if args.json else render_environment(info))
     return 0
 
 
-def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     request = _request(args, console, log)
     console.detail(f"build environment: PYTHONPATH {os.pathsep.join(request.isolation.pythonpath) or '(none)'}; "
                    f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}")
-    archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
+    # an sdist's artifact goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
     outcome = builder.build(args.command, outdir, request, console.step)
     for line in ["hook sys.path:", *(f"  {entry}" for entry in outcome.hello.sys_path)]:
@@ -130,7 +140,7 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> 
     return 0
 
 
-def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     """Each wheel's Requires-Dist against the isolated environment: a line a requirement, exit 3 if one is unmet."""
     from ..dependencies import Policy
     from ..runtime import check_wheels
