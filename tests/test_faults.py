@@ -17,19 +17,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from helpers import own_traceback
+from helpers import alive, own_traceback
 from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
 
 BAD_INPUT, BACKEND_FAILED, INTERPRETER, INSTALL_FAILED, INTERRUPTED = 2, 4, 6, 8, 130
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone for our purposes
-        return f.read().split(") ")[1][0] != "Z"
 
 
 def _wait_for(path: Path, seconds: float = 60) -> None:
@@ -67,7 +58,7 @@ def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_pa
     assert not (src / "dist").exists()
     if pidfile.exists():
         time.sleep(0.2)
-        assert not _alive(int(pidfile.read_text()))
+        assert not alive(int(pidfile.read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +232,9 @@ def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_
     proc.kill()
     proc.communicate(timeout=60)
     deadline = time.monotonic() + 10
-    while (_alive(hook_process) or _alive(grandchild)) and time.monotonic() < deadline:
+    while (alive(hook_process) or alive(grandchild)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(hook_process) and not _alive(grandchild)
+    assert not alive(hook_process) and not alive(grandchild)
     left = [p.name for p in (src / "dist").iterdir()]
     assert len(left) == 1 and left[0].startswith(".isobuild-"), left  # harmless, and swept next time
     left = os.listdir(temp)
