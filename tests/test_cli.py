@@ -25,7 +25,7 @@ from conftest import (
 from isobuild.cli import main
 from isobuild.cli.options import parser
 from isobuild.console import Console
-from isobuild.errors import BadInput
+from isobuild.errors import BadInput, OutputFailed
 
 
 class _Stream(io.StringIO):
@@ -53,10 +53,10 @@ def test_colour_only_on_a_tty_without_no_color(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_main_returns_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["wheel", str(tmp_path / "missing")]) == 2
+    assert main(["wheel", str(tmp_path / "missing")]) == BadInput.exit_code
     assert "ERROR source directory" in capsys.readouterr().err
     assert main(["--version"]) == 0
-    assert main(["wheel", "--no-such-option"]) == 2
+    assert main(["wheel", "--no-such-option"]) == BadInput.exit_code
 
 
 def test_console_script_and_no_temp_left_on_success(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
     finally:
         os.close(stdout)
     err = result.stderr.decode()
-    assert result.returncode == 120, err
+    assert result.returncode == OutputFailed.exit_code, err
     assert "ERROR cannot write the result to stdout" in err and "Traceback" not in err
 
 

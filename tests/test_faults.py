@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from isobuild.errors import BackendFailed, BadInput, InstallFailed, InterpreterError, Interrupted, OutputFailed
 from helpers import alive, own_traceback
 from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
 
-BAD_INPUT, BACKEND_FAILED, INTERPRETER, INSTALL_FAILED, INTERRUPTED = 2, 4, 6, 8, 130
+BAD_INPUT, BACKEND_FAILED, INTERPRETER = BadInput.exit_code, BackendFailed.exit_code, InterpreterError.exit_code
+INSTALL_FAILED, INTERRUPTED = InstallFailed.exit_code, Interrupted.exit_code
 
 
 def _wait_for(path: Path, seconds: float = 60) -> None:
@@ -355,7 +357,7 @@ def test_a_closed_stdout_is_exit_120(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
     result = subprocess.run([*isobuild_command(), "wheel", str(src), "-q"], env=clean_env(),
                             stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
-    assert result.returncode == 120, result.stderr.decode(errors="replace")
+    assert result.returncode == OutputFailed.exit_code, result.stderr.decode(errors="replace")
     assert b"cannot write the result to stdout" in result.stderr
 
 

@@ -17,8 +17,11 @@ from conftest import isobuild_command, clean_env, copy_fixture, make_wheel
 from helpers import own_traceback
 
 import isobuild
+from isobuild.errors import (BackendFailed, BackendUnavailable, BadInput, InstallFailed, InterpreterError,
+                            MissingDependencies, OutputFailed, RefusedWheel)
 
-DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 120}
+DOCUMENTED = {0} | {error.exit_code for error in (BadInput, MissingDependencies, BackendFailed, BackendUnavailable,
+                                                  InterpreterError, RefusedWheel, InstallFailed, OutputFailed)}
 TOKENS = [b"[", b"]", b"{", b"}", b"=", b'"', b"'", b"\n", b"\\", b"\\u0000", b"\x00", b"#", b"\xff\xfe",
           b"requires = 1", b'build-backend = ""', b'backend-path = ["/etc"]', b'backend-path = ["../.."]',
           b"[build-system]", b"[[build-system]]", b"requires = [\"a; python_version ~= '3'\"]", b"\xc3\xa9",

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from isobuild.errors import Interrupted
 from conftest import isobuild_command, clean_env, copy_fixture
 from helpers import alive
 
@@ -32,7 +33,7 @@ def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
 
-    assert proc.returncode == 130, err.decode(errors="replace")
+    assert proc.returncode == Interrupted.exit_code, err.decode(errors="replace")
     assert b"ERROR interrupted" in err and out == b""
     deadline = time.monotonic() + 10
     while alive(grandchild) and time.monotonic() < deadline:
