@@ -6,6 +6,7 @@ import os
 import re
 
 import isobuild
+
 from conftest import PYZ
 
 # isobuild's own code, by where it lives (not by a directory name, which a clone called isobuild/ also

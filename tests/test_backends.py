@@ -9,7 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import MissingDependencies
+
 from conftest import (
     DEFAULT_TARGET,
     TARGET_VERSIONS,

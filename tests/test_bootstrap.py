@@ -15,9 +15,21 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import BadInput, MissingDependencies
-from conftest import (CACHE, FIXTURES, REPO, base_python, build_env, clean_env, copy_fixture, read_report,
-                      require_interpreter, run_isobuild)
+
+from conftest import (
+    CACHE,
+    FIXTURES,
+    REPO,
+    base_python,
+    build_env,
+    clean_env,
+    copy_fixture,
+    read_report,
+    require_interpreter,
+    run_isobuild,
+)
 
 LAUNCHER = REPO / "tools" / "bootstrap.py"
 # flit_core 3.12: installer's sdist asks for flit_core<4; the rest are the pyz's pins (3.9 and newer).

@@ -12,20 +12,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import (
-    isobuild_command,
-    CACHE,
-    REPO,
-    clean_env,
-    copy_fixture,
-    require_interpreter,
-    run_isobuild,
-)
 
 from isobuild.cli import main
 from isobuild.cli.options import parser
 from isobuild.console import Console
 from isobuild.errors import BadInput, OutputFailed
+
+from conftest import (
+    CACHE,
+    REPO,
+    clean_env,
+    copy_fixture,
+    isobuild_command,
+    require_interpreter,
+    run_isobuild,
+)
 
 
 class _Stream(io.StringIO):
@@ -142,9 +143,9 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
 
 def test_the_readmes_exit_codes_are_the_error_classes() -> None:
     """One source of truth: the classes in errors.py; the README's table and --help follow them."""
-    from conftest import REPO
-
     from isobuild.errors import exit_codes
+
+    from conftest import REPO
 
     text = (REPO / "README.md").read_text()
     table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]

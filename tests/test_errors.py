@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import BackendFailed, BackendUnavailable, BadInput, InterpreterError, MissingDependencies
+
 from conftest import FIXTURES, clean_env, copy_fixture, run_isobuild
 
 BAD_INPUT, MISSING = BadInput.exit_code, MissingDependencies.exit_code

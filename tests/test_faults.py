@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from contextlib import contextmanager
@@ -17,9 +16,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+
 from isobuild.errors import BackendFailed, BadInput, InstallFailed, InterpreterError, Interrupted, OutputFailed
-from helpers import alive, own_traceback
+
 from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
+from helpers import alive, own_traceback
 
 BAD_INPUT, BACKEND_FAILED, INTERPRETER = BadInput.exit_code, BackendFailed.exit_code, InterpreterError.exit_code
 INSTALL_FAILED, INTERRUPTED = InstallFailed.exit_code, Interrupted.exit_code

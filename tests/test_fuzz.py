@@ -6,19 +6,27 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import isobuild_command, clean_env, copy_fixture, make_wheel
-from helpers import own_traceback
 
 import isobuild
-from isobuild.errors import (BackendFailed, BackendUnavailable, BadInput, InstallFailed, InterpreterError,
-                            MissingDependencies, OutputFailed, RefusedWheel)
+from isobuild.errors import (
+    BackendFailed,
+    BackendUnavailable,
+    BadInput,
+    InstallFailed,
+    InterpreterError,
+    MissingDependencies,
+    OutputFailed,
+    RefusedWheel,
+)
+
+from conftest import clean_env, copy_fixture, isobuild_command, make_wheel
+from helpers import own_traceback
 
 DOCUMENTED = {0} | {error.exit_code for error in (BadInput, MissingDependencies, BackendFailed, BackendUnavailable,
                                                   InterpreterError, RefusedWheel, InstallFailed, OutputFailed)}

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import BackendFailed, BackendUnavailable
+
 from conftest import copy_fixture, run_isobuild
 
 BACKEND_FAILED, BACKEND_UNAVAILABLE = BackendFailed.exit_code, BackendUnavailable.exit_code

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import BackendFailed, BadInput, MissingDependencies
-from conftest import isobuild_command, clean_env, copy_fixture, read_report, run_isobuild
+
+from conftest import clean_env, copy_fixture, isobuild_command, read_report, run_isobuild
 
 
 def _probe_requiring(tmp_path: Path, requirement: str) -> Path:

@@ -13,17 +13,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import BadInput, InstallFailed, Interrupted, RefusedWheel
+
 from conftest import (
-    isobuild_command,
     TARGET_VERSIONS,
     clean_env,
     copy_fixture,
+    digest as _digest,
+    isobuild_command,
     make_wheel,
     require_interpreter,
     run_isobuild,
 )
-from conftest import digest as _digest
 
 REFUSED, INSTALL_FAILED = RefusedWheel.exit_code, InstallFailed.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"

@@ -11,7 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import InstallFailed, RefusedWheel
+
 from conftest import clean_env, digest, isobuild_command, make_wheel, run_isobuild, snapshot
 
 REFUSED, INSTALL_FAILED = RefusedWheel.exit_code, InstallFailed.exit_code

@@ -10,7 +10,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import RefusedWheel
+
 from conftest import DEFAULT_TARGET, base_python, clean_env, make_wheel, require_interpreter, run_isobuild
 
 REFUSED = RefusedWheel.exit_code

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import Interrupted
-from conftest import isobuild_command, clean_env, copy_fixture
+
+from conftest import clean_env, copy_fixture, isobuild_command
 from helpers import alive
 
 
@@ -47,9 +48,9 @@ def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: 
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The backend's atexit handlers have run, the hook process has exited and been reaped, and
     what it left running in its group is killed, all before main() returns."""
-    from conftest import read_report
-
     from isobuild.cli import main
+
+    from conftest import read_report
 
     monkeypatch.delenv("PYTHONPATH", raising=False)
     src = copy_fixture("probe", tmp_path)

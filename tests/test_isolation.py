@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import MissingDependencies
+
 from conftest import (
     FIXTURE_DEP,
     TARGET_VERSIONS,
@@ -143,7 +145,7 @@ def test_requirement_on_pythonpath_is_satisfied(tmp_path: Path) -> None:
     build_env = tmp_path / "build-env"
     info = build_env / f"{FIXTURE_DEP}-1.2.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n")
     src = copy_fixture("requires-dep", tmp_path)
 
     result = run_isobuild("wheel", str(src), "--python", python, env=poisoned.env(str(build_env)))

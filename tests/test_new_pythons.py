@@ -19,11 +19,23 @@ from pathlib import Path
 
 import pytest
 from packaging import tags
-from conftest import (FETCHED, REPO, build_env, c_build_env, clean_env, copy_fixture, is_fetched, make_poisoned,
-                      make_wheel, require_interpreter, run_isobuild)
 
 from isobuild.errors import BadInput, ImportCheckFailed, MissingDependencies, RefusedWheel
 from isobuild.install.scheme import TargetScheme
+
+from conftest import (
+    FETCHED,
+    REPO,
+    build_env,
+    c_build_env,
+    clean_env,
+    copy_fixture,
+    is_fetched,
+    make_poisoned,
+    make_wheel,
+    require_interpreter,
+    run_isobuild,
+)
 
 NEW = ["3.14", "3.15"]
 FETCH = REPO / "tools" / "fetch_pythons.py"
@@ -311,8 +323,8 @@ def _free_threaded_sysconfig(directory: Path, python: str) -> dict[str, str]:
     """The environment under which the real ``python`` reports a free-threaded build's facts: its own
     sysconfig data with Py_GIL_DISABLED=1, ABI flag ``t`` and SOABI cpython-3Xt, chosen by
     _PYTHON_SYSCONFIGDATA_NAME (how cross-build environments such as crossenv describe a target)."""
-    out = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib')); print(sysconfig.get_config_var('SOABI'))"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    probe = "import sysconfig; print(sysconfig.get_path('stdlib')); print(sysconfig.get_config_var('SOABI'))"
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     stdlib, soabi = Path(out[0]), out[1]
     name = f"_sysconfigdata_t_linux_{soabi.split('-', 2)[2]}"
     (original,) = [p for p in stdlib.glob("_sysconfigdata_*_linux_*.py")]

@@ -12,7 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import BadInput, ImportCheckFailed, MissingDependencies
+
 from conftest import FIXTURE_DEP, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
 
 MISSING, BAD_INPUT = MissingDependencies.exit_code, BadInput.exit_code
@@ -22,7 +24,7 @@ VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 def _dist(site: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    lines = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [f"Requires-Dist: {r}" for r in requires]
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
 
 

@@ -11,7 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from isobuild.errors import InterpreterError
+
 from conftest import REPO, clean_env, copy_fixture, read_report, require_interpreter
 
 FRONTEND_VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]

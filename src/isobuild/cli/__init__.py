@@ -14,8 +14,8 @@ import signal
 import sys
 import tempfile
 
-from ..console import Console
 from .. import interrupts
+from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
 from ..reaper import reaping
 from ..scratch import private_tempdir

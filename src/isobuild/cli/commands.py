@@ -9,12 +9,19 @@ import os
 
 from .. import builder
 from ..errors import BadInput
+from .render import (
+    check_summary,
+    document,
+    environment_json,
+    install_summary,
+    installed_json,
+    outcome_json,
+    render_environment,
+    scheme_lines,
+    status_json,
+)
 from .target import isolation, target_python
 from .values import config_settings, optimize_levels, shebang_flags
-from .render import (
-    check_summary, document, environment_json, install_summary, installed_json, outcome_json, render_environment,
-    scheme_lines, status_json,
-)
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from ..dependencies import Status
     from ..errors import IsobuildError
-    from ..install import Installed
     from ..hookprocess import Hello
+    from ..install import Installed
 
 
 def document(info: dict[str, Any], failure: IsobuildError | None = None) -> str:

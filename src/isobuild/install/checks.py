@@ -7,21 +7,19 @@ import os
 import stat
 import zipfile
 import zlib
+from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
 
-from dataclasses import dataclass
-
 from installer.exceptions import InstallerError
-from installer.sources import WheelFile
 from installer.records import InvalidRecordEntry, parse_record_file
+from installer.sources import WheelFile
 from installer.utils import parse_entrypoints
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 
 from ..errors import RefusedWheel
 from ..wheelname import SHAPE, wheel_name
-
 
 SCHEME_KEYS = ("purelib", "platlib", "headers", "scripts", "data")
 
