@@ -6,6 +6,7 @@ import os
 import re
 
 import isobuild
+
 from conftest import PYZ
 
 # isobuild's own code, by where it lives (not by a directory name, which a clone called isobuild/ also
@@ -20,3 +21,16 @@ def own_traceback(err: str) -> bool:
     the stdlib's) is the backend's failure, reported as documented, wherever the checkout lives."""
     return "Traceback (most recent call last):" in err and any(
         os.path.realpath(path).startswith(OWN_CODE) for path in FRAME.findall(err))
+
+
+def alive(pid: int) -> bool:
+    """Whether a process the test started is still running (a zombie is gone for a test's purposes)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False

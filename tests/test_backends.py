@@ -9,6 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import MissingDependencies
+
 from conftest import (
     DEFAULT_TARGET,
     TARGET_VERSIONS,
@@ -103,7 +106,7 @@ def test_config_settings_reach_the_backend(tmp_path: Path) -> None:
 def test_dynamic_requirements_are_checked(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
     result = run_isobuild("wheel", str(src), "-C", "requires=not-installed-anywhere>=2")
-    assert result.returncode == 3
+    assert result.returncode == MissingDependencies.exit_code
     assert b"not-installed-anywhere>=2" in result.stderr
     assert not (src / "dist").exists()
     skipped = run_isobuild("wheel", str(src), "-x", "-C", "requires=not-installed-anywhere>=2")
@@ -113,7 +116,7 @@ def test_dynamic_requirements_are_checked(tmp_path: Path) -> None:
 def test_requires_lists_missing_and_exits_3(tmp_path: Path) -> None:
     src = copy_fixture("requires-dep", tmp_path)
     result = run_isobuild("requires", str(src))
-    assert result.returncode == 3
+    assert result.returncode == MissingDependencies.exit_code
     assert result.stdout.decode().splitlines() == ["isobuild-fixture-dep>=1.0\tmissing"]
     as_json = json.loads(run_isobuild("requires", str(src), "--json").stdout)
     assert as_json["requirements"][0]["satisfied"] is False
@@ -131,7 +134,7 @@ def test_a_requirement_missing_further_down_is_named_in_the_headline(tmp_path: P
 
     result = run_isobuild("wheel", str(src), env=env)
 
-    assert result.returncode == 3
+    assert result.returncode == MissingDependencies.exit_code
     lines = result.stderr.decode().splitlines()
     assert next(line for line in lines if line.startswith("ERROR ")).endswith(
         ": isobuild-fixture-dep>=1.0 (needs editables>=0.3)")
@@ -154,7 +157,7 @@ def test_what_is_missing_further_down_is_named_once_without_markers(tmp_path: Pa
 
     result = run_isobuild("wheel", str(src), env=clean_env(PYTHONPATH=str(build_env)))
 
-    assert result.returncode == 3
+    assert result.returncode == MissingDependencies.exit_code
     error = next(line for line in result.stderr.decode().splitlines() if line.startswith("ERROR "))
     assert error.endswith(": isobuild-fixture-dep>=1.0 (needs editables>=0.3)"), error
 

@@ -15,8 +15,21 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import (CACHE, FIXTURES, REPO, base_python, build_env, clean_env, copy_fixture, read_report,
-                      require_interpreter, run_isobuild)
+
+from isobuild.errors import BadInput, MissingDependencies
+
+from conftest import (
+    CACHE,
+    FIXTURES,
+    REPO,
+    base_python,
+    build_env,
+    clean_env,
+    copy_fixture,
+    read_report,
+    require_interpreter,
+    run_isobuild,
+)
 
 LAUNCHER = REPO / "tools" / "bootstrap.py"
 # flit_core 3.12: installer's sdist asks for flit_core<4; the rest are the pyz's pins (3.9 and newer).
@@ -163,7 +176,7 @@ def test_bad_input_is_one_line_naming_it_and_nothing_is_left(
     prefix = tmp_path / "prefix"
     result = _bootstrap(base_python(), tmp_path, str(tmp_path / "nowhere" if case == "not-a-dir" else sdists),
                         "--prefix", str(prefix))
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == BadInput.exit_code, result.stderr
     assert result.stderr.count("\n") == 1 and culprit in result.stderr, result.stderr
     assert result.stderr.startswith("bootstrap: ERROR ") and not prefix.exists()
 
@@ -176,7 +189,7 @@ def test_a_failed_build_installs_nothing_and_exits_with_isobuilds_code(
              {"needs_setuptools-1.0/pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'})
     prefix = tmp_path / "prefix"
     result = _bootstrap(base_python(), tmp_path, str(sdists), "--prefix", str(prefix))
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == MissingDependencies.exit_code, result.stderr
     assert "missing build dependencies" in result.stderr and "setuptools" in result.stderr
     assert result.stderr.splitlines()[-1] == ("bootstrap: ERROR isobuild wheel needs_setuptools-1.0.tar.gz failed"
                                               " (exit 3; its error is above); nothing was installed")

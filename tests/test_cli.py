@@ -12,20 +12,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import (
-    isobuild_command,
-    CACHE,
-    REPO,
-    clean_env,
-    copy_fixture,
-    require_interpreter,
-    run_isobuild,
-)
 
 from isobuild.cli import main
 from isobuild.cli.options import parser
 from isobuild.console import Console
-from isobuild.errors import BadInput
+from isobuild.errors import BadInput, OutputFailed
+
+from conftest import (
+    CACHE,
+    REPO,
+    clean_env,
+    copy_fixture,
+    isobuild_command,
+    require_interpreter,
+    run_isobuild,
+)
 
 
 class _Stream(io.StringIO):
@@ -53,10 +54,10 @@ def test_colour_only_on_a_tty_without_no_color(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_main_returns_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["wheel", str(tmp_path / "missing")]) == 2
+    assert main(["wheel", str(tmp_path / "missing")]) == BadInput.exit_code
     assert "ERROR source directory" in capsys.readouterr().err
     assert main(["--version"]) == 0
-    assert main(["wheel", "--no-such-option"]) == 2
+    assert main(["wheel", "--no-such-option"]) == BadInput.exit_code
 
 
 def test_console_script_and_no_temp_left_on_success(tmp_path: Path) -> None:
@@ -136,15 +137,15 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
     finally:
         os.close(stdout)
     err = result.stderr.decode()
-    assert result.returncode == 120, err
+    assert result.returncode == OutputFailed.exit_code, err
     assert "ERROR cannot write the result to stdout" in err and "Traceback" not in err
 
 
 def test_the_readmes_exit_codes_are_the_error_classes() -> None:
     """One source of truth: the classes in errors.py; the README's table and --help follow them."""
-    from conftest import REPO
-
     from isobuild.errors import exit_codes
+
+    from conftest import REPO
 
     text = (REPO / "README.md").read_text()
     table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]

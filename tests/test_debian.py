@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from conftest import FIXTURES, REPO, apt_install, copy_fixture
 
 # bookworm's `flit` ships flit_core too; its python3-hatchling is hatchling.

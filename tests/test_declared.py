@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
 
 from isobuild.declared import hidden as declared_hidden
 from isobuild.dependencies import Environment, Policy, Resolved, check
 from isobuild.errors import BackendFailed, BadInput
 from isobuild.usage import used
+
+from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
 
 SHIM = Path(__file__).resolve().parent.parent / "src" / "isobuild" / "_shim" / "sitecustomize.py"
 MARKERS = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux", "os_name": "posix",

@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import base_python, clean_env, isobuild_command, make_wheel, run_isobuild, snapshot
 from installer.utils import Scheme
 
 from isobuild.errors import RefusedWheel
 from isobuild.install.destination import Destination
 from isobuild.install.journal import Journal
 from isobuild.install.target import Target
+
+from conftest import base_python, clean_env, isobuild_command, make_wheel, run_isobuild, snapshot
 
 REFUSED = RefusedWheel.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"

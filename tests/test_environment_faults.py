@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild
 
 from isobuild.errors import BackendFailed, BadInput
+
+from conftest import clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild
 
 WHEEL = "probe-1.0-py3-none-any.whl"
 

@@ -6,9 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import BackendFailed, BackendUnavailable, BadInput, InterpreterError, MissingDependencies
+
 from conftest import FIXTURES, clean_env, copy_fixture, run_isobuild
 
-BAD_INPUT, MISSING, BACKEND_FAILED, BACKEND_UNAVAILABLE = 2, 3, 4, 5
+BAD_INPUT, MISSING = BadInput.exit_code, MissingDependencies.exit_code
+BACKEND_FAILED, BACKEND_UNAVAILABLE = BackendFailed.exit_code, BackendUnavailable.exit_code
+INTERPRETER = InterpreterError.exit_code
 
 
 def _project(root: Path, pyproject: bytes | None, files: dict[str, str] | None = None) -> Path:
@@ -114,7 +119,7 @@ def test_unknown_option_is_usage_error() -> None:
 def test_target_that_is_not_python(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
     result = run_isobuild("wheel", str(src), "--python", "/bin/true")
-    _assert_clean_failure(result, 6, "/bin/true could not start isobuild's hook process")
+    _assert_clean_failure(result, INTERPRETER, "/bin/true could not start isobuild's hook process")
 
 
 @pytest.mark.parametrize("content, mode, message", [
@@ -128,7 +133,7 @@ def test_a_target_that_cannot_run_the_hooks_is_exit_6(tmp_path: Path, content: b
     python.chmod(mode)
     src = copy_fixture("probe", tmp_path)
     result = run_isobuild("wheel", str(src), "--python", str(python))
-    err = _assert_clean_failure(result, 6, message.format(python))
+    err = _assert_clean_failure(result, INTERPRETER, message.format(python))
     assert "Traceback" not in err and not (src / "dist").exists()
 
 
@@ -141,7 +146,7 @@ def test_a_target_that_hangs_is_exit_6_and_killed(tmp_path: Path) -> None:
     python.chmod(0o755)
     src = copy_fixture("probe", tmp_path)
     result = run_isobuild("wheel", str(src), "--python", str(python), timeout=120)
-    _assert_clean_failure(result, 6, f"{python} did not answer isobuild's hook process setup in 30 s")
+    _assert_clean_failure(result, INTERPRETER, f"{python} did not answer isobuild's hook process setup in 30 s")
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -155,7 +160,7 @@ def test_a_target_older_than_38_is_too_old_without_a_traceback(tmp_path: Path, v
     python = require_interpreter(version)
     src = copy_fixture("probe", tmp_path)
     result = run_isobuild("wheel", str(src), "--python", python)
-    err = _assert_clean_failure(result, 6, f"{python} is too old: the hooks need Python 3.8 or newer")
+    err = _assert_clean_failure(result, INTERPRETER, f"{python} is too old: the hooks need Python 3.8 or newer")
     assert "Traceback" not in err and "SyntaxError" not in err
     assert not (src / "dist").exists()
 

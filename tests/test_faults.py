@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from contextlib import contextmanager
@@ -17,19 +16,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from helpers import own_traceback
+
+from isobuild.errors import BackendFailed, BadInput, InstallFailed, InterpreterError, Interrupted, OutputFailed
+
 from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
+from helpers import alive, own_traceback
 
-BAD_INPUT, BACKEND_FAILED, INTERPRETER, INSTALL_FAILED, INTERRUPTED = 2, 4, 6, 8, 130
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone for our purposes
-        return f.read().split(") ")[1][0] != "Z"
+BAD_INPUT, BACKEND_FAILED, INTERPRETER = BadInput.exit_code, BackendFailed.exit_code, InterpreterError.exit_code
+INSTALL_FAILED, INTERRUPTED = InstallFailed.exit_code, Interrupted.exit_code
 
 
 def _wait_for(path: Path, seconds: float = 60) -> None:
@@ -67,7 +61,7 @@ def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_pa
     assert not (src / "dist").exists()
     if pidfile.exists():
         time.sleep(0.2)
-        assert not _alive(int(pidfile.read_text()))
+        assert not alive(int(pidfile.read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +235,9 @@ def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_
     proc.kill()
     proc.communicate(timeout=60)
     deadline = time.monotonic() + 10
-    while (_alive(hook_process) or _alive(grandchild)) and time.monotonic() < deadline:
+    while (alive(hook_process) or alive(grandchild)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(hook_process) and not _alive(grandchild)
+    assert not alive(hook_process) and not alive(grandchild)
     left = [p.name for p in (src / "dist").iterdir()]
     assert len(left) == 1 and left[0].startswith(".isobuild-"), left  # harmless, and swept next time
     left = os.listdir(temp)
@@ -364,7 +358,7 @@ def test_a_closed_stdout_is_exit_120(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
     result = subprocess.run([*isobuild_command(), "wheel", str(src), "-q"], env=clean_env(),
                             stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
-    assert result.returncode == 120, result.stderr.decode(errors="replace")
+    assert result.returncode == OutputFailed.exit_code, result.stderr.decode(errors="replace")
     assert b"cannot write the result to stdout" in result.stderr
 
 

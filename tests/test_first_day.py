@@ -13,12 +13,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import PYZ, REPO, apt_install, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
 
 from isobuild.cli.options import REFUSED_COMMANDS, REFUSED_OPTIONS
 from isobuild.errors import (
-    BackendFailed, BackendUnavailable, BadInput, InterpreterError, IsobuildError, MissingDependencies, RefusedWheel,
+    BackendFailed,
+    BackendUnavailable,
+    BadInput,
+    InterpreterError,
+    IsobuildError,
+    MissingDependencies,
+    RefusedWheel,
 )
+
+from conftest import PYZ, REPO, apt_install, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
 
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 

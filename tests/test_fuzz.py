@@ -6,19 +6,30 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import isobuild_command, clean_env, copy_fixture, make_wheel
-from helpers import own_traceback
 
 import isobuild
+from isobuild.errors import (
+    BackendFailed,
+    BackendUnavailable,
+    BadInput,
+    InstallFailed,
+    InterpreterError,
+    MissingDependencies,
+    OutputFailed,
+    RefusedWheel,
+)
 
-DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 120}
+from conftest import clean_env, copy_fixture, isobuild_command, make_wheel
+from helpers import own_traceback
+
+DOCUMENTED = {0} | {error.exit_code for error in (BadInput, MissingDependencies, BackendFailed, BackendUnavailable,
+                                                  InterpreterError, RefusedWheel, InstallFailed, OutputFailed)}
 TOKENS = [b"[", b"]", b"{", b"}", b"=", b'"', b"'", b"\n", b"\\", b"\\u0000", b"\x00", b"#", b"\xff\xfe",
           b"requires = 1", b'build-backend = ""', b'backend-path = ["/etc"]', b'backend-path = ["../.."]',
           b"[build-system]", b"[[build-system]]", b"requires = [\"a; python_version ~= '3'\"]", b"\xc3\xa9",

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import BackendFailed, BackendUnavailable
+
 from conftest import copy_fixture, run_isobuild
 
-BACKEND_FAILED, BACKEND_UNAVAILABLE = 4, 5
+BACKEND_FAILED, BACKEND_UNAVAILABLE = BackendFailed.exit_code, BackendUnavailable.exit_code
 
 
 def _clean(result, code: int) -> str:  # type: ignore[no-untyped-def]

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import isobuild_command, clean_env, copy_fixture, read_report, run_isobuild
+
+from isobuild.errors import BackendFailed, BadInput, MissingDependencies
+
+from conftest import clean_env, copy_fixture, isobuild_command, read_report, run_isobuild
 
 
 def _probe_requiring(tmp_path: Path, requirement: str) -> Path:
@@ -50,7 +53,7 @@ def test_a_missing_requirement_in_get_requires_answer_means_no_build_hook_at_all
     src = copy_fixture("probe", tmp_path)
     count = tmp_path / "hooks-called"
     result = run_isobuild("wheel", str(src), "-C", "requires=not-installed-anywhere>=2", "-C", f"count={count}")
-    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    assert result.returncode == MissingDependencies.exit_code, result.stderr.decode(errors="replace")
     assert count.read_text() == "get_requires\n"
     assert not (src / "dist").exists()
 
@@ -63,7 +66,7 @@ def test_a_failure_shows_once_with_the_backends_traceback(tmp_path: Path, option
     count = tmp_path / "hooks-called"
     result = run_isobuild("wheel", str(src), "-C", "echo=echo-words", "-C", f"count={count}", *options)
     err = result.stderr.decode()
-    assert result.returncode == 4, err
+    assert result.returncode == BackendFailed.exit_code, err
     assert count.read_text() == f"{hook}\n"
     assert err.count("RuntimeError: broken-words") == 2  # the traceback's last line, and isobuild's ERROR line
     traceback = err.split("ERROR")[0].split("Traceback")[-1]
@@ -106,14 +109,14 @@ def test_unreadable_metadata_of_a_requirement_is_reported_by_the_check(tmp_path:
     src = _probe_requiring(tmp_path, "latin>=1")
     result = run_isobuild("wheel", str(src), env=clean_env(PYTHONPATH=str(site)))
     err = result.stderr.decode(errors="replace")
-    assert result.returncode == 3, err
+    assert result.returncode == MissingDependencies.exit_code, err
     assert "unreadable metadata: UnicodeDecodeError" in err and "Traceback" not in err
     assert not (src / "dist").exists()
 
 
 def test_with_x_requirement_strings_are_not_even_parsed(tmp_path: Path) -> None:
     src = _probe_requiring(tmp_path, "not a >>= requirement")
-    assert run_isobuild("wheel", str(src)).returncode == 2
+    assert run_isobuild("wheel", str(src)).returncode == BadInput.exit_code
     result = run_isobuild("wheel", str(src), "-x")
     assert result.returncode == 0, result.stderr.decode(errors="replace")
 

@@ -21,10 +21,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import (CACHE, PYZ, REPO, base_python, clean_env, copy_fixture, isobuild_command, make_wheel,
-                      require_interpreter, run_isobuild)
 
 from isobuild.errors import BackendFailed, BadInput, RefusedWheel
+
+from conftest import (
+    CACHE,
+    PYZ,
+    REPO,
+    base_python,
+    clean_env,
+    copy_fixture,
+    isobuild_command,
+    make_wheel,
+    require_interpreter,
+    run_isobuild,
+)
 
 PYPROJECT = b'[build-system]\nrequires = []\nbuild-backend = "never_imported"\n'
 FRONTENDS = ["venv", "3.9", "3.12"]

@@ -13,18 +13,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import BadInput, InstallFailed, Interrupted, RefusedWheel
+
 from conftest import (
-    isobuild_command,
     TARGET_VERSIONS,
     clean_env,
     copy_fixture,
+    digest as _digest,
+    isobuild_command,
     make_wheel,
     require_interpreter,
     run_isobuild,
 )
-from conftest import digest as _digest
 
-REFUSED, INSTALL_FAILED = 7, 8
+REFUSED, INSTALL_FAILED = RefusedWheel.exit_code, InstallFailed.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
@@ -252,7 +255,7 @@ def test_bad_optimize_levels(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", GOOD)
     for levels in ("3", "x"):
         result = run_isobuild("install", str(wheel), "--prefix", str(tmp_path / "p"), "--optimize", levels)
-        assert result.returncode == 2 and b"--optimize" in result.stderr
+        assert result.returncode == BadInput.exit_code and b"--optimize" in result.stderr
     assert not (tmp_path / "p").exists()
 
 
@@ -384,7 +387,7 @@ def test_an_install_interrupted_twice_stops_the_compiler_and_rolls_everything_ba
         _, err = proc.communicate(timeout=60)
         if proc.returncode == 0:
             pytest.skip("the install finished before the interrupt reached it")
-        assert proc.returncode == 130, err.decode(errors="replace")
+        assert proc.returncode == Interrupted.exit_code, err.decode(errors="replace")
         assert not left_running()
         time.sleep(0.5)  # a compiler left running would write now
     assert not prefix.exists() or [p for p in prefix.rglob("*") if p.is_file()] == []

@@ -11,9 +11,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import InstallFailed, RefusedWheel
+
 from conftest import clean_env, digest, isobuild_command, make_wheel, run_isobuild, snapshot
 
-REFUSED, INSTALL_FAILED = 7, 8
+REFUSED, INSTALL_FAILED = RefusedWheel.exit_code, InstallFailed.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 SITE = f"lib/python{VERSION}/site-packages"
 GOOD = {"demo/__init__.py": b"NEW = 1\n"}

@@ -10,9 +10,12 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import RefusedWheel
+
 from conftest import DEFAULT_TARGET, base_python, clean_env, make_wheel, require_interpreter, run_isobuild
 
-REFUSED = 7
+REFUSED = RefusedWheel.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 SITE = f"lib/python{VERSION}/site-packages"
 PLATFORM = sysconfig.get_platform().replace("-", "_").replace(".", "_")

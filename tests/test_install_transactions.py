@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, isobuild_command, make_wheel, run_isobuild, snapshot
-from test_faults import strace  # noqa: F401  (the fixture: strace, installed if missing)
 
 from isobuild.errors import InstallFailed, Interrupted, RefusedWheel
+from test_faults import strace  # noqa: F401  (the fixture: strace, installed if missing)
+
+from conftest import clean_env, isobuild_command, make_wheel, run_isobuild, snapshot
 
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 SITE = f"lib/python{VERSION}/site-packages"
@@ -107,23 +108,23 @@ def test_a_sigpipe_sent_with_kill_is_ignored(tmp_path: Path, strace: str) -> Non
 
 # ---------------------------------------------------------------- a SIGKILL, then the next install
 
-def _traced(strace: str, trace: Path, calls: str, argv: list[str], kill_at: tuple[str, int] | None = None
+def _traced(tracer: str, trace: Path, calls: str, argv: list[str], kill_at: tuple[str, int] | None = None
             ) -> subprocess.CompletedProcess[bytes]:
     """isobuild ARGV under strace (whole paths in the trace), killed on entering the Nth call of one name."""
     inject = ["-e", f"inject={kill_at[0]}:signal=KILL:when={kill_at[1]}"] if kill_at else []
     temp = trace.with_name("tmp")  # empty each time: no sweep of a killed run's temp dir changes the count
     subprocess.run(["rm", "-rf", str(temp)], check=True)
     temp.mkdir()
-    return subprocess.run([strace, "-qq", "-s", "4096", "-o", str(trace), "-e", f"trace={calls}", *inject,
+    return subprocess.run([tracer, "-qq", "-s", "4096", "-o", str(trace), "-e", f"trace={calls}", *inject,
                            *isobuild_command(), *argv], env=clean_env(PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(temp)),
                           capture_output=True, timeout=120)
 
 
-def _moments(strace: str, tmp_path: Path, calls: str, argv: list[str], prefix: Path) -> list[tuple[str, int]]:
+def _moments(tracer: str, tmp_path: Path, calls: str, argv: list[str], prefix: Path) -> list[tuple[str, int]]:
     """(call, N) for traced calls that touch the prefix, in a run to the end, spread over the install
     (strace counts each call by itself)."""
     trace = tmp_path / "trace"
-    result = _traced(strace, trace, calls, argv)
+    result = _traced(tracer, trace, calls, argv)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     counts: dict[str, int] = {}
     touching = []
@@ -234,7 +235,8 @@ def test_a_planted_journal_changes_nothing_outside_its_root(tmp_path: Path) -> N
     err = result.stderr.decode(errors="replace")
     assert result.returncode == 0, err
     assert outside.read_text() == "mine\n"
-    assert "(process 1) was rolled back" in err and "(process 4) was rolled back" in err and err.count("as it is: not a journal of this user's") == 2
+    assert "(process 1) was rolled back" in err and "(process 4) was rolled back" in err
+    assert err.count("as it is: not a journal of this user's") == 2
     assert sorted(p.name for p in prefix.iterdir() if p.name.startswith(".isobuild-")) == \
         [".isobuild-journal-2", ".isobuild-journal-3"]
 

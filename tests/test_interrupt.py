@@ -5,25 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import isobuild_command, clean_env, copy_fixture
 
+from isobuild.errors import Interrupted
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
+from conftest import clean_env, copy_fixture, isobuild_command
+from helpers import alive
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
@@ -39,17 +29,17 @@ def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.05)
     grandchild = int(pidfile.read_text())
-    assert _alive(grandchild)
+    assert alive(grandchild)
 
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
 
-    assert proc.returncode == 130, err.decode(errors="replace")
+    assert proc.returncode == Interrupted.exit_code, err.decode(errors="replace")
     assert b"ERROR interrupted" in err and out == b""
     deadline = time.monotonic() + 10
-    while _alive(grandchild) and time.monotonic() < deadline:
+    while alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(grandchild)
+    assert not alive(grandchild)
     assert list(tmpdir.iterdir()) == []
     assert not (src / "dist").exists()
 
@@ -58,9 +48,9 @@ def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: 
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The backend's atexit handlers have run, the hook process has exited and been reaped, and
     what it left running in its group is killed, all before main() returns."""
-    from conftest import read_report
-
     from isobuild.cli import main
+
+    from conftest import read_report
 
     monkeypatch.delenv("PYTHONPATH", raising=False)
     src = copy_fixture("probe", tmp_path)
@@ -70,9 +60,9 @@ def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: 
     assert marker.exists()
     grandchild, hook_process = int(pidfile.read_text()), read_report(report)["pid"]
     deadline = time.monotonic() + 10
-    while _alive(grandchild) and time.monotonic() < deadline:
+    while alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(grandchild)
+    assert not alive(grandchild)
     with pytest.raises(ChildProcessError):  # not a zombie of ours
         os.waitpid(hook_process, os.WNOHANG)
     capsys.readouterr()

@@ -7,6 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import MissingDependencies
+
 from conftest import (
     FIXTURE_DEP,
     TARGET_VERSIONS,
@@ -89,7 +92,7 @@ def test_requirement_masked_by_user_site_is_missing(tmp_path: Path) -> None:
 
     result = run_isobuild("wheel", str(src), "--python", python, env=poisoned.env())
 
-    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    assert result.returncode == MissingDependencies.exit_code, result.stderr.decode(errors="replace")
     err = result.stderr.decode()
     assert f"missing build dependencies (checked against {python}, user and system site excluded): " in err
     assert "isobuild-fixture-dep>=1.0" in err
@@ -108,7 +111,7 @@ def test_requirement_in_system_site_counts_only_with_system_site(tmp_path: Path)
     without = run_isobuild("wheel", str(src), "--python", poisoned.venv_python, env=poisoned.env())
     with_site = run_isobuild("wheel", str(src), "--python", poisoned.venv_python, "--system-site", env=poisoned.env())
 
-    assert without.returncode == 3
+    assert without.returncode == MissingDependencies.exit_code
     hint = next(line for line in without.stderr.decode().splitlines() if line.startswith("hint: "))
     assert hint.startswith(f"hint: isobuild-fixture-dep>=1.0: in {poisoned.venv_python}'s own site-packages (")
     assert "which isobuild leaves out; --system-site keeps it (never the user site)" in hint
@@ -131,7 +134,7 @@ def test_the_system_site_hint_counts_the_build_environment_too(tmp_path: Path) -
 
     result = run_isobuild("wheel", str(src), "--python", poisoned.venv_python, env=poisoned.env(str(build_env)))
 
-    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    assert result.returncode == MissingDependencies.exit_code, result.stderr.decode(errors="replace")
     hint = next(line for line in result.stderr.decode().splitlines() if line.startswith("hint: "))
     assert hint.startswith(f"hint: isobuild-fixture-dep>=1.1: in {poisoned.venv_python}'s own site-packages ("), hint
 
@@ -142,7 +145,7 @@ def test_requirement_on_pythonpath_is_satisfied(tmp_path: Path) -> None:
     build_env = tmp_path / "build-env"
     info = build_env / f"{FIXTURE_DEP}-1.2.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n")
     src = copy_fixture("requires-dep", tmp_path)
 
     result = run_isobuild("wheel", str(src), "--python", python, env=poisoned.env(str(build_env)))
@@ -196,7 +199,7 @@ def test_vendored_distribution_does_not_satisfy_the_check(tmp_path: Path) -> Non
 
     result = run_isobuild("wheel", str(src), "--python", python, env=env)
 
-    assert result.returncode == 3, result.stderr.decode(errors="replace")
+    assert result.returncode == MissingDependencies.exit_code, result.stderr.decode(errors="replace")
     assert b"get_requires_for_build_wheel: wheel" in result.stderr  # imported before the check
     assert b"missing build dependencies" in result.stderr and b": wheel\n" in result.stderr
     assert not (src / "dist").exists()

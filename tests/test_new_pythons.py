@@ -19,11 +19,23 @@ from pathlib import Path
 
 import pytest
 from packaging import tags
-from conftest import (FETCHED, REPO, build_env, c_build_env, clean_env, copy_fixture, is_fetched, make_poisoned,
-                      make_wheel, require_interpreter, run_isobuild)
 
-from isobuild.errors import ImportCheckFailed, MissingDependencies, RefusedWheel
+from isobuild.errors import BadInput, ImportCheckFailed, MissingDependencies, RefusedWheel
 from isobuild.install.scheme import TargetScheme
+
+from conftest import (
+    FETCHED,
+    REPO,
+    build_env,
+    c_build_env,
+    clean_env,
+    copy_fixture,
+    is_fetched,
+    make_poisoned,
+    make_wheel,
+    require_interpreter,
+    run_isobuild,
+)
 
 NEW = ["3.14", "3.15"]
 FETCH = REPO / "tools" / "fetch_pythons.py"
@@ -66,7 +78,7 @@ def test_fetch_says_why_it_cannot(tmp_path: Path) -> None:
     env = clean_env(PATH=str(tmp_path), ISOBUILD_PYTHONS_CACHE=str(cache))
     result = subprocess.run([sys.executable, str(FETCH), "3.15"], env=env, capture_output=True, text=True,
                             timeout=60)
-    assert result.returncode == 2 and result.stdout == ""
+    assert result.returncode == BadInput.exit_code and result.stdout == ""
     assert result.stderr.startswith("ERROR cannot fetch Python 3.15") and "apt-get" in result.stderr
     assert "Traceback" not in result.stderr and not (cache / "3.15").exists()
 
@@ -80,7 +92,7 @@ def test_fetch_without_the_archive_says_so_and_never_takes_this_machines_package
     env = clean_env(ISOBUILD_PYTHONS_CACHE=str(cache), ISOBUILD_DEBIAN_MIRROR="http://127.0.0.1:9/debian")
     result = subprocess.run([sys.executable, str(FETCH), "3.15"], env=env, capture_output=True, text=True,
                             timeout=300)
-    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.returncode == BadInput.exit_code and result.stdout == "", result.stderr
     assert "got no sid package list from http://127.0.0.1:9/debian" in result.stderr, result.stderr
     assert not (cache / "3.15").exists() and not list(cache.rglob("*.deb"))
 
@@ -311,8 +323,8 @@ def _free_threaded_sysconfig(directory: Path, python: str) -> dict[str, str]:
     """The environment under which the real ``python`` reports a free-threaded build's facts: its own
     sysconfig data with Py_GIL_DISABLED=1, ABI flag ``t`` and SOABI cpython-3Xt, chosen by
     _PYTHON_SYSCONFIGDATA_NAME (how cross-build environments such as crossenv describe a target)."""
-    out = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('stdlib')); print(sysconfig.get_config_var('SOABI'))"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    probe = "import sysconfig; print(sysconfig.get_path('stdlib')); print(sysconfig.get_config_var('SOABI'))"
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     stdlib, soabi = Path(out[0]), out[1]
     name = f"_sysconfigdata_t_linux_{soabi.split('-', 2)[2]}"
     (original,) = [p for p in stdlib.glob("_sysconfigdata_*_linux_*.py")]

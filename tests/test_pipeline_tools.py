@@ -12,16 +12,19 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import BadInput, ImportCheckFailed, MissingDependencies
+
 from conftest import FIXTURE_DEP, build_env, clean_env, copy_fixture, make_wheel, run_isobuild
 
-MISSING, BAD_INPUT = 3, 2
+MISSING, BAD_INPUT = MissingDependencies.exit_code, BadInput.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def _dist(site: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    lines = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [f"Requires-Dist: {r}" for r in requires]
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
 
 
@@ -210,7 +213,7 @@ def test_check_imports_passes_a_good_wheel_and_names_the_module_of_a_broken_one(
     other = tmp_path / "other"
     result = run_isobuild("install", str(broken), "--prefix", str(other), "--check-imports", env=env)
     err = result.stderr.decode(errors="replace")
-    assert result.returncode == 9, err
+    assert result.returncode == ImportCheckFailed.exit_code, err
     assert "demo: ModuleNotFoundError: No module named 'not_installed_anywhere'" in err
     assert not other.exists()  # rolled back
     named = run_isobuild("install", str(good), "--prefix", str(tmp_path / "p3"), "--check-imports=solo,json", env=env)

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, isobuild_command, make_wheel, require_interpreter, run_isobuild, snapshot
 
 from isobuild.errors import BackendFailed, ImportCheckFailed, InstallFailed, Interrupted
+
+from conftest import clean_env, isobuild_command, make_wheel, require_interpreter, run_isobuild, snapshot
 
 BACKEND = """\
 import os, subprocess, sys, threading, time, zipfile

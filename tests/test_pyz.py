@@ -11,6 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import InterpreterError
+
 from conftest import REPO, clean_env, copy_fixture, read_report, require_interpreter
 
 FRONTEND_VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
@@ -74,7 +77,7 @@ def test_the_pyz_installs_with_the_shebang_of_the_python_running_it(tmp_path: Pa
 def test_a_python_too_old_to_run_the_pyz_is_told_so(tmp_path: Path, pyz: Path, version: str) -> None:
     python = require_interpreter(version)
     result = _run(python, pyz, "wheel", str(copy_fixture("probe", tmp_path)))
-    assert result.returncode == 6, result.stderr
+    assert result.returncode == InterpreterError.exit_code, result.stderr
     assert result.stderr.startswith("ERROR isobuild.pyz needs Python 3.9 or newer to run") and "Traceback" not in result.stderr
 
 

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from conftest import CACHE, c_build_env, clean_env, make_poisoned, require_interpreter, run_isobuild
 
 pytestmark = pytest.mark.realworld

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import DEFAULT_TARGET, REPO, build_env, clean_env, copy_fixture
 
 BLOCK = re.compile(r"^```sh recipe-test\n(.*?)^```", re.S | re.M)

@@ -20,15 +20,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import CACHE, build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild
+
 import test_realworld
+from isobuild.compare import compare
+from isobuild.errors import BackendFailed, Interrupted, NotReproducible
+from isobuild.scratch import source_key
 from test_environment_faults import wrapped_probe
 from test_faults import mounted
 from test_realworld import realworld  # noqa: F401  the fixture: the suite's sdists and build env
 
-from isobuild.compare import compare
-from isobuild.errors import BackendFailed, Interrupted, NotReproducible
-from isobuild.scratch import source_key
+from conftest import CACHE, build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild
 
 VERSION = "3.11"
 EPOCH = "1700000000"

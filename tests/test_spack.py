@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from conftest import CACHE, REPO, base_python, clean_env, find_interpreter
 
 SPACK = os.environ.get("ISOBUILD_SPACK", "")

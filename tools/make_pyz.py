@@ -5,9 +5,9 @@
 The dependencies are the wheels pinned in tools/pyz-requirements.txt, taken from the package index
 (or from ``--find-links DIR`` alone, offline) by ``pip install --target``: pip is needed here, never
 by the pyz. It is this interpreter's pip, or ``--pip-python PATH``'s where this one has none (Debian's
-python3.X: its pip is a separate package); either vendors the same pure-Python wheels. The stdlib's zipapp writes the archive; files get one fixed timestamp, so the same pins
-give the same bytes. The archive is written beside its target and moved into place, so a failed
-build leaves the previous pyz as it was.
+python3.X: its pip is a separate package); either vendors the same pure-Python wheels. The stdlib's
+zipapp writes the archive; files get one fixed timestamp, so the same pins give the same bytes. The
+archive is written beside its target and moved into place, so a failed build leaves the previous pyz as it was.
 
 zipimport never writes bytecode, and compiling every module from source costs each run about 60 ms
 (benchmarks/run.py, "isobuild.pyz"). So each ``X.py`` gets an ``X.pyc`` beside it, where zipimport

@@ -271,9 +271,8 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
     try:
         with signals_deferred():  # a Ctrl-C during the spawn waits until the process is ours to kill
             process = HookProcess(request.isolation.python, log=request.log)  # first: see the module docstring
-        from .staging import Staging
-
         from .scratch import input_key
+        from .staging import Staging
 
         key = input_key(os.path.abspath(request.srcdir), request.isolation.python)  # the staging dir's name
         staging = None if outdir is None else Staging(outdir, key, progress)

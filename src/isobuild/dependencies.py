@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion
 from .errors import BadInput
 from .project import Project
 
+
 def _found(name: str, path: Sequence[str]) -> Distribution | None:
     """The first distribution on ``path`` named ``name`` (canonical), as importlib.metadata finds it.
 

@@ -24,7 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from . import builder
 from .compare import Comparison, compare
@@ -91,7 +91,7 @@ def other_locale() -> str:
 
 def _listing_varied(first: str, second: str) -> bool:
     """Whether any directory of the copy lists its entries in another order than the original's."""
-    for root, dirs, _files in os.walk(first):
+    for root, _dirs, _files in os.walk(first):
         copy = os.path.join(second, os.path.relpath(root, first))
         try:
             if os.listdir(root) != os.listdir(copy):

@@ -23,6 +23,7 @@ import pyproject_hooks
 from .errors import BackendFailed, BackendUnavailable, IsobuildError
 from .hookprocess import HookProcess, HookProcessDied
 from .project import Project
+from .wheelname import SHAPE, wheel_name
 
 ConfigSettings = Mapping[str, Any]
 _MISSING = object()  # an optional hook the backend does not have (None is a value a backend may return)
@@ -222,28 +223,22 @@ def _control(text: str) -> bool:
     return any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text)
 
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503, as the wheel spec compares names
-
-
 def _wheel_problem(path: str) -> str | None:
-    """What is wrong with a wheel the backend made, or None: its name's parts (NAME-VERSION(-BUILD)-PY-ABI-
-    PLATFORM.whl), a .dist-info named as the file is, WHEEL and METADATA in it. Structure only; packaging
-    is not imported for it (with -x a build needs packaging for nothing else)."""
+    """What is wrong with a wheel the backend made, or None: its name (wheelname.py), a .dist-info named
+    as the file is, WHEEL and METADATA in it. Structure only, as build checks it."""
     name = os.path.basename(path)
-    parts = name[: -len(".whl")].split("-") if name.endswith(".whl") else []
-    if len(parts) not in (5, 6):
-        return f"{name!r} is not NAME-VERSION(-BUILD)-PY-ABI-PLATFORM.whl"
+    parsed = wheel_name(name)
+    if parsed is None:
+        return f"{name!r} is not {SHAPE}"
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
     except (OSError, zipfile.BadZipFile) as exc:
         return f"{name} is not a readable zip ({exc})"
     infos = {top for top in (member.split("/", 1)[0] for member in names) if top.endswith(".dist-info")}
-    ours = [info for info in infos if (_normalized(info[: -len(".dist-info")].rpartition("-")[0]),
-                                       info[: -len(".dist-info")].rpartition("-")[2]) == (_normalized(parts[0]), parts[1])]
+    ours = [info for info in infos if parsed.names(info)]
     if len(ours) != 1:
-        return f"{name} has no .dist-info dir for {parts[0]} {parts[1]} (it has {sorted(infos) or 'none'})"
+        return f"{name} has no .dist-info dir for {parsed.project} {parsed.version} (it has {sorted(infos) or 'none'})"
     missing = [f for f in ("WHEEL", "METADATA") if f"{ours[0]}/{f}" not in names]
     return f"{name} has no {' and no '.join(missing)} in {ours[0]}" if missing else None
 

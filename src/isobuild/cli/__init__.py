@@ -14,13 +14,15 @@ import signal
 import sys
 import tempfile
 
-from ..console import Console
 from .. import interrupts
+from ..console import Console
 from ..errors import BadInput, FilesystemError, Interrupted, IsobuildError, OutputFailed
 from ..reaper import reaping
 from ..scratch import private_tempdir, source_key
 from . import commands
-from .options import default_python, no_nul, parse
+from .options import parse
+from .target import default_python
+from .values import no_nul
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  # what sdists.py unpacks
 
@@ -29,27 +31,22 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  #
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Sequence
-    from typing import IO
-
-    Command = Callable[[argparse.Namespace, Console, IO[bytes] | None], int]
+    from collections.abc import Sequence
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     """The command, its temp files in a dir of its own (scratch.py), no process of it left (reaper.py)."""
     no_nul(args)
     commands.check_working_directory()
-    if getattr(args, "python", "") is None:
+    if args.python is None:  # every command has --python: the target is chosen here when it is not named
         args.python = default_python(console.progress)
-    command = {"install": commands.install, "requires": commands.requires, "env": commands.env,
-               "check": commands.check}.get(args.command, commands.build)
     key = source_key(getattr(args, "srcdir", None), getattr(args, "python", None), *getattr(args, "wheels", []))
     # Named by the inputs: backends may record it (scratch.py). The processes end first, then their temp dir goes.
     with private_tempdir(key, console.step), reaping():
-        return _logged(command, args, console)
+        return _logged(args.func, args, console)
 
 
-def _logged(command: Command, args: argparse.Namespace, console: Console) -> int:
+def _logged(command: commands.Command, args: argparse.Namespace, console: Console) -> int:
     """The command, with backend output captured under -q and shown only if it fails."""
     try:
         log = tempfile.TemporaryFile() if args.quiet else None
@@ -60,10 +57,10 @@ def _logged(command: Command, args: argparse.Namespace, console: Console) -> int
         if srcdir and srcdir.lower().endswith(ARCHIVE_SUFFIXES) and os.path.isfile(srcdir):
             from ..sdists import unpacked  # tarfile and zipfile: for an sdist only, not on every build's way
 
-            with unpacked(args.srcdir) as tree:  # an sdist: built from its unpacked tree
-                args.archive, args.srcdir = args.srcdir, tree
-                return command(args, console, log)
-        return command(args, console, log)
+            with unpacked(srcdir) as tree:  # an sdist: built from its unpacked tree
+                args.srcdir = tree
+                return command(args, console, log, srcdir)
+        return command(args, console, log, None)
     except IsobuildError:
         if log is not None:
             try:

@@ -1,4 +1,7 @@
-"""The commands: each parses its options, runs, prints its result and returns its exit code."""
+"""The commands: each parses its options, runs, prints its result and returns its exit code.
+
+Each takes the arguments, the console, the file backend output goes to under -q (else None) and, when
+SRCDIR named an sdist, that archive (``args.srcdir`` is then its unpacked tree)."""
 
 from __future__ import annotations
 
@@ -6,21 +9,34 @@ import os
 
 from .. import builder
 from ..errors import BadInput, NotReproducible
-from .options import build_request, isolation, optimize_levels, shebang_flags, target_python
 from .render import (
-    check_summary, document, environment_json, install_summary, installed_json, outcome_json, render_environment,
-    reproducible_json, scheme_lines, status_json, usage_json,
+    check_summary,
+    document,
+    environment_json,
+    install_summary,
+    installed_json,
+    outcome_json,
+    render_environment,
+    reproducible_json,
+    scheme_lines,
+    status_json,
+    usage_json,
 )
+from .target import isolation, target_python
+from .values import config_settings, optimize_levels, shebang_flags
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
     from typing import IO
 
     from ..console import Console
     from ..usage import Usage
+
+    Command = Callable[[argparse.Namespace, Console, IO[bytes] | None, str | None], int]
 
 
 def check_working_directory() -> None:
@@ -40,7 +56,11 @@ def _request(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     if args.no_isolation:
         console.warn("-n/--no-isolation changes nothing: isobuild never installs anything, the hooks always "
                      "run with the build environment you give (PYTHONPATH, --path)")
-    return build_request(args, log)
+    return builder.Request(srcdir=args.srcdir, isolation=isolation(args),
+                           config_settings=config_settings(args.config_setting, args.config_json),
+                           skip_dependency_check=args.skip_dependency_check, log=log,
+                           relax=tuple(args.relax), remove=tuple(args.remove),
+                           only_declared=getattr(args, "only_declared", False))
 
 
 def report_usage(console: Console, usage: Usage | None) -> None:
@@ -54,7 +74,7 @@ def report_usage(console: Console, usage: Usage | None) -> None:
         console.detail(f"  undeclared: {used.name} {used.version} at {used.location} ({used.how})")
 
 
-def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     from ..install import Target, install_paths  # installer's import is paid by install alone
 
     python = target_python(args.python)
@@ -110,7 +130,7 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -
     return 0
 
 
-def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     runtime = builder.Runtime(tuple(args.extra), tuple(args.group)) if args.runtime else None
     if not args.runtime and (args.extra or args.group):
         raise BadInput("--extra and --group go with --runtime")
@@ -127,17 +147,17 @@ def requires(args: argparse.Namespace, console: Console, log: IO[bytes] | None) 
     return 0
 
 
-def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     info = environment_json(builder.environment(_request(args, console, log)))
     console.result(document(info) if args.json else render_environment(info))
     return 0
 
 
-def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     request = _request(args, console, log)
     console.detail(f"build environment: PYTHONPATH {os.pathsep.join(request.isolation.pythonpath) or '(none)'}; "
                    f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}")
-    archive = getattr(args, "archive", None)  # an sdist's wheel goes beside it
+    # an sdist's artifact goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
     if getattr(args, "check_reproducible", False):
         return _check_reproducible(args, console, outdir, request)
@@ -174,7 +194,7 @@ def _check_reproducible(args: argparse.Namespace, console: Console, outdir: str,
     return failure.exit_code
 
 
-def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> int:
+def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     """Each wheel's Requires-Dist against the isolated environment: a line a requirement, exit 3 if one is unmet."""
     from ..dependencies import Policy
     from ..runtime import check_wheels

@@ -1,23 +1,19 @@
-"""The command line's grammar (argparse) and the parsing of every option's value."""
+"""The command line's grammar (argparse), each command wired to its function (commands.py) by
+``set_defaults(func=...)``; the values are parsed in values.py, the target chosen in target.py."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import sys
 
-from .. import builder
-from ..errors import BadInput, InterpreterError, exit_codes
-from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
+from ..errors import BadInput, exit_codes
+from . import commands
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from typing import IO, Any, NoReturn
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
 
 COMMANDS = {
@@ -162,6 +158,38 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
         help="install wheels whose tags the target does not support (cross-builds, staging)")
 
 
+def _outdir_option(cmd: Parser) -> None:
+    cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
+
+
+def _reproducible_option(cmd: Parser) -> None:
+    cmd.add_argument("--check-reproducible", action="store_true",
+                     help="build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the "
+                          "first, compare; exit 10 with a report if they differ")
+
+
+def _declared_option(cmd: Parser) -> None:
+    cmd.add_argument("--only-declared", action="store_true",
+                     help="the hooks and their Python children see only the stdlib, the source tree, "
+                          "backend-path and the declared build requirements with their own requirements")
+
+
+def _requires_options(cmd: Parser) -> None:
+    add = cmd.add_argument
+    add("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel",
+        help="whose get_requires hook: wheel (default), sdist or editable")
+    add("--runtime", action="store_true",
+        help="also the project's Requires-Dist (prepare_metadata_for_build_wheel) and groups")
+    add("--extra", action="append", default=[], metavar="EXTRA", help="with --runtime; repeatable")
+    add("--group", action="append", default=[], metavar="GROUP",
+        help="a PEP 735 dependency group, with --runtime; repeatable")
+
+
+def _check_options(cmd: Parser) -> None:
+    cmd.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheels whose Requires-Dist to check")
+    cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="an extra asked for; repeatable")
+
+
 def parser() -> Parser:
     top = Parser(
         prog="isobuild",
@@ -175,32 +203,26 @@ def parser() -> Parser:
     top.add_argument("-V", "--version", action=_Version)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     project, environment = _project_options(), _environment_options()
-    for name, text in COMMANDS.items():
-        cmd = top.commands[name] = sub.add_parser(name, parents=[environment if name == "check" else project],
-                                                  help=text, description=text)
-        if name == "check":
-            cmd.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheels whose Requires-Dist to check")
-            cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="an extra asked for; repeatable")
-        elif name == "requires":
-            cmd.add_argument("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel",
-                             help="whose get_requires hook: wheel (default), sdist or editable")
-            cmd.add_argument("--runtime", action="store_true",
-                             help="also the project's Requires-Dist (prepare_metadata_for_build_wheel) and groups")
-            cmd.add_argument("--extra", action="append", default=[], metavar="EXTRA", help="with --runtime; repeatable")
-            cmd.add_argument("--group", action="append", default=[], metavar="GROUP",
-                             help="a PEP 735 dependency group, with --runtime; repeatable")
-        elif name == "install":
-            _install_options(cmd)
-        elif name != "env":
-            cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
+
+    def command(name: str, func: commands.Command, parent: Parser = project) -> Parser:
+        """The command ``name``, in COMMANDS' order; argparse hands its function back as ``args.func``."""
+        cmd = top.commands[name] = sub.add_parser(name, parents=[parent], help=COMMANDS[name],
+                                                  description=COMMANDS[name])
+        cmd.set_defaults(func=func)
+        return cmd
+
+    for name in ("wheel", "sdist", "editable", "metadata"):
+        cmd = command(name, commands.build)
+        _outdir_option(cmd)
         if name in ("wheel", "sdist"):
-            cmd.add_argument("--check-reproducible", action="store_true",
-                             help="build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the "
-                                  "first, compare; exit 10 with a report if they differ")
-        if name in ("wheel", "sdist", "editable", "metadata", "install"):
-            cmd.add_argument("--only-declared", action="store_true",
-                             help="the hooks and their Python children see only the stdlib, the source tree, "
-                                  "backend-path and the declared build requirements with their own requirements")
+            _reproducible_option(cmd)
+        _declared_option(cmd)
+    _requires_options(command("requires", commands.requires))
+    install = command("install", commands.install)
+    _install_options(install)
+    _declared_option(install)
+    _check_options(command("check", commands.check, environment))
+    command("env", commands.env)
     return top
 
 
@@ -214,148 +236,3 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     elif first is not None and argv[first] in REFUSED_COMMANDS:
         raise BadInput(f"{argv[first]} is not an isobuild command", hint=f"isobuild's is `{REFUSED_COMMANDS[argv[first]]}`")
     return parser().parse_args(argv)
-
-
-CONFIG_DEPTH = 64  # pyproject-hooks writes them as JSON for the backend: no backend nests deeper
-
-
-def _depth(value: object) -> int:
-    """How deep a JSON value nests, without recursion (a hostile one may nest thousands deep)."""
-    deepest, todo = 0, [(value, 1)]
-    while todo:
-        item, depth = todo.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            todo += [(child, depth + 1) for child in item.values()]
-        elif isinstance(item, list):
-            todo += [(child, depth + 1) for child in item]
-    return deepest
-
-
-def no_nul(args: argparse.Namespace) -> None:
-    """A NUL cannot be in a path or a value the OS is handed: say so, rather than fail in os.stat()."""
-    for name, value in vars(args).items():
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, str) and "\0" in item:
-                raise BadInput(f"--{name.replace('_', '-')} {item!r}: contains a NUL character")
-
-
-def config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
-    """-C KEY=VALUE pairs over --config-json: a repeated key becomes a list, as pip and build make it."""
-    settings: dict[str, Any] = {}
-    if json_text is not None:
-        try:
-            settings = json.loads(json_text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise BadInput(f"--config-json is not valid JSON: {exc}") from None
-        if not isinstance(settings, dict):
-            raise BadInput("--config-json must be a JSON object")
-        if _depth(settings) > CONFIG_DEPTH:
-            raise BadInput(f"--config-json is nested more than {CONFIG_DEPTH} deep")
-    seen: set[str] = set()
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if not key:
-            raise BadInput(f"-C {pair!r}: the key is empty")
-        if key not in seen:
-            settings[key] = value
-        elif isinstance(settings[key], list):
-            settings[key].append(value)
-        else:
-            settings[key] = [settings[key], value]
-        seen.add(key)
-    return settings
-
-
-def _pyvenv_cfg(path: str) -> dict[str, str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            pairs = [line.partition("=") for line in f]
-    except (OSError, UnicodeDecodeError):
-        return {}
-    return {key.strip().lower(): value.strip() for key, sep, value in pairs if sep}
-
-
-def venv_base() -> str | None:
-    """The interpreter the venv running isobuild was made from, by pyvenv.cfg's ``home``: the name
-    there that is the venv's own python (a symlink venv), else the copied one's (``--copies``)."""
-    cfg = _pyvenv_cfg(os.path.join(sys.prefix, "pyvenv.cfg"))
-    home = cfg.get("home")
-    if not home:
-        return None
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    names = [os.path.join(home, name) for name in (os.path.basename(sys.executable), "python3", version)]
-    real = os.path.realpath(sys.executable)
-    same = [name for name in names if os.path.isfile(name) and os.path.realpath(name) == real]
-    copied = [name for name in (cfg.get("executable"), os.path.join(home, version)) if name and os.path.isfile(name)]
-    found = same or copied
-    return found[0] if found else None
-
-
-def default_python(say: Callable[[str], None]) -> str:
-    """The interpreter running isobuild; run from a venv (its own, as pipx or a venv install
-    make), that venv's base: a venv's python in every shebang is not what a pipeline wants,
-    and its site-packages never reach the hooks anyway. Said on stderr, with how to choose."""
-    if sys.prefix == sys.base_prefix:
-        return sys.executable
-    base = venv_base()
-    if base is None:
-        say(f"isobuild runs from the venv {sys.prefix}, whose base interpreter is not found (pyvenv.cfg):"
-            f" the target is {sys.executable}; --python chooses")
-        return sys.executable
-    say(f"isobuild runs from the venv {sys.prefix}: the target is its base interpreter {base}; --python chooses")
-    return base
-
-
-def target_python(value: str | None) -> str:
-    """The target as named: absolute, but symlinks kept (/usr/bin/python3 stays /usr/bin/python3). A name
-    that is no interpreter is InterpreterError however it fails to be one: missing, a directory, not
-    executable, not on PATH."""
-    if value is None:
-        return sys.executable
-    path = shutil.which(value) if os.sep not in value else os.path.abspath(value)
-    problem = ("not found on PATH" if path is None else "no such file" if not os.path.exists(path)
-               else "a directory" if os.path.isdir(path) else "not executable" if not os.access(path, os.X_OK) else "")
-    if path is None or problem:
-        raise InterpreterError(f"--python {value}: not an interpreter ({problem})",
-                               hint="name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3")
-    return path
-
-
-def optimize_levels(text: str, no_compile: bool) -> tuple[int, ...]:
-    try:
-        levels = () if no_compile else tuple(sorted({int(x) for x in text.split(",")}))
-    except ValueError:
-        raise BadInput(f"--optimize {text!r}: give levels such as 0,1,2") from None
-    if any(level not in (0, 1, 2) for level in levels):
-        raise BadInput(f"--optimize {text!r}: levels are 0, 1 and 2")
-    return levels
-
-
-def shebang_flags(text: str) -> str:
-    """Flags go on a script's first line: a control character (a newline) would end it and inject code."""
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
-        raise BadInput(f"--shebang-flags {text!r}: control characters (such as a newline) are not allowed")
-    return text.strip()
-
-
-def isolation(args: argparse.Namespace, more_site_dirs: Sequence[str] = ()) -> Isolation:
-    """The environment the hooks (or a check) see: PYTHONPATH, --path, NIX/GUIX_PYTHONPATH, --system-site."""
-    for directory in args.path:
-        if not os.path.isdir(directory):
-            raise BadInput(f"--path {directory}: not a directory")
-    return Isolation(
-        python=target_python(args.python),
-        pythonpath=tuple(split_pythonpath(os.environ.get("PYTHONPATH"))),
-        site_dirs=tuple([os.path.abspath(d) for d in args.path] + pipeline_site_dirs(os.environ) + list(more_site_dirs)),
-        system_site=args.system_site,
-    )
-
-
-def build_request(args: argparse.Namespace, log: IO[bytes] | None) -> builder.Request:
-    return builder.Request(srcdir=args.srcdir, isolation=isolation(args),
-                           config_settings=config_settings(args.config_setting, args.config_json),
-                           skip_dependency_check=args.skip_dependency_check, log=log,
-                           relax=tuple(args.relax), remove=tuple(args.remove),
-                           only_declared=getattr(args, "only_declared", False))

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from ..dependencies import Status
     from ..errors import IsobuildError
-    from ..install import Installed
     from ..hookprocess import Hello
+    from ..install import Installed
     from ..reproducible import Report
     from ..usage import Used
 

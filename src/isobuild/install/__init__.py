@@ -22,8 +22,8 @@ from installer import install as installer_install
 from installer.sources import WheelFile
 
 from ..errors import BadInput, InstallFailed
-from .checks import Checked, check_tags, inspect, refuse
 from ..interrupts import signals_deferred
+from .checks import Checked, check_tags, inspect, refuse
 from .destination import Destination
 from .journal import JOURNAL, Journal
 from .plan import Planner

@@ -7,22 +7,19 @@ import os
 import stat
 import zipfile
 import zlib
+from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
 
-from dataclasses import dataclass
-
 from installer.exceptions import InstallerError
-from installer.sources import WheelFile
 from installer.records import InvalidRecordEntry, parse_record_file
-from installer.utils import parse_entrypoints, parse_wheel_filename
+from installer.sources import WheelFile
+from installer.utils import parse_entrypoints
 from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, canonicalize_name
-from packaging.utils import parse_wheel_filename as packaging_wheel_filename
-from packaging.version import InvalidVersion
+from packaging.utils import canonicalize_name
 
 from ..errors import RefusedWheel
-
+from ..wheelname import SHAPE, wheel_name
 
 SCHEME_KEYS = ("purelib", "platlib", "headers", "scripts", "data")
 
@@ -147,11 +144,9 @@ def _scripts(path: str, source: WheelFile, dist_info: str) -> tuple[tuple[str, s
 
 def inspect(path: str) -> Checked:
     """Refuse a hostile or broken wheel before anything is written. Reads every member."""
-    try:
-        parsed = parse_wheel_filename(os.path.basename(path))
-        wheel_tags = frozenset(packaging_wheel_filename(os.path.basename(path))[3])
-    except (InstallerError, InvalidWheelFilename, InvalidVersion, ValueError):
-        raise refuse(path, "the file name is not NAME-VERSION(-BUILD)-PY-ABI-PLATFORM.whl") from None
+    parsed = wheel_name(path)
+    if parsed is None:
+        raise refuse(path, f"the file name is not {SHAPE}")
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -168,9 +163,8 @@ def inspect(path: str) -> Checked:
             raise refuse(path, "; ".join(i.replace(f"In {path}, ", "") for i in issues)) from None
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise refuse(path, f"corrupt or truncated zip ({exc})") from None
-        expected = f"{parsed.distribution}-{parsed.version}.dist-info"
-        info_name, _, info_version = dist_info[: -len(".dist-info")].rpartition("-")
-        if canonicalize_name(info_name) != canonicalize_name(parsed.distribution) or info_version != parsed.version:
+        expected = f"{parsed.project}-{parsed.version}.dist-info"
+        if not parsed.names(dist_info):
             raise refuse(path, f"its .dist-info directory {dist_info!r} does not match the file name ({expected})")
         headers = _headers(path, source, dist_info)
         note = _wheel_version(path, dist_info, headers["WHEEL"].get("Wheel-Version", "").strip())
@@ -178,13 +172,13 @@ def inspect(path: str) -> Checked:
         if root not in ("true", "false"):
             raise refuse(path, f"{dist_info}/WHEEL is malformed (Root-Is-Purelib must be true or false)")
         meta = headers["METADATA"]
-        if canonicalize_name(meta.get("Name") or "") != canonicalize_name(parsed.distribution) or \
+        if canonicalize_name(meta.get("Name") or "") != parsed.name or \
                 (meta.get("Version") or "") != parsed.version:
             raise refuse(path, f"{dist_info}/METADATA names {meta.get('Name')} {meta.get('Version')}, "
-                                f"not the file name's {parsed.distribution} {parsed.version}")
+                                f"not the file name's {parsed.project} {parsed.version}")
         scripts = _scripts(path, source, dist_info)
     return Checked(path, str(meta["Name"]), parsed.version, dist_info, "purelib" if root == "true" else "platlib",
-                   wheel_tags, scripts, (note,) if note else ())
+                   parsed.tags, scripts, (note,) if note else ())
 
 
 def check_tags(checked: Checked, supported: set[Tag], python: str) -> None:
