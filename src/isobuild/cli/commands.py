@@ -118,7 +118,7 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None, a
     results = install_paths([args.srcdir, *args.wheels], target, build_wheel,
                             console.warn, check_deps if args.check_deps else None,
                             check_imports if args.check_imports is not None else None)
-    infos = [installed_json(result, target.destdir) for result in results]
+    infos = [installed_json(result) for result in results]
     for info in infos:
         console.progress(install_summary(info, target.destdir))
         for line in scheme_lines(info):

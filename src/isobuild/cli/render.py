@@ -109,16 +109,9 @@ def render_environment(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def installed_json(result: Installed, destdir: str | None) -> dict[str, Any]:
+def installed_json(result: Installed) -> dict[str, Any]:
     """An install's result, with the scripts and bytecode files among its files (its RECORD's rows)."""
-    import csv  # for install's result only
-
-    base = os.path.dirname(result.dist_info)
-    scripts_dir = os.path.normpath((destdir or "") + result.scheme.get("scripts", "/nonexistent"))
-    with open(os.path.join(result.dist_info, "RECORD"), newline="", encoding="utf-8") as f:
-        paths = [os.path.normpath(os.path.join(base, row[0])) for row in csv.reader(f) if row]
-    scripts = sum(os.path.dirname(path) == scripts_dir for path in paths)
-    return {**vars(result), "scripts": scripts, "bytecode": sum(path.endswith(".pyc") for path in paths)}
+    return dict(vars(result))
 
 
 def install_summary(info: dict[str, Any], destdir: str | None) -> str:

@@ -13,6 +13,7 @@ the recovery after a SIGKILL), ``bytecode`` (compiled by the target).
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 import zipfile
@@ -101,9 +102,18 @@ def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destina
         replace_installed(checked.name, site_dirs, journal.root, set(plan.paths).union(journal.created), journal)
     with zipfile.ZipFile(checked.path) as zf:
         installer_install(_Source(zf, plan.skipped), destination, extra)
-    info_dir = next(p for p in plan.paths if p.endswith(f"{checked.dist_info}/RECORD"))
-    return Installed(checked.path, checked.name, checked.version, os.path.dirname(info_dir), len(plan.paths),
-                     {"scheme": scheme.name, **scheme_dict})
+    record = next(p for p in plan.paths if p.endswith(f"{checked.dist_info}/RECORD"))
+    scripts, bytecode = _counted(record, target.staged(os.path.abspath(scheme_dict["scripts"])))
+    return Installed(checked.path, checked.name, checked.version, os.path.dirname(record), len(plan.paths),
+                     {"scheme": scheme.name, **scheme_dict}, scripts, bytecode)
+
+
+def _counted(record: str, scripts_dir: str) -> tuple[int, int]:
+    """The scripts (files in ``scripts_dir``) and the bytecode files among the rows of the RECORD written."""
+    base = os.path.dirname(os.path.dirname(record))
+    with open(record, newline="", encoding="utf-8") as f:
+        paths = [os.path.normpath(os.path.join(base, row[0])) for row in csv.reader(f) if row]
+    return sum(os.path.dirname(path) == scripts_dir for path in paths), sum(path.endswith(".pyc") for path in paths)
 
 
 def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],

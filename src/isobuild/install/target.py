@@ -83,7 +83,7 @@ class Target:
         return f"the link {link} leads to {os.path.realpath(link)}, outside {root}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Installed:
     wheel: str
     name: str
@@ -91,3 +91,7 @@ class Installed:
     dist_info: str  # where it was written (inside DESTDIR when given)
     files: int
     scheme: dict[str, str] = field(default_factory=dict)
+    # Counted from the RECORD it wrote, while the install still holds the destination's lock: once it is
+    # released, a concurrent --overwrite may replace that RECORD.
+    scripts: int = 0
+    bytecode: int = 0
