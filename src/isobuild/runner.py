@@ -40,9 +40,12 @@ class Hooks:
         self._backend_path, self._sys_path = list(project.backend_path), list(sys_path)  # for an import's hint
         self._settings = dict(config_settings)  # {} rather than None, as build passes: some backends need a dict
         self._hook = ""  # the hook being called, for the runner's messages
-        # pyproject-hooks re-raises the backend's warnings of every hook call (warn_explicit, no registry):
-        # a backend imported by two hooks would warn twice. Once is enough.
-        warnings.filterwarnings("once", category=pyproject_hooks.BuildBackendWarning)
+        # pyproject-hooks (1.1 and newer) re-raises the backend's warnings of every hook call (warn_explicit,
+        # no registry): a backend imported by two hooks would warn twice. Once is enough. 1.0 has no such
+        # class and passes on no warning at all.
+        backend_warning = getattr(pyproject_hooks, "BuildBackendWarning", None)
+        if backend_warning is not None:
+            warnings.filterwarnings("once", category=backend_warning)
         self._caller = pyproject_hooks.BuildBackendHookCaller(
             project.srcdir, project.backend,
             backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path] or None,
