@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from isobuild.errors import BackendFailed, BadInput
 
 from conftest import clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild
+from helpers import wait_for
 
 WHEEL = "probe-1.0-py3-none-any.whl"
 
@@ -56,12 +56,6 @@ def wrapped_probe(tmp_path: Path) -> Path:
     pyproject.write_text(pyproject.read_text().replace('"probe_backend"', '"envfault_backend"'))
     return src
 
-
-def _wait_for(path: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert path.exists(), path
 
 
 def _no_bug(err: bytes) -> None:
@@ -173,7 +167,7 @@ def test_a_build_in_another_pid_namespace_sweeps_nothing_of_a_live_build(tmp_pat
     proc = subprocess.Popen([*isobuild_command(), "wheel", str(first), "-o", str(outdir), "-C", f"started={started}",
                              "-C", f"gate={gate}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        _wait_for(started)
+        wait_for(started)
         live = (_entries(temp, "isobuild-"), _entries(outdir, ".isobuild-"))
         assert [len(names) for names in live] == [1, 1], live
         other = subprocess.run(["unshare", "--pid", "--fork", *isobuild_command(), "wheel", str(second), "-o",

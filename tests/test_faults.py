@@ -21,17 +21,11 @@ import pytest
 from isobuild.errors import BackendFailed, BadInput, InstallFailed, InterpreterError, Interrupted, OutputFailed
 
 from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
-from helpers import alive, own_traceback
+from helpers import alive, own_traceback, wait_for
 
 BAD_INPUT, BACKEND_FAILED, INTERPRETER = BadInput.exit_code, BackendFailed.exit_code, InterpreterError.exit_code
 INSTALL_FAILED, INTERRUPTED = InstallFailed.exit_code, Interrupted.exit_code
 
-
-def _wait_for(path: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert path.exists(), path
 
 
 def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> None:
@@ -238,7 +232,7 @@ def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_
     proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}", "-C", "temp-file=1"],
                             env=clean_env(PROBE_REPORT=str(report), TMPDIR=str(temp)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for(pidfile)
+    wait_for(pidfile)
     hook_process, grandchild = json.loads(report.read_text())["pid"], int(pidfile.read_text())
     proc.kill()
     proc.communicate(timeout=60)

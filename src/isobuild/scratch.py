@@ -85,9 +85,9 @@ def _open_dir(path: str) -> int | None:
         return None
 
 
-def _lock(fd: int) -> bool | None:
+def try_lock(fd: int) -> bool | None:
     """LOCK_EX without waiting: True if taken, False if someone holds it, None where the filesystem
-    has no locks (some network filesystems): nothing there can be proven, so nothing is swept there."""
+    has no locks (some network filesystems): nothing there can be proven (no sweep, no install lock)."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -106,7 +106,7 @@ def make_owned(parent: str, prefix: str) -> Owned:
         if fd is None:
             continue
         owned = Owned(path, fd)
-        if _lock(fd) is not False and not owned.replaced():
+        if try_lock(fd) is not False and not owned.replaced():
             return owned
         os.close(fd)
 
@@ -135,7 +135,7 @@ def _attempt(path: str) -> Owned | int | None:
         os.close(fd)
         return None
     owned = Owned(path, fd)
-    locked = _lock(fd)
+    locked = try_lock(fd)
     if locked is False:
         return fd
     if locked is None:  # no locks on this filesystem: nothing proves that no other command uses the name
@@ -224,7 +224,7 @@ def sweep(directory: str, prefix: str) -> None:
         if fd is None:
             continue
         owned = Owned(path, fd)
-        if os.fstat(fd).st_uid == os.geteuid() and _lock(fd) and not owned.replaced():
+        if os.fstat(fd).st_uid == os.geteuid() and try_lock(fd) and not owned.replaced():
             owned.remove()
         else:
             os.close(fd)

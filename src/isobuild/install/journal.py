@@ -28,6 +28,7 @@ import stat
 from collections.abc import Callable
 
 from ..interrupts import signals_deferred
+from ..scratch import try_lock
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 JOURNAL = ".isobuild-journal-"  # + the PID of the install that writes it
@@ -227,18 +228,17 @@ def _lock(root: str, makedirs: Callable[[str], None], waiting: Callable[[], None
     while True:
         makedirs(root)
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        taken = try_lock(fd)
+        if taken is None:
+            os.close(fd)
+            return -1
+        if not taken:
             waiting()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except BaseException:
                 os.close(fd)
                 raise
-        except OSError:
-            os.close(fd)
-            return -1
         try:
             if os.path.samestat(os.fstat(fd), os.stat(root)):
                 return fd
