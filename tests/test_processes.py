@@ -324,7 +324,7 @@ def test_a_killed_compiler_fails_the_install_and_leaves_nothing(tmp_path: Path) 
         compilers: list[int] = []
 
         def pool_started() -> bool:
-            compilers[:] = [pid for pid in _children(proc.pid) if b"compile" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            compilers[:] = [pid for pid in _children(proc.pid) if b"compile" in _cmdline(pid)]
             workers[:] = [w for c in compilers for w in _children(c)]
             return bool(workers)
 
@@ -339,3 +339,11 @@ def test_a_killed_compiler_fails_the_install_and_leaves_nothing(tmp_path: Path) 
         proc.kill()
         proc.wait()
         _end(workers)
+
+
+def _cmdline(pid: int) -> bytes:
+    """A child's command line; empty once it has exited (between listing and reading, on a busy machine)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
