@@ -16,7 +16,7 @@ looked at (/proc/self/task/*/children), and those it had before the command
 Limits: elsewhere (no prctl, or no /proc) orphans go to init as before, and only
 the process groups of isobuild's own children are killed. A SIGKILL of isobuild
 itself leaves nobody to reap: the hook process's group dies (its watch pipe), a
-daemon that left the group lives on. The cost is ctypes' import (about 2 ms).
+daemon that left the group lives on. The cost is ctypes' import, on Linux only.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from .interrupts import signals_deferred
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+# Imported where used (lazy): a command that does not reach that code does not pay for them.
+#   ctypes: only on Linux, the one system where the subreaper is set (prctl)
 
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37  # <linux/prctl.h>
 ROUNDS = 1000  # a round ends one level of a tree of processes; a chain deeper than this is given up on
@@ -146,15 +149,15 @@ def _set_subreaper(on: bool) -> bool | None:
     """Become (or stop being) a child subreaper; what it was before, or None where that is not possible."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes  # ~5 ms: paid on Linux only, where it buys the guarantee
-
     try:
+        import ctypes  # lazy: see the top
+
         libc = ctypes.CDLL(None, use_errno=True)
         was, zero = ctypes.c_int(0), ctypes.c_ulong(0)  # prctl's arguments after the first are unsigned long
         if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(was), zero, zero, zero) != 0:
             return None
         if libc.prctl(PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(int(on)), zero, zero, zero) != 0:
             return None
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):  # ImportError: a Python built without ctypes
         return None
     return bool(was.value)

@@ -22,6 +22,10 @@ on proof that its owner is gone: the owner holds an flock on the dir itself for
 as long as it uses it, and the kernel drops that lock when the owner dies. A
 PID proves nothing (another PID namespace with the same host name sees other
 PIDs); a lock taken on the dir does, on every machine that shares the dir.
+
+Two path rules that every writer of isobuild shares live here too: a dir is ours only once our own
+mkdir made it (``make_dirs``: OUTDIR's parents in staging.py, an install's dirs in install/journal.py),
+and a path is inside a root only as ``inside`` says.
 """
 
 from __future__ import annotations
@@ -41,6 +45,33 @@ _HOST = os.uname().nodename
 # O_CLOEXEC: no child inherits the lock, it is the frontend's alone. Its hook process and the backend die
 # with the frontend (the watch pipe, hookprocess.py): a lock that outlived it would guard no live writer.
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def inside(root: str, path: str) -> bool:
+    """``path`` is ``root`` or under it, as text (both absolute and normalized): component by component,
+    so that /usr/lib2 is not under /usr/lib, and / holds everything."""
+    return os.path.commonpath([root, path]) == root
+
+
+def make_dirs(directory: str, made: Callable[[str], None], mkdir: Callable[[str], None] = os.mkdir) -> None:
+    """Like os.makedirs(exist_ok=True), race-safe, each dir recorded as ours: ``made(path)`` right after the
+    ``mkdir(path)`` that made it (parents first), interrupts held between the two, so that no interrupt
+    leaves a dir of ours unrecorded. A dir that another process makes meanwhile is not ours (not recorded);
+    what stands where a dir must go (a file, a dangling link) raises FileExistsError naming it.
+    ``mkdir``: a journal's, which writes its record ahead of the call (install/journal.py)."""
+    missing = []
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for path in reversed(missing):
+        with signals_deferred():
+            try:
+                mkdir(path)
+            except FileExistsError:
+                if os.path.isdir(path):
+                    continue  # made by someone else meanwhile: not ours to remove
+                raise
+            made(path)
 
 
 def owned_prefix(stem: str) -> str:

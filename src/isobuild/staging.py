@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from .errors import BackendFailed, BadInput, FilesystemError
 from .interrupts import signals_deferred
-from .scratch import Owned, own, owned_prefix, sweep
+from .scratch import Owned, make_dirs, own, owned_prefix, sweep
 
 
 def _not_a_directory(outdir: str, path: str) -> BadInput:
@@ -28,37 +28,15 @@ def _not_a_directory(outdir: str, path: str) -> BadInput:
     return BadInput(f"output directory {outdir} cannot be created: {path} is not a directory")
 
 
-def _make_dirs(outdir: str) -> list[str]:
-    """Create OUTDIR and missing parents, race-safe (another build may create them too); return ours, deepest last."""
-    missing: list[str] = []
-    path = outdir
-    while not os.path.isdir(path):
-        if os.path.lexists(path):
-            raise _not_a_directory(outdir, path)
-        missing.insert(0, path)
-        path = os.path.dirname(path)
-    created: list[str] = []
-    for path in missing:
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            if os.path.isdir(path):
-                continue  # made by someone else meanwhile: not ours to remove
-            _remove(created)
-            raise _not_a_directory(outdir, path) from None
-        except OSError as exc:
-            _remove(created)
-            raise FilesystemError(f"cannot create output directory {outdir}: {exc.strerror or exc}") from None
-        created.append(path)
-    return created
-
-
 def _remove(created: list[str]) -> None:
+    """The dirs this build made (deepest last in ``created``), deepest first; forgotten then, so that a second
+    call (the build's clean-up after create() failed) removes nothing that another process made since."""
     for path in reversed(created):
         try:
             os.rmdir(path)
         except OSError:
             break
+    created.clear()
 
 
 # .isobuild-KEY (or, where that cannot be ours, .isobuild-HOST-PID-XXXXXXXX), locked while its build lives:
@@ -79,8 +57,16 @@ class Staging:
         self._owned: Owned | None = None
 
     def create(self) -> None:
-        with signals_deferred():  # each dir is recorded before an interrupt can leave it behind
-            self.created = _make_dirs(self.outdir)
+        """OUTDIR and its missing parents, each recorded as this build's (removed after a failure), then the
+        staging dir in it."""
+        try:
+            make_dirs(self.outdir, self.created.append)
+        except OSError as exc:
+            with signals_deferred():
+                _remove(self.created)
+            if isinstance(exc, FileExistsError):  # a file or a dangling link where a dir must go
+                raise _not_a_directory(self.outdir, exc.filename) from None
+            raise FilesystemError(f"cannot create output directory {self.outdir}: {exc.strerror or exc}") from None
         sweep(self.outdir, _PREFIX)
         try:
             own(self.outdir, _STEM, self.key, self._keep, self.say)
@@ -101,7 +87,7 @@ class Staging:
                                 "another directory): its result is not used")
         with signals_deferred():
             target = None if built is None else self.place(built)
-            self.created = []  # committed: a later failure removes none of it
+            self.created.clear()  # committed: a later failure removes none of it
             self.remove(failed=False)
         return target
 

@@ -17,8 +17,8 @@ Requests, and their replies:
 A thread watches the pipe whose fd is the first argument: when the frontend's
 end closes (the frontend died, even by SIGKILL), the process group is killed.
 At EOF the process exits: atexit handlers run (the backend's remove their temp
-dirs), but not the teardown of every module the backend imported (23-31 ms
-with flit_core or setuptools; benchmarks/run.py, section 5): the last atexit
+dirs), but not the teardown of every module the backend imported (what that
+costs with flit_core or setuptools: benchmarks/run.py, section 5): the last atexit
 handler, registered before any backend is imported, flushes and calls os._exit().
 Two things a backend may do would keep that from happening, and are told on stderr:
 - it leaves a thread running (not a daemon): the interpreter would wait for it at exit, and the

@@ -24,6 +24,9 @@ from .options import parse
 from .target import default_python
 from .values import no_nul
 
+# Imported where used (lazy): a command that does not reach that code does not pay for them.
+#   ..sdists (tarfile, zipfile, bz2, lzma): only when SRCDIR is an sdist archive
+#   traceback: only for an internal error (isobuild's own bug) under -v
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")  # what sdists.py unpacks
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -55,7 +58,7 @@ def _logged(command: commands.Command, args: argparse.Namespace, console: Consol
     try:
         srcdir = getattr(args, "srcdir", None)
         if srcdir and srcdir.lower().endswith(ARCHIVE_SUFFIXES) and os.path.isfile(srcdir):
-            from ..sdists import unpacked  # tarfile and zipfile: for an sdist only, not on every build's way
+            from ..sdists import unpacked  # lazy: see the top
 
             with unpacked(srcdir) as tree:  # an sdist: built from its unpacked tree
                 args.srcdir = tree
@@ -103,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return refused.exit_code
     except Exception as exc:  # a bug in isobuild: say so, with the traceback only when asked
         if args.verbose:
-            import traceback  # on isobuild's own bugs only
+            import traceback  # lazy: see the top
 
             traceback.print_exc()
         console.error(IsobuildError(f"internal error: {exc!r}", hint="rerun with -v for the traceback, and report it"))
@@ -114,8 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _leave(status: list[int]) -> None:
     """The last atexit handler (registered first, so every other one has run): flush, then exit
-    without tearing down every module of packaging, pyproject-hooks and the rest (about 20 ms a
-    build; benchmarks/run.py, section 5). A result that cannot be flushed is exit 120, as Python's."""
+    without tearing down every module of packaging, pyproject-hooks and the rest (what that teardown
+    costs: benchmarks/run.py, section 5). A result that cannot be flushed is exit 120, as Python's."""
     try:
         if sys.stdout is not None:
             sys.stdout.flush()

@@ -11,7 +11,7 @@ import tempfile
 from ..errors import InstallFailed, InterpreterError
 from ..hookprocess import describe_exit, inside_command
 from ..reaper import end_group
-from .journal import Journal
+from .journal import Journal, pycs_of
 from .target import Target
 
 
@@ -60,7 +60,7 @@ class Compiler:
         if not os.path.isdir(cache):
             self.new_caches.add(cache)
             return
-        for pyc in _pycs_of(source):  # --overwrite of an earlier install: its .pyc files are restored on failure
+        for pyc in pycs_of(source):  # --overwrite of an earlier install: its .pyc files are restored on failure
             self.journal.backup(pyc)
 
     def _send(self, item: object) -> None:
@@ -114,15 +114,5 @@ class Compiler:
                 pass
             self.proc.wait()
         self._close_files()
-        self._record([pyc for source in self.sent for pyc in _pycs_of(source)])
+        self._record([pyc for source in self.sent for pyc in pycs_of(source)])
         self.sent = []
-
-
-def _pycs_of(source: str) -> list[str]:
-    """NAME.TAG[.opt-N].pyc in the cache dir beside ``source``, and py_compile's temp files NAME.TAG[.opt-N].pyc.NNN."""
-    cache = os.path.join(os.path.dirname(source), "__pycache__")
-    stem = os.path.basename(source)[:-3] + "."
-    try:
-        return [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
-    except OSError:
-        return []

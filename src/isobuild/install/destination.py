@@ -14,10 +14,11 @@ from installer.scripts import Script
 from installer.utils import Scheme, copyfileobj_with_hashing
 
 from ..errors import InstallFailed, RefusedWheel
+from ..scratch import inside
 from .bytecode import Compiler
 from .journal import Journal
 from .scheme import merge_flags, shebang
-from .target import Target, inside, scheme_path
+from .target import Target, scheme_path
 
 
 class Destination(SchemeDictionaryDestination):

@@ -28,7 +28,7 @@ import stat
 from collections.abc import Callable
 
 from ..interrupts import signals_deferred
-from ..scratch import try_lock
+from ..scratch import inside, make_dirs, try_lock
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 JOURNAL = ".isobuild-journal-"  # + the PID of the install that writes it
@@ -77,21 +77,17 @@ class Journal:
 
     def makedirs(self, directory: str) -> None:
         """Like os.makedirs(exist_ok=True), race-safe; a directory another process makes meanwhile is not ours."""
-        missing = []
-        while not os.path.isdir(directory):
-            missing.append(directory)
-            directory = os.path.dirname(directory)
-        for path in reversed(missing):
-            with signals_deferred():
-                self._write("mkdir", path)
-                try:
-                    os.mkdir(path)
-                except FileExistsError:
-                    self._write("failed", path)
-                    if not os.path.isdir(path):
-                        raise
-                    continue
-                self.created.append(path)
+        make_dirs(directory, self.created.append, self._mkdir)
+
+    def _mkdir(self, path: str) -> None:
+        """os.mkdir, its record written ahead (a SIGKILL right after the call leaves nothing unrecorded) and
+        marked failed when the call fails, so that no recovery removes a dir this install did not make."""
+        self._write("mkdir", path)
+        try:
+            os.mkdir(path)
+        except OSError:
+            self._write("failed", path)
+            raise
 
     def create(self, path: str, mode: int = 0o666) -> int:
         """An fd to write a new file at ``path`` (which must not exist)."""
@@ -214,7 +210,7 @@ def _restore(path: str, backup: str) -> None:
 def _remove_parents(path: str, top: str) -> None:
     """The directories above ``path`` that are empty now, up to (not including) ``top``."""
     parent = os.path.dirname(path)
-    while parent.startswith(top + os.sep):
+    while parent != top and inside(top, parent):
         try:
             os.rmdir(parent)
         except OSError:
@@ -245,6 +241,16 @@ def _lock(root: str, makedirs: Callable[[str], None], waiting: Callable[[], None
         except FileNotFoundError:
             pass
         os.close(fd)
+
+
+def pycs_of(source: str) -> list[str]:
+    """NAME.TAG[.opt-N].pyc in the cache dir beside ``source``, and py_compile's temp files NAME.TAG[.opt-N].pyc.NNN."""
+    cache = os.path.join(os.path.dirname(source), "__pycache__")
+    stem = os.path.basename(source)[:-3] + "."
+    try:
+        return [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith(stem) and ".pyc" in n]
+    except OSError:
+        return []
 
 
 # ---------------------------------------------------------------- recovery after a SIGKILL
@@ -310,7 +316,7 @@ def _inside(root: str, record: list[str]) -> bool:
     """Every path of ``record`` under the journal's root (a hostile journal names nothing else), a backup
     beside its file; the dirs made for the root itself are the current install's now: left alone."""
     op, *paths = record
-    if any("\0" in path or os.path.commonpath([root, os.path.abspath(path)]) != root for path in paths):
+    if any("\0" in path or not os.path.isabs(path) or not inside(root, os.path.abspath(path)) for path in paths):
         return False
     if op in ("backup", "remove"):
         return len(paths) == (2 if op == "backup" else 3) and os.path.dirname(paths[1]) == os.path.dirname(paths[0]) and \
@@ -330,9 +336,7 @@ def _undo(records: list[list[str]]) -> None:
             _remove(paths[0])
             _restore(paths[0], paths[1])
         elif op == "compile":
-            from .bytecode import _pycs_of  # here: bytecode.py imports this module
-
-            for pyc in _pycs_of(paths[0]):
+            for pyc in pycs_of(paths[0]):
                 _remove(pyc)
 
 

@@ -13,6 +13,7 @@ import os
 
 from packaging.utils import canonicalize_name
 
+from ..scratch import inside
 from .journal import Journal
 
 
@@ -21,7 +22,7 @@ def replace_installed(name: str, site_dirs: list[str], root: str, keep: set[str]
     for site in site_dirs:
         for info in _dist_infos(site, canonicalize_name(name)):
             for path in _files(site, info):
-                if path not in keep and os.path.commonpath([root, path]) == root and \
+                if path not in keep and inside(root, path) and \
                         os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path)):
                     journal.remove(path, site)
 

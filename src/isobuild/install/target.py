@@ -14,10 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-
-def inside(root: str, path: str) -> bool:
-    """``path`` is ``root`` or under it, as text (both absolute and normalized)."""
-    return os.path.commonpath([root, path]) == root
+from ..scratch import inside
 
 
 def scheme_path(scheme_dir: str, path: str) -> str | None:
