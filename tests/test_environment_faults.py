@@ -225,3 +225,14 @@ def test_pythonpath_and_nix_pythonpath_of_70_kb_each_reach_a_backends_child(tmp_
     assert entries[0] in child_path and entries[-1] in child_path  # the hooks' sys.path, put back in the child
     assert (src / "dist" / WHEEL).is_file()
 
+
+def test_a_python_without_ctypes_builds_without_the_subreaper(tmp_path: Path) -> None:
+    """A CPython built without libffi has no _ctypes: isobuild is then no child subreaper (reaper.py's
+    limit, as on a system without prctl), and the build goes on."""
+    shadow = tmp_path / "no-ctypes"
+    shadow.mkdir()
+    (shadow / "ctypes.py").write_text("raise ModuleNotFoundError(\"No module named '_ctypes'\", name='_ctypes')\n")
+    src = copy_fixture("probe", tmp_path)
+    result = run_isobuild("wheel", str(src), "-o", str(tmp_path / "out"), env=clean_env(PYTHONPATH=str(shadow)))
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert (tmp_path / "out" / WHEEL).is_file()

@@ -285,6 +285,39 @@ def test_an_outdir_without_free_inodes_is_a_clean_error(tmp_path: Path) -> None:
         assert os.listdir(full) == ["x"]
 
 
+def test_parents_of_outdir_made_before_the_disk_filled_are_removed(tmp_path: Path) -> None:
+    """OUTDIR's missing parents are made one by one and each recorded as the build's (scratch.make_dirs):
+    when the filesystem refuses the next, the ones made go, and nothing else."""
+    src = copy_fixture("probe", tmp_path)
+    with mounted(tmp_path / "full", "-t", "tmpfs", "-o", "size=1m,nr_inodes=4", "tmpfs") as full:
+        (full / "kept").mkdir()  # the root, this and two more inodes: a/ and a/b/ fit, a/b/out does not
+        result = run_isobuild("wheel", str(src), "-o", str(full / "a" / "b" / "out"))
+        err = result.stderr.decode(errors="replace")
+        assert result.returncode == BAD_INPUT, err
+        assert "No space left on device" in err and not own_traceback(err)
+        assert os.listdir(full) == ["kept"]
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling link"])
+def test_what_stands_where_a_parent_of_outdir_must_go_is_named_and_kept(tmp_path: Path, kind: str) -> None:
+    src = copy_fixture("probe", tmp_path / "src")
+    work = tmp_path / "work"
+    work.mkdir()
+    blocker = work / "blocker"
+    if kind == "file":
+        blocker.write_text("mine\n")
+    else:
+        blocker.symlink_to(work / "nowhere")
+    before = snapshot(work)
+    outdir = blocker / "sub" / "out"
+    result = run_isobuild("wheel", str(src), "-o", str(outdir))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == BAD_INPUT, err
+    assert f"output directory {outdir} cannot be created: {blocker} is not a directory" in err
+    assert not own_traceback(err)
+    assert snapshot(work) == before
+
+
 def test_an_install_onto_a_full_disk_rolls_back_without_a_traceback(tmp_path: Path) -> None:
     files = {f"demo/m{i:03}.py": f"VALUE = {i}\n".encode() for i in range(40)}
     wheel = make_wheel(tmp_path / "w", files)

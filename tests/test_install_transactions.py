@@ -241,6 +241,25 @@ def test_a_planted_journal_changes_nothing_outside_its_root(tmp_path: Path) -> N
         [".isobuild-journal-2", ".isobuild-journal-3"]
 
 
+def test_a_journal_with_relative_paths_is_acted_on_nowhere(tmp_path: Path) -> None:
+    """A journal names absolute paths only: a relative one would mean another file in each working
+    directory (and no path rule can compare it with the root). Its records are dropped, not followed."""
+    prefix = tmp_path / "prefix"
+    (prefix / "sub").mkdir(parents=True)
+    (prefix / "victim.txt").write_text("mine\n")
+    (prefix / "sub" / "x.py").write_text("mine\n")
+    (prefix / "sub" / ".x.py.isobuild-1.gone").write_text("backup\n")
+    records = [["begin", str(prefix)], ["create", "victim.txt"], ["mkdir", "sub"],
+               ["remove", "sub/x.py", "sub/.x.py.isobuild-1.gone", str(prefix)]]
+    (prefix / ".isobuild-journal-1").write_text("".join(json.dumps(r) + "\n" for r in records))
+    before = {p: p.read_text() for p in prefix.rglob("*") if p.is_file() and "journal" not in p.name}
+    result = run_isobuild("install", str(_demo(tmp_path, "1.0")), "--prefix", str(prefix), cwd=prefix)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err
+    assert "(process 1) was rolled back" in err
+    assert all(path.read_text() == text for path, text in before.items())
+
+
 def test_an_overwrite_replaces_the_installed_version(tmp_path: Path) -> None:
     """As pip's upgrade: the old version's files that the new one does not have go, with the dirs they
     leave empty, and its .dist-info; a failure puts every one back."""
