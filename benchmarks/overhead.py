@@ -23,15 +23,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from run import BACKENDS, FLOOR, PROJECTS, REPO, fresh_copy, sh, timed  # benchmarks/ is sys.path[0]
+from run import BACKENDS, FLOOR, PROJECTS, REPO, fresh_copy, machine, sh, throwaway, timed  # benchmarks/ is sys.path[0]
 
 # Not part of a checkout's source: left out of the copy that is installed.
 _NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".mypy_cache",
@@ -99,19 +96,10 @@ def main() -> None:
     for option, tree in (("--this", args.this), ("--against", args.against)):
         if not (tree / "src" / "isobuild").is_dir():
             parser.error(f"{option} {tree}: not a checkout of isobuild (no src/isobuild)")
-    root = Path(tempfile.mkdtemp(prefix="isobuild-overhead-"))
-    try:
+    with throwaway("isobuild-overhead-", args.keep) as root:
         pythons, env = setup(root, args.this.resolve(), args.against.resolve())
-        version = subprocess.run([pythons["this"], "-c", "import sys; print(sys.version.split()[0])"],
-                                 capture_output=True, text=True).stdout.strip()
-        print(f"# isobuild overhead: Python {version}, {platform.machine()}, {os.cpu_count()} CPUs, "
-              f"{platform.platform()}; this = {args.this}, DIR = {args.against}")
+        print(f"# isobuild overhead: {machine(pythons['this'])}; this = {args.this}, DIR = {args.against}")
         compare(pythons, env, root, args.rounds, args.against)
-    finally:
-        if args.keep:
-            print(f"\n(kept {root})")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,14 @@ the suite checks and the pin list lives in one place. Every tool runs without
 build isolation, by the benchmark venv's interpreter, with PYTHONPATH naming the
 suite's build env and its bin/ first on PATH, as the suite runs them; each run
 gets a fresh copy of the unpacked sdist, and the tool order rotates by one per
-project so that machine drift is spread over all four tools.
+project so that machine drift is spread over all the tools.
+
+isobuild runs twice, plain and with --only-declared, both with -v (its backend's
+output goes to the same captured stderr as -q's log would, and the progress
+lines time its steps): the record of what each build used, which every build
+makes, is compared with the build it was made for by its own progress line
+("recorded what the hooks used: ... (S s)"), and --only-declared with the plain
+build of the same project.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ import zipfile
 from pathlib import Path
 from types import ModuleType
 
+from usage import RECORD, step_seconds
+
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = ("isobuild", "build", "pip", "uv")
+TOOLS = ("isobuild", "isobuild --only-declared", "build", "pip", "uv")
+Result = tuple["float | None", str, str]  # seconds (None: failed), why it failed, stderr
 TIMEOUT = 900  # s per build; a hung build becomes "fail" instead of stalling the whole section
 
 
@@ -56,13 +66,16 @@ def find_sdist(sdists: Path, pin: str) -> Path:
 
 
 def commands(python: str, venv: Path, src: Path, out: Path) -> dict[str, list[str]]:
-    """The four tools' wheel builds of SRC into OUT: the flags of section 1, with absolute paths.
+    """Each tool's wheel build of SRC into OUT: the flags of section 1 (isobuild's -v: see the module's
+    docstring), with absolute paths.
 
     OUT lies outside the tree, so that no backend sees a stray out/ directory in
     the project it packages.
     """
     return {
-        "isobuild": [python, "-m", "isobuild", "wheel", str(src), "-o", str(out), "-q"],
+        "isobuild": [python, "-m", "isobuild", "wheel", str(src), "-o", str(out), "-v"],
+        "isobuild --only-declared": [python, "-m", "isobuild", "wheel", str(src), "-o", str(out), "-v",
+                                     "--only-declared"],
         "build": [python, "-m", "build", "--no-isolation", "--wheel", "-o", str(out), str(src)],
         "pip": [python, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(out), str(src)],
         "uv": [str(venv / "bin" / "uv"), "build", "--no-build-isolation", "--wheel", "-o", str(out),
@@ -70,8 +83,9 @@ def commands(python: str, venv: Path, src: Path, out: Path) -> dict[str, list[st
     }
 
 
-def attempt(cmd: list[str], cwd: Path, out: Path, env: dict[str, str]) -> tuple[float | None, str]:
-    """Seconds of one build, or None and why: a failure is a result here, not the end of the benchmark.
+def attempt(cmd: list[str], cwd: Path, out: Path, env: dict[str, str]) -> Result:
+    """Seconds of one build, or None and why, and its stderr: a failure is a result here, not the end of the
+    benchmark.
 
     A zero exit without exactly one valid wheel in OUT counts as a failure too.
     The build gets a session of its own so that a timeout ends its compilers and
@@ -85,19 +99,20 @@ def attempt(cmd: list[str], cwd: Path, out: Path, env: dict[str, str]) -> tuple[
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return None, f"timed out after {TIMEOUT} s"
+        return None, f"timed out after {TIMEOUT} s", ""
     elapsed = time.perf_counter() - start
+    text = stderr.decode(errors="replace")
     if proc.returncode != 0:
-        lines = stderr.decode(errors="replace").strip().splitlines()
-        return None, f"exit {proc.returncode}: {lines[-1] if lines else '(no stderr)'}"
+        lines = text.strip().splitlines()
+        return None, f"exit {proc.returncode}: {lines[-1] if lines else '(no stderr)'}", text
     wheels = list(out.glob("*.whl")) if out.is_dir() else []
     if len(wheels) != 1 or not zipfile.is_zipfile(wheels[0]):
-        return None, f"exit 0 but {len(wheels)} wheels in the output dir"
-    return elapsed, ""
+        return None, f"exit 0 but {len(wheels)} wheels in the output dir", text
+    return elapsed, "", text
 
 
 def build_project(suite: ModuleType, sdist: Path, first: int, python: str, venv: Path, env: dict[str, str],
-                  scratch: Path) -> dict[str, tuple[float | None, str]]:
+                  scratch: Path) -> dict[str, Result]:
     """Every tool's build of one sdist, starting with TOOLS[first], each from a fresh copy of one unpacking.
 
     The copies are removed after each build: the compiled projects leave large
@@ -115,12 +130,12 @@ def build_project(suite: ModuleType, sdist: Path, first: int, python: str, venv:
     return results
 
 
-def summarize(rows: dict[str, dict[str, tuple[float | None, str]]]) -> None:
+def summarize(rows: dict[str, dict[str, Result]]) -> None:
     """The total and ratio rows, then every failure's reason.
 
     A tool's total leaves out the projects it failed, so with failures the
     totals cover different projects; the extra rows over the projects that all
-    four built are the like-for-like comparison then.
+    tools built are the like-for-like comparison then.
     """
     def totals(pins: list[str]) -> dict[str, float]:
         return {name: sum(rows[pin][name][0] or 0.0 for pin in pins) for name in TOOLS}
@@ -136,7 +151,7 @@ def summarize(rows: dict[str, dict[str, tuple[float | None, str]]]) -> None:
     common = [pin for pin in rows if all(rows[pin][n][0] is not None for n in TOOLS)]
     if common and len(common) < len(rows):
         common_sums = totals(common)
-        print(f"| total over the {len(common)} built by all four | "
+        print(f"| total over the {len(common)} built by all | "
               + " | ".join(f"{common_sums[n]:.2f}" for n in TOOLS) + " |")
         print(f"| ... / isobuild's | {ratio_cells(common_sums)} |")
     left_out = sum(len(pins) for pins in failed.values())
@@ -145,6 +160,21 @@ def summarize(rows: dict[str, dict[str, tuple[float | None, str]]]) -> None:
     for name in TOOLS:
         for pin in failed[name]:
             print(f"- {name}, {pin}: {rows[pin][name][1]}")
+
+
+def usage_costs(rows: dict[str, dict[str, Result]]) -> None:
+    """The record's share of isobuild's builds (its own progress line), and --only-declared against plain
+    builds, over the projects both built."""
+    both = [pin for pin in rows if rows[pin]["isobuild"][0] is not None and
+            rows[pin]["isobuild --only-declared"][0] is not None]
+    plain = sum(rows[pin]["isobuild"][0] or 0.0 for pin in both)
+    if not plain:
+        return
+    record = sum(step_seconds(RECORD, rows[pin]["isobuild"][2]) or 0.0 for pin in both)
+    declared = sum(rows[pin]["isobuild --only-declared"][0] or 0.0 for pin in both)
+    print(f"\nOver the {len(both)} projects both isobuild runs built: the record of what each build used took "
+          f"{record:.3f} s of isobuild's {plain:.2f} s ({record / plain:.2%}); --only-declared took {declared:.2f} s "
+          f"({declared / plain - 1:+.2%}).")
 
 
 def bench_real(python: str, venv: Path, env: dict[str, str], scratch: Path, limit: int | None) -> None:
@@ -156,10 +186,11 @@ def bench_real(python: str, venv: Path, env: dict[str, str], scratch: Path, limi
     print(f"\n## 4. Real projects: the real-world suite's {len(pins)} sdists, one build each, one after another "
           "(wheel, no build isolation, s; tool order rotates per project)\n")
     print("| project | " + " | ".join(TOOLS) + " |\n" + "|---" * (len(TOOLS) + 1) + "|")
-    rows = {}
+    rows: dict[str, dict[str, Result]] = {}
     for index, pin in enumerate(pins):
         rows[pin] = build_project(suite, find_sdist(cache["sdists"], pin), index % len(TOOLS), python, venv, env,
                                   scratch)
-        cells = [f"{s:.2f}" if s is not None else "fail" for s, _ in (rows[pin][n] for n in TOOLS)]
+        cells = [f"{s:.2f}" if s is not None else "fail" for s, _, _ in (rows[pin][n] for n in TOOLS)]
         print(f"| {pin} | " + " | ".join(cells) + " |", flush=True)
     summarize(rows)
+    usage_costs(rows)

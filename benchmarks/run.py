@@ -29,11 +29,13 @@ ratio of two medians (shown beside it).
      out of that tool's total (benchmarks/realprojects.py);
   5. exit: what the interpreter's teardown costs the frontend and the hook
      process, normal exit against os._exit() after the atexit handlers
-     (benchmarks/exits.py), the measurement behind isobuild's exits.
+     (benchmarks/exits.py), the measurement behind isobuild's exits;
+  6. what a build used: the cost of the record every build makes and of
+     --only-declared on the tiny projects (benchmarks/usage.py).
 
 Options: --rounds N (build rounds, default 24), --seed N, --install-rounds N (default 5),
 --skip-install, --skip-scaling, --skip-real, --real-projects N (only the first N of
-section 4), --skip-exits, --keep (leave the throwaway dir).
+section 4), --skip-exits, --skip-usage, --keep (leave the throwaway dir).
 """
 
 from __future__ import annotations
@@ -49,10 +51,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from exits import bench_exits  # benchmarks/ is sys.path[0] when run as a script
 from realprojects import bench_real
+from usage import bench_usage
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = {"setuptools": "setuptools-pyproject", "flit_core": "flit", "hatchling": "hatch"}
@@ -76,6 +81,26 @@ import os, sys
 pid = os.posix_spawn(sys.executable, [sys.executable, "-S", "-s", *sys.argv[1:]], os.environ)
 sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
+
+
+@contextmanager
+def throwaway(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temp dir for everything a benchmark installs and builds: removed at the end, unless ``keep``."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield root
+    finally:
+        if keep:
+            print(f"\n(kept {root})")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def machine(python: str) -> str:
+    """What a result depends on: the interpreter's version, the CPU and the system."""
+    version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                             text=True).stdout.strip()
+    return f"Python {version}, {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
 
 
 def sh(cmd: list[str], **kwargs: object) -> None:
@@ -216,18 +241,15 @@ def main() -> None:
     parser.add_argument("--skip-real", action="store_true", help="skip section 4 (real projects)")
     parser.add_argument("--real-projects", type=int, metavar="N", help="section 4 with only the first N projects")
     parser.add_argument("--skip-exits", action="store_true", help="skip section 5 (teardown costs)")
+    parser.add_argument("--skip-usage", action="store_true", help="skip section 6 (the record, --only-declared)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     if args.real_projects is not None and args.real_projects < 1:
         parser.error("--real-projects needs N >= 1")
-    root = Path(tempfile.mkdtemp(prefix="isobuild-bench-"))
-    try:
+    with throwaway("isobuild-bench-", args.keep) as root:
         python, venv, env = setup(root)
-        version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
-                                 text=True).stdout.strip()
         seed = args.seed if args.seed is not None else random.randrange(10_000)
-        print(f"# isobuild benchmark: Python {version}, {platform.machine()}, {os.cpu_count()} CPUs, "
-              f"{platform.platform()}; --seed {seed}")
+        print(f"# isobuild benchmark: {machine(python)}; --seed {seed}")
         scratch = root / "scratch"
         scratch.mkdir()
         bench_builds(python, venv, env, scratch, args.rounds, seed)
@@ -239,11 +261,8 @@ def main() -> None:
             bench_real(python, venv, env, scratch, args.real_projects)
         if not args.skip_exits:
             bench_exits(python, env, BACKENDS)
-    finally:
-        if args.keep:
-            print(f"\n(kept {root})")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        if not args.skip_usage:
+            bench_usage(python, env, lambda project: fresh_copy(project, scratch), args.rounds, PROJECTS, BACKENDS)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from ..isolation import Isolation, pipeline_site_dirs, split_pythonpath
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # names for annotations only: nothing imported at run time
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
