@@ -65,10 +65,10 @@ def commands(pythons: dict[str, str], root: Path, backend: str) -> dict[str, lis
     }
 
 
-def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: int, against: Path) -> None:
+def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: int) -> None:
     scratch = root / "scratch"
     scratch.mkdir()
-    print(f"\n## Build overhead, this checkout against {against} (median of {rounds} rounds, ms; "
+    print(f"\n## Build overhead, this against DIR (median of {rounds} rounds, ms; "
           "overhead = isobuild - floor)\n")
     print("| project | floor | DIR | this | this - DIR: median of rounds [middle half] |\n|---|---|---|---|---|")
     for label, project in PROJECTS.items():
@@ -99,7 +99,7 @@ def main() -> None:
     with throwaway("isobuild-overhead-", args.keep) as root:
         pythons, env = setup(root, args.this.resolve(), args.against.resolve())
         print(f"# isobuild overhead: {machine(pythons['this'])}; this = {args.this}, DIR = {args.against}")
-        compare(pythons, env, root, args.rounds, args.against)
+        compare(pythons, env, root, args.rounds)
 
 
 if __name__ == "__main__":
