@@ -34,7 +34,7 @@ ratio of two medians (shown beside it).
      --only-declared on the tiny projects (benchmarks/usage.py).
 
 Options: --rounds N (build rounds, default 24), --seed N, --install-rounds N (default 5),
---skip-install, --skip-scaling, --skip-real, --real-projects N (only the first N of
+--skip-builds (section 1), --skip-install, --skip-scaling, --skip-real, --real-projects N (only the first N of
 section 4), --skip-exits, --skip-usage, --keep (leave the throwaway dir).
 """
 
@@ -236,6 +236,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=24)
     parser.add_argument("--seed", type=int, help="for the order of the other tools (default: a random one, printed)")
     parser.add_argument("--install-rounds", type=int, default=5)
+    parser.add_argument("--skip-builds", action="store_true", help="skip section 1 (build overhead)")
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-real", action="store_true", help="skip section 4 (real projects)")
@@ -252,7 +253,8 @@ def main() -> None:
         print(f"# isobuild benchmark: {machine(python)}; --seed {seed}")
         scratch = root / "scratch"
         scratch.mkdir()
-        bench_builds(python, venv, env, scratch, args.rounds, seed)
+        if not args.skip_builds:
+            bench_builds(python, venv, env, scratch, args.rounds, seed)
         if not args.skip_install:
             bench_install(python, env, root, args.install_rounds)
         if not args.skip_scaling:
