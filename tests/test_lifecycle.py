@@ -15,7 +15,7 @@ import pytest
 
 from isobuild.errors import InterpreterError, Interrupted
 
-from conftest import apt_install, clean_env, isobuild_command
+from conftest import clean_env, isobuild_command
 from helpers import wait_for
 
 # A backend whose build_wheel reports its pid, its parent (the frontend) and pyproject-hooks' control dir
@@ -31,20 +31,17 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 '''
 
 
-@pytest.fixture(scope="module")
-def strace() -> str:
-    """strace, to see the order of the frontend's system calls (apt-get installs it if absent)."""
-    if shutil.which("strace") is None:
-        apt_install(("strace",), "the order of system calls")
-    probe = subprocess.run(["strace", "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"strace cannot trace here: {probe.stderr.strip()}")
-    return "strace"
+def _strace() -> str:
+    """strace, to see the order of the frontend's system calls (test_faults.py's fixture installs it)."""
+    path = shutil.which("strace")
+    if path is None or subprocess.run([path, "-qq", "-o", os.devnull, "true"]).returncode != 0:
+        pytest.skip("strace is not installed, or cannot trace here")
+    return path
 
 
-def test_an_interrupt_kills_the_hook_process_before_pyproject_hooks_removes_its_control_dir(
-        tmp_path: Path, strace: str) -> None:
+def test_an_interrupt_kills_the_hook_process_before_pyproject_hooks_removes_its_control_dir(tmp_path: Path) -> None:
     """Else the in-process script, still running, can find its control dir gone and print a traceback."""
+    strace = _strace()
     src, gate, trace, temp = tmp_path / "src", tmp_path / "gate", tmp_path / "trace", tmp_path / "tmp"
     src.mkdir()
     temp.mkdir()
