@@ -91,12 +91,9 @@ def test_marker_values_are_the_same_from_the_hook_process_and_from_packaging_her
     from isobuild.hookprocess import HookProcess
     from isobuild.isolation import Isolation
 
-    process = HookProcess(sys.executable)
-    try:
-        process.setup(Isolation(sys.executable), [], None)
+    with HookProcess(Isolation(sys.executable)) as process:
+        process.setup()
         hello = process.hello()
-    finally:
-        process.kill()
     assert hello.markers == dict(default_environment())
 
 
@@ -123,7 +120,7 @@ def test_with_x_requirement_strings_are_not_even_parsed(tmp_path: Path) -> None:
 
 def test_compiling_with_a_pool_works_whatever_the_default_start_method(tmp_path: Path) -> None:
     """Python 3.14 starts pool workers with a forkserver by default; they would re-run _inside/__main__.py."""
-    from isobuild.hookprocess import INSIDE
+    from isobuild.inside import INSIDE, TOO_OLD
 
     sources = []
     for i in range(100):
@@ -133,12 +130,12 @@ def test_compiling_with_a_pool_works_whatever_the_default_start_method(tmp_path:
     driver = (
         "import multiprocessing, os, runpy, sys\n"
         "multiprocessing.set_start_method('forkserver')\n"
-        "sys.argv = [sys.argv[1], 'compile']\n"
+        "sys.argv = [sys.argv[1], sys.argv[2], 'compile']\n"
         "sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as for python _inside/__main__.py\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
     lines = [json.dumps({"levels": [0], "mode": None, "jobs": 2})] + [json.dumps(pair) for pair in sources]
-    proc = subprocess.run([sys.executable, "-S", "-s", "-c", driver, INSIDE[0]], input="\n".join(lines) + "\n",
+    proc = subprocess.run([sys.executable, "-S", "-s", "-c", driver, INSIDE[0], str(TOO_OLD)], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 100

@@ -21,7 +21,7 @@ import pytest
 from packaging import tags
 
 from isobuild.errors import BadInput, ImportCheckFailed, MissingDependencies, RefusedWheel
-from isobuild.install.scheme import TargetScheme
+from isobuild.install.scheme import Facts, TargetScheme
 
 from conftest import (
     FETCHED,
@@ -316,7 +316,7 @@ def test_c_extension_into_a_debian_prefix(tmp_path: Path, target: tuple[str, str
 # ---------------------------------------------------------------- free-threaded targets, on their facts
 
 def _supported(facts: dict[str, object]) -> set[str]:
-    return {str(tag) for tag in TargetScheme("posix_prefix", {}, facts, "python").supported_tags()}
+    return {str(tag) for tag in TargetScheme("posix_prefix", {}, Facts.of(facts), "python").supported_tags()}
 
 
 def _free_threaded_sysconfig(directory: Path, python: str) -> dict[str, str]:

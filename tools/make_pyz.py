@@ -18,7 +18,7 @@ as before; the pyz is built with the Python that will run it.
 Inside the archive: ``isobuild/`` (the frontend), the vendored packages with their .dist-info
 (licences), ``_isobuild_inside/`` (the stdlib-only code the target runs, src/isobuild/_inside) and a
 ``__main__.py`` that starts either. The target never gets the archive on its sys.path: see
-isobuild/hookprocess.py.
+isobuild/inside.py.
 """
 from __future__ import annotations
 

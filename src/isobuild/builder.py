@@ -1,16 +1,16 @@
 """One build, start to end: hook process, dependency check, hooks, artifact placed.
 
-The order is the design. The hook process is started first, right after the
-arguments are parsed; while it boots, sets up sys.path and imports the backend
-module, the frontend reads pyproject.toml and imports what it needs for the
-rest (tomllib, packaging, pyproject-hooks: that is why project, staging,
-dependencies and runner are imported inside session(), not at the top). The
-check asks for distributions on sys.path as the hook process set it up;
-nothing is built before it passes; the artifact is built in a staging dir
-inside OUTDIR and renamed into place once the hook process has exited (the
-rename is the commit point: until then an interrupt leaves OUTDIR as it was).
-On any failure the hook process group is killed first, and only then are the
-staging dir and a new OUTDIR removed.
+The order is the design. The hook process is started first (runner.Hooks, which
+owns it), right after the arguments are parsed; while it boots, sets up sys.path
+and imports the backend module, the frontend reads pyproject.toml and imports
+what it needs for the rest (tomllib, packaging, pyproject-hooks: see the lazy
+imports below). The check asks for distributions on sys.path as the hook
+process set it up; nothing is built before it passes; the artifact is built in
+a staging dir inside OUTDIR and renamed into place once the hook process has
+exited (the rename is the commit point: until then an interrupt leaves OUTDIR
+as it was). On any failure the hook process group is killed first (as the
+``with Hooks`` block is left), and only then are the staging dir and a new
+OUTDIR removed. docs/architecture.md draws the modules a build goes through.
 """
 
 from __future__ import annotations
@@ -18,10 +18,19 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
 from .errors import BackendFailed, BackendUnavailable, BadInput, MissingDependencies
-from .hookprocess import HookProcess, HookProcessDied
 from .interrupts import signals_deferred
+from .runner import Hooks
+
+# Imported where used (lazy): the hook process starts first, and what follows is imported while it boots.
+#   .project (tomllib): to read pyproject.toml, once the hook process is started
+#   .dependencies (packaging): once its setup is sent; not at all with -x
+#   .scratch, .staging: for a build's staging dir, once the hook process is started
+#   .declared: only with --only-declared
+#   .usage: once a build's hooks are done, or for --only-declared's hint
+#   shutil, tempfile, email.parser: only for requires --runtime's metadata
 
 TYPE_CHECKING = False  # typing's import would delay the hook process's start
 if TYPE_CHECKING:
@@ -33,7 +42,6 @@ if TYPE_CHECKING:
     from .hookprocess import Hello
     from .isolation import Isolation
     from .project import Project
-    from .runner import Hooks
     from .staging import Staging
     from .usage import Usage
 
@@ -41,38 +49,39 @@ if TYPE_CHECKING:
     Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
 class Request:
     """What one command asks for: the project, its isolation, config settings, and where output goes."""
 
-    __slots__ = ("srcdir", "isolation", "config_settings", "skip_dependency_check", "log", "relax", "remove",
-                 "only_declared")
-
-    def __init__(self, srcdir: str, isolation: Isolation, config_settings: dict[str, Any] | None = None,
-                 skip_dependency_check: bool = False, log: IO[bytes] | None = None,
-                 relax: tuple[str, ...] = (), remove: tuple[str, ...] = (), only_declared: bool = False) -> None:
-        self.srcdir = srcdir
-        self.isolation = isolation
-        self.config_settings = dict(config_settings or {})
-        self.skip_dependency_check = skip_dependency_check
-        self.log = log  # where backend output goes; None: isobuild's stderr
-        self.relax, self.remove = relax, remove  # --relax, --remove: names
-        self.only_declared = only_declared  # the hooks see the declared closure alone (declared.py)
+    srcdir: str
+    isolation: Isolation
+    config_settings: dict[str, Any] = field(default_factory=dict)
+    skip_dependency_check: bool = False
+    log: IO[bytes] | None = None  # where backend output goes; None: isobuild's stderr
+    relax: tuple[str, ...] = ()  # --relax: names
+    remove: tuple[str, ...] = ()  # --remove: names
+    only_declared: bool = False  # the hooks see the declared closure alone (declared.py)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """What ``requires --runtime`` asks for besides: extras of Requires-Dist, dependency groups."""
+
+    extras: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a command found: the artifact (or None), the statuses checked, the hooks' interpreter."""
 
-    __slots__ = ("path", "requirements", "hello", "seconds", "missing", "declared", "usage")
-
-    def __init__(self, path: str | None, requirements: list[Status], hello: Hello, seconds: float,
-                 missing: MissingDependencies | None = None, declared: tuple[Resolved, ...] | None = None) -> None:
-        self.path = path
-        self.requirements = requirements
-        self.hello = hello
-        self.seconds = seconds
-        self.missing = missing  # set by requires() instead of raising
-        self.declared = declared  # the declared closure (dependencies.py); None when not checked (-x)
-        self.usage: Usage | None = None  # what a build's hooks used (usage.py)
+    path: str | None
+    requirements: list[Status]
+    hello: Hello
+    seconds: float
+    missing: MissingDependencies | None = None  # set by requires() instead of raising
+    declared: tuple[Resolved, ...] | None = None  # the declared closure (dependencies.py); None when not checked (-x)
+    usage: Usage | None = None  # what a build's hooks used (usage.py)
 
 
 def _distribution(kind: str) -> str:
@@ -81,12 +90,12 @@ def _distribution(kind: str) -> str:
 
 
 class Session:
-    """The live state of one command: the hook process, the project, its hooks, the statuses checked."""
+    """The live state of one command: the project, its hooks (and their process), the statuses checked."""
 
     def __init__(self, request: Request, progress: Progress, started: float, project: Project, hello: Hello,
-                 hooks: Hooks, process: HookProcess, staging: Staging | None) -> None:
+                 hooks: Hooks, staging: Staging | None) -> None:
         self.request, self.progress, self.started = request, progress, started
-        self.project, self.hello, self.hooks, self.process, self.staging = project, hello, hooks, process, staging
+        self.project, self.hello, self.hooks, self.staging = project, hello, hooks, staging
         self.statuses: list[Status] = []
         self._env: Environment | None = None
         self.declared: tuple[Resolved, ...] | None = None  # set by check_all()
@@ -108,10 +117,9 @@ class Session:
 
     def check(self, requirements: list[str], origin: str) -> None:
         """Record the requirements' statuses; raise MissingDependencies if any is unmet."""
-        # Imported here, not in _open(): with -x, packaging is not needed at all.
-        from packaging.requirements import InvalidRequirement
+        from packaging.requirements import InvalidRequirement  # lazy: see the top
 
-        from .dependencies import Environment, Policy, check, summary
+        from .dependencies import Environment, Policy, check, summary  # lazy: see the top
 
         t0 = time.perf_counter()
         if self._env is None:
@@ -140,7 +148,7 @@ class Session:
 
     def _in_system_site(self, unmet: list[Status], origin: str) -> str:
         """The start of the hint when the interpreter's own site-packages, left out, would satisfy them."""
-        from .dependencies import Environment, check
+        from .dependencies import Environment, check  # lazy: see the top
 
         system = self.hello.excluded_system_site
         if self.request.isolation.system_site or not system or self._env is None:
@@ -170,17 +178,14 @@ class Session:
         """--only-declared: every distribution outside the closure checked so far is hidden (declared.py)."""
         if not self.request.only_declared:
             return
-        from .declared import hidden
+        from .declared import hidden  # lazy: see the top
 
         assert self._env is not None  # check() made it
         if self.hidden is not None and len(self.hidden.kept) == len(self._env.closure):
             return  # get_requires_for_build_* added nothing: hidden already
         t0 = time.perf_counter()
         self.hidden = hidden(self.hello.sys_path, self._env.closure.values())
-        try:
-            self.process.hide(self.hidden.roots, self.hidden.dists)
-        except HookProcessDied as exc:
-            raise BackendFailed(f"the hook process {exc.description} while hiding undeclared distributions") from None
+        self.hooks.hide(self.hidden.roots, self.hidden.dists)
         self.step(f"--only-declared: {len(self.hidden.names)} distributions hidden", t0)
         site_dirs = {os.path.normpath(d) for d in self.request.isolation.site_dirs}
         ran = [root for root in self.hidden.roots if root.endswith(".pth") and os.path.dirname(root) in site_dirs]
@@ -191,11 +196,11 @@ class Session:
     def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
         """A failure under --only-declared: the hint names each hidden distribution the build asked for
         (an import or an importlib.metadata lookup the hider refused) and how to declare it."""
-        from .usage import children_report, used
+        from .usage import children_report, used  # lazy: see the top
 
         if self.hidden is None:
             return
-        refused = [r for report in self.process.loaded for r in report.get("refused", [])]
+        refused = [r for report in self.hooks.loaded for r in report.get("refused", [])]
         refused += children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1]
         found, _ = used([(r, "import") for r in refused if os.path.isabs(r)], self.hello.sys_path, [], self.project.srcdir)
         asked = sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) & set(self.hidden.names))
@@ -206,11 +211,11 @@ class Session:
 
     def runtime(self, runtime: Runtime) -> list[Status]:
         """Requires-Dist (prepare_metadata_for_build_wheel, else a wheel build) and PEP 735 groups' statuses."""
-        import shutil
-        import tempfile
-        from email.parser import HeaderParser
+        import shutil  # lazy: see the top
+        import tempfile  # lazy: see the top
+        from email.parser import HeaderParser  # lazy: see the top
 
-        from .dependencies import check, group_requirements
+        from .dependencies import check, group_requirements  # lazy: see the top
 
         assert self._env is not None  # check_all() made it
         scratch = os.path.join(tempfile.gettempdir(), "metadata")  # in the command's own dir: a fixed name
@@ -228,37 +233,40 @@ class Session:
 
     def usage(self) -> Usage:
         """What the hooks and their Python children loaded, once the hook process has ended (usage.py)."""
-        from .usage import children_report, usage
+        from .usage import children_report, usage  # lazy: see the top
 
         children = children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[0]
-        return usage(self.process.loaded, children, self.hello.sys_path, self.project.backend_path,
+        return usage(self.hooks.loaded, children, self.hello.sys_path, self.project.backend_path,
                      self.project.srcdir, self.declared)
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing, self.declared)
 
 
-def _open(request: Request, progress: Progress, process: HookProcess, staging: Staging | None,
-          started: float) -> Session:
+def _open(request: Request, progress: Progress, hooks: Hooks, staging: Staging | None, started: float) -> Session:
     """Everything the frontend does while the hook process boots, then its setup's reply."""
-    from . import project as project_config
+    from . import project as project_config  # lazy: see the top
 
     project = project_config.load(request.srcdir)
     # --only-declared: the backend is imported by the first hook, once what is undeclared is hidden.
-    process.setup(request.isolation, project.backend_path, None if request.only_declared else project.backend)
-    # Imported only now: the hook process sets up and imports the backend meanwhile.
-    from .runner import Hooks
-
+    hooks.setup(project, request.config_settings, import_backend=not request.only_declared)
     if not request.skip_dependency_check:  # -x: not checked, so not parsed either (as build's flag)
-        from .dependencies import parse_static
+        from .dependencies import parse_static  # lazy: see the top
 
         parse_static(project)
     if staging is not None:
         staging.create()
-    hello = process.hello()
-    hooks = Hooks(project, process, request.config_settings, hello.sys_path,
-                  warn=lambda text: progress(f"warning: {text}"))
-    return Session(request, progress, started, project, hello, hooks, process, staging)
+    return Session(request, progress, started, project, hooks.hello(), hooks, staging)
+
+
+def _staging(request: Request, outdir: str | None, progress: Progress) -> Staging | None:
+    """The staging dir inside ``outdir`` (none without), named by the command's inputs; made by _open()."""
+    if outdir is None:
+        return None
+    from .scratch import input_key  # lazy: see the top
+    from .staging import Staging  # lazy: see the top
+
+    return Staging(outdir, input_key(os.path.abspath(request.srcdir), request.isolation.python), progress)
 
 
 @contextmanager
@@ -266,26 +274,18 @@ def session(request: Request, progress: Progress, outdir: str | None = None) -> 
     """A Session (with a staging dir inside ``outdir``) whose hook process ends with it: on success
     closed, then the artifact committed; on any failure its group killed, then the staging dir removed."""
     started = time.perf_counter()
-    process: HookProcess | None = None
     staging: Staging | None = None
     try:
-        with signals_deferred():  # a Ctrl-C during the spawn waits until the process is ours to kill
-            process = HookProcess(request.isolation.python, log=request.log)  # first: see the module docstring
-        from .scratch import input_key
-        from .staging import Staging
-
-        key = input_key(os.path.abspath(request.srcdir), request.isolation.python)  # the staging dir's name
-        staging = None if outdir is None else Staging(outdir, key, progress)
-        live = _open(request, progress, process, staging, started)
-        yield live
-        process.close()
+        # First: see the module docstring. Leaving this block closes the hook process, or kills its group.
+        with Hooks(request.isolation, log=request.log, warn=lambda text: progress(f"warning: {text}")) as hooks:
+            staging = _staging(request, outdir, progress)
+            live = _open(request, progress, hooks, staging, started)
+            yield live
         if staging is not None:
             live.path = staging.commit(live.built)
     except BaseException:
-        with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
-            if process is not None:
-                process.kill()
-            if staging is not None:
+        if staging is not None:
+            with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
                 staging.remove(failed=True)
         raise
 
@@ -311,17 +311,14 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
     t0 = time.perf_counter()
     usage = live.usage()
     live.step(f"recorded what the hooks used: {len(usage.used)} distributions", t0)
-    outcome = live.outcome(live.path)
-    outcome.usage = usage
-    return outcome
+    return replace(live.outcome(live.path), usage=usage)
 
 
 def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime | None = None) -> Outcome:
     """Every build requirement's status; ``missing`` is set if any is unmet (the backend is asked only
     once build-system.requires is met). With ``runtime``, the project's Requires-Dist and dependency
     groups follow, each with its status in the isolated environment; those do not set ``missing``."""
-    request = Request(request.srcdir, request.isolation, request.config_settings, False, request.log,
-                      request.relax, request.remove)
+    request = replace(request, skip_dependency_check=False, only_declared=False)
     with session(request, progress) as live:
         try:
             live.check_all(kind)
@@ -332,27 +329,12 @@ def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime 
         return live.outcome(None)
 
 
-class Runtime:
-    """What ``requires --runtime`` asks for besides: extras of Requires-Dist, dependency groups."""
-
-    __slots__ = ("extras", "groups")
-
-    def __init__(self, extras: tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> None:
-        self.extras, self.groups = extras, groups
-
-
 def environment(request: Request) -> Hello:
     """What the hooks will see, from the hook process itself: for debugging a pipeline."""
-    from . import project as project_config
+    from . import project as project_config  # lazy: see the top
 
-    process = HookProcess(request.isolation.python, log=request.log)
-    try:
+    with Hooks(request.isolation, log=request.log) as hooks:
         srcdir = request.srcdir
         has_project = any(os.path.exists(os.path.join(srcdir, name)) for name in ("pyproject.toml", "setup.py"))
-        process.setup(request.isolation, project_config.load(srcdir).backend_path if has_project else [], None)
-        hello = process.hello()
-    except BaseException:
-        process.kill()
-        raise
-    process.close()
-    return hello
+        hooks.setup(project_config.load(srcdir) if has_project else None, import_backend=False)
+        return hooks.hello()

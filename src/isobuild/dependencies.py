@@ -25,6 +25,9 @@ from packaging.version import InvalidVersion
 from .errors import BadInput
 from .project import Project
 
+# Imported where used (lazy): a command that does not reach that code does not pay for it.
+#   dependency_groups: only for requires --runtime --group
+
 
 def _found(name: str, path: Sequence[str]) -> Distribution | None:
     """The first distribution on ``path`` named ``name`` (canonical), as importlib.metadata finds it.
@@ -41,17 +44,25 @@ def _found(name: str, path: Sequence[str]) -> Distribution | None:
     return None
 
 
-def _distribution(name: str, path: Sequence[str]) -> Mapping[str, Any] | None:
+@dataclass(frozen=True)
+class Installed:
+    """A distribution as the check sees it: installed on the hooks' sys.path, or a wheel checked with others."""
+
+    version: str
+    requires: tuple[str, ...]  # Requires-Dist, as written
+    location: str  # the sys.path entry it was found in, or the wheel's path
+
+
+def _distribution(name: str, path: Sequence[str]) -> Installed | None:
     """Version, requirements and location of ``name`` as importlib.metadata finds it with ``sys.path =
     path``: its path finder alone, so neither the frontend's sys.path nor a backend's meta path finders count."""
     dist = _found(name, path)
     if dist is not None:
         location = str(dist.locate_file(""))
         try:
-            return {"version": dist.version, "requires": list(dist.requires or []), "location": location}
+            return Installed(dist.version, tuple(dist.requires or ()), location)
         except Exception as exc:  # unreadable metadata: no version satisfies a specifier, and the check says why
-            return {"version": f"(unreadable metadata: {type(exc).__name__}: {exc})", "requires": [],
-                    "location": location}
+            return Installed(f"(unreadable metadata: {type(exc).__name__}: {exc})", (), location)
     return None
 
 
@@ -128,19 +139,19 @@ class Environment:
     when first needed and cached; ``known`` ones (wheels checked together) count as installed."""
 
     def __init__(self, path: Sequence[str], markers: Mapping[str, str], policy: Policy = Policy(),
-                 known: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 known: Mapping[str, Installed] | None = None) -> None:
         self.path = list(path)
-        self._cache: dict[str, Mapping[str, Any] | None] = {canonicalize_name(k): v for k, v in (known or {}).items()}
+        self._cache: dict[str, Installed | None] = {canonicalize_name(k): v for k, v in (known or {}).items()}
         self.markers = dict(markers)
         self.policy = policy
         self.closure: dict[str, Resolved] = {}  # canonical name: what the walk accepted
 
-    def admit(self, name: str, dist: Mapping[str, Any]) -> None:
+    def admit(self, name: str, dist: Installed) -> None:
         """``name`` was found and accepted (marker, version or --relax): it is part of the declared closure."""
         key = canonicalize_name(name)
-        self.closure.setdefault(key, Resolved(key, str(dist["version"]), str(dist["location"])))
+        self.closure.setdefault(key, Resolved(key, dist.version, dist.location))
 
-    def get(self, name: str) -> Mapping[str, Any] | None:
+    def get(self, name: str) -> Installed | None:
         key = canonicalize_name(name)
         if key not in self._cache:
             self._cache[key] = _distribution(key, self.path)
@@ -162,13 +173,13 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
         return [chain]
     try:
         if req.specifier and not env.policy.relaxes(req.name) and \
-                not req.specifier.contains(dist["version"], prereleases=True):
+                not req.specifier.contains(dist.version, prereleases=True):
             return [chain]
     except InvalidVersion:
         return [chain]
     env.admit(req.name, dist)
     wanted = []  # its requirements that apply: marker admits the target with the parent's extras, not removed
-    for text in dist["requires"]:
+    for text in dist.requires:
         try:
             child = Requirement(text)
             if env.wants(child, req.extras) and not env.policy.removes(child.name):
@@ -201,7 +212,7 @@ def check(requirements: Iterable[str], origin: str, env: Environment, extras: It
             statuses.append(Status(text, origin, needed=False, policy="removed"))
             continue
         dist = env.get(req.name)
-        found = f"{req.name} {dist['version']} at {dist['location']}" if dist else None
+        found = f"{req.name} {dist.version} at {dist.location}" if dist else None
         policy = "relaxed" if req.specifier and env.policy.relaxes(req.name) else None
         if not env.wants(req, extras):
             statuses.append(Status(text, origin, found, needed=False, policy=policy))
@@ -240,7 +251,7 @@ def parse_static(project: Project) -> None:
 
 def group_requirements(groups: Mapping[str, Any], name: str, where: str) -> list[str]:
     """A PEP 735 dependency group's requirements, include-group followed, by the dependency-groups library."""
-    from dependency_groups import resolve  # only for requires --runtime --group
+    from dependency_groups import resolve  # lazy: see the top
 
     try:
         return list(resolve(groups, name))

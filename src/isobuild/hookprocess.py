@@ -3,8 +3,10 @@
 pyproject-hooks starts one process per hook call, and a build calls two or
 three hooks; so isobuild starts one process per build (``_inside/server.py``)
 and has pyproject-hooks' commands executed inside it (see runner.py). This
-module starts, talks to and ends that process; it turns no reply into an error
-of the backend's: a dead process is reported as HookProcessDied.
+module owns that process from start to end: ``with HookProcess(...)`` starts it,
+and on leaving the block closes it (success) or kills its whole group (an error
+or an interrupt), so no caller ever ends it by hand. It turns no reply into an
+error of the backend's: a dead process is reported as HookProcessDied.
 """
 
 from __future__ import annotations
@@ -14,45 +16,23 @@ import os
 import select
 import signal
 import subprocess
+from dataclasses import dataclass
 
 from .errors import InterpreterError
+from .inside import SHIM_DIR, TARGET_HINT, TOO_OLD, describe_exit, inside_command
+from .interrupts import signals_deferred
 from .isolation import hook_environ
 from .reaper import end_group, end_strays
 
-TYPE_CHECKING = False  # typing and dataclasses would delay the hook process's start
+TYPE_CHECKING = False  # typing would delay the hook process's start
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from types import TracebackType
     from typing import IO, Any
 
     from .isolation import Isolation
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-# In isobuild.pyz (tools/make_pyz.py) this package is a directory of a zip file: the target
-# runs the archive's __main__ with --inside, and children import the shim through zipimport.
-ARCHIVE = os.path.dirname(_HERE) if os.path.isfile(os.path.dirname(_HERE)) else None
-INSIDE = [ARCHIVE, "--inside"] if ARCHIVE else [os.path.join(_HERE, "_inside", "__main__.py")]
-SHIM_DIR = os.path.join(_HERE, "_shim")
-TARGET_HINT = "--python takes the path of a CPython 3.8+ executable"
-TOO_OLD = 86  # _inside/__main__.py's exit code for a Python older than 3.8
-CHANNEL_LOST = 87  # _inside/server.py's exit code when the backend closed the channel's fds
 HELLO_TIMEOUT = 30  # seconds: a real interpreter answers in well under one
-
-
-def inside_command(python: str, *args: str) -> list[str]:
-    """The target running isobuild's stdlib-only code: no site, no user site, nothing of ours on sys.path."""
-    return [python, "-S", "-s", *INSIDE, *args]
-
-
-def describe_exit(returncode: int) -> str:
-    if returncode == CHANNEL_LOST:
-        return ("lost its channel to isobuild (the backend closed file descriptors it does not own, "
-                "as os.closerange() does)")
-    if returncode < 0:
-        try:
-            return f"was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"was killed by signal {-returncode}"
-    return f"exited with code {returncode}"
 
 
 class HookProcessDied(Exception):
@@ -64,18 +44,25 @@ class HookProcessDied(Exception):
         super().__init__(self.description)
 
 
+@dataclass(frozen=True)
 class Hello:
     """The setup's reply: what the hooks will see, before any backend import."""
 
-    def __init__(self, reply: dict[str, Any]) -> None:
-        self.sys_path: list[str] = reply["sys_path"]
-        self.executable: str = reply["executable"]
+    sys_path: list[str]
+    executable: str
+    version: tuple[int, int, int]
+    markers: dict[str, str]
+    excluded_user_site: str
+    excluded_system_site: list[str]
+    child_env: dict[str, str]
+
+    @classmethod
+    def of(cls, reply: Mapping[str, Any]) -> Hello:
+        """From the reply's JSON (_inside/isolate.py); KeyError, TypeError or ValueError if it is not one."""
         major, minor, micro = reply["version"]
-        self.version: tuple[int, int, int] = (major, minor, micro)
-        self.markers: dict[str, str] = reply["markers"]
-        self.excluded_user_site: str = reply["excluded"]["user_site"]
-        self.excluded_system_site: list[str] = reply["excluded"]["system_site"]
-        self.child_env: dict[str, str] = reply["child_env"]
+        return cls(list(reply["sys_path"]), str(reply["executable"]), (int(major), int(minor), int(micro)),
+                   dict(reply["markers"]), str(reply["excluded"]["user_site"]),
+                   list(reply["excluded"]["system_site"]), dict(reply["child_env"]))
 
     @property
     def version_text(self) -> str:
@@ -83,32 +70,59 @@ class Hello:
 
 
 class HookProcess:
-    """``python -S -s _inside/__main__.py serve`` in a session of its own, so its whole group can be killed."""
+    """``python -S -s _inside/__main__.py serve`` in a session of its own, so its whole group can be killed.
 
-    def __init__(self, python: str, *, log: IO[bytes] | None = None) -> None:
-        self.python = python
+    ``with HookProcess(isolation) as process:`` starts it (interrupts held until it is ours to kill);
+    ``setup()`` asks for the hooks' sys.path and the backend's import, ``hello()`` reads the reply; the
+    block's end closes it, or, if the block raised (an interrupt too), kills its group."""
+
+    def __init__(self, isolation: Isolation, *, log: IO[bytes] | None = None) -> None:
+        self.isolation = isolation
+        self.python = isolation.python
+        self._log = log
+        self._hello: Hello | None = None
+        self._ended = True  # nothing to end until it is started
+        self.loaded: list[dict[str, Any]] = []  # each hook's report of what it loaded (_inside/loaded.py)
+
+    def __enter__(self) -> HookProcess:
+        with signals_deferred():  # a Ctrl-C during the spawn waits until the process is ours to kill
+            self._start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            try:
+                self._close()
+                return
+            except BaseException:  # an interrupt during the close: what is left is killed
+                self._kill()
+                raise
+        self._kill()
+
+    def _start(self) -> None:
         # The watch pipe: the process kills its own group when this end closes, so that
         # it and its children end with the frontend, however it dies (SIGKILL included).
         watch, self._watch = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                inside_command(python, "serve", str(watch)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=log, env=hook_environ(dict(os.environ)), start_new_session=True, pass_fds=(watch,),
+                inside_command(self.python, "serve", str(watch)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=self._log, env=hook_environ(dict(os.environ)), start_new_session=True, pass_fds=(watch,),
             )
         except OSError as exc:
             os.close(self._watch)
-            raise InterpreterError(f"cannot run the target interpreter {python}: {exc.strerror or exc}",
+            raise InterpreterError(f"cannot run the target interpreter {self.python}: {exc.strerror or exc}",
                                    hint=TARGET_HINT) from None
         finally:
             os.close(watch)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
-        self._closed = False
-        self.loaded: list[dict[str, Any]] = []  # each hook's report of what it loaded (_inside/loaded.py)
+        self._ended = False
 
-    def setup(self, isolation: Isolation, backend_path: Sequence[str], backend: str | None) -> None:
-        """Ask the process to build the hooks' sys.path, then to import ``backend``'s module; read
-        the reply with hello(), once the frontend's own work in the meantime is done."""
+    def setup(self, backend_path: Sequence[str] = (), backend: str | None = None) -> None:
+        """Ask the process to build the hooks' sys.path, then to import ``backend``'s module; the reply
+        is read by hello(), once the frontend's own work in the meantime is done."""
+        isolation = self.isolation
         self._send({
             "op": "setup", "pythonpath": list(isolation.pythonpath), "site_dirs": list(isolation.site_dirs),
             "backend_path": list(backend_path), "system_site": isolation.system_site, "shim_dir": SHIM_DIR,
@@ -116,13 +130,18 @@ class HookProcess:
         })
 
     def hello(self) -> Hello:
-        """The setup's reply; an interpreter that could not run the hook process, or answers
+        """The setup's reply (read once); an interpreter that could not run the hook process, or answers
         nonsense, or nothing within HELLO_TIMEOUT, is InterpreterError."""
+        if self._hello is None:
+            self._hello = self._read_hello()
+        return self._hello
+
+    def _read_hello(self) -> Hello:
         if not select.select([self._stdout], [], [], HELLO_TIMEOUT)[0]:
             raise InterpreterError(f"{self.python} did not answer isobuild's hook process setup in {HELLO_TIMEOUT} s",
                                    hint=TARGET_HINT)
         try:
-            return Hello(self._receive())
+            return Hello.of(self._receive())
         except (KeyError, TypeError, ValueError) as exc:
             raise InterpreterError(f"{self.python} answered the hook process setup with nonsense ({exc!r})",
                                    hint=TARGET_HINT) from None
@@ -134,9 +153,17 @@ class HookProcess:
                                    hint=TARGET_HINT) from None
 
     def run(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], *, hook: str, backend: str) -> dict[str, Any]:
-        """Execute a script (``argv[0]``) with its arguments in the process; HookProcessDied if it dies."""
-        reply = self._request({"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env),
-                               "hook": hook, "backend": backend})
+        """Execute a script (``argv[0]``) with its arguments in the process; HookProcessDied if it dies.
+
+        Called by pyproject-hooks' runner, inside the call that made the script's control dir: an
+        interrupt (or any failure) while the hook runs kills the process group right here, before that
+        dir is removed as the exception unwinds through pyproject-hooks, so the script never finds it gone."""
+        try:
+            reply = self._request({"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env),
+                                   "hook": hook, "backend": backend})
+        except BaseException:
+            self._kill()
+            raise
         if isinstance(reply.get("loaded"), dict):
             self.loaded.append(reply.pop("loaded"))
         return reply
@@ -169,7 +196,7 @@ class HookProcess:
             raise InterpreterError(f"{self.python} answered isobuild's hook process with {reply!r}", hint=TARGET_HINT)
         return reply
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """End of the build: EOF on its stdin, the process exits (its atexit handlers run, see
         _inside/server.py), what it left running in its group is killed, and what escaped the
         group (a daemon, a child in a group of its own) too: see reaper.py."""
@@ -181,25 +208,28 @@ class HookProcess:
         end_strays()  # what the backend started outside its group: before the artifact is placed
         self._stdout.close()
         os.close(self._watch)
-        self._closed = True
+        self._ended = True
 
-    def kill(self) -> None:
-        """On failure or interrupt: the whole process group at once, then reap; nothing once closed
-        (its group id and the watch pipe's fd number may be another's by then)."""
-        if self._closed:
+    def _kill(self) -> None:
+        """On failure or interrupt: the whole process group at once, then reap, interrupts held (a second
+        Ctrl-C must not cut it short); nothing once ended (its group id and the watch pipe's fd number
+        may be another's by then)."""
+        if self._ended:
             return
-        self._kill_group()
-        self._proc.wait()
-        end_strays()
-        for stream in (self._stdin, self._stdout):  # some may be closed already (an interrupted close())
+        with signals_deferred():
+            self._ended = True
+            self._kill_group()
+            self._proc.wait()
+            end_strays()
+            for stream in (self._stdin, self._stdout):  # some may be closed already (an interrupted close())
+                try:
+                    stream.close()
+                except OSError:
+                    pass
             try:
-                stream.close()
+                os.close(self._watch)
             except OSError:
                 pass
-        try:
-            os.close(self._watch)
-        except OSError:
-            pass
 
     def _kill_group(self) -> None:
         try:

@@ -3,8 +3,8 @@
 The checks and messages are build's (ProjectBuilder's table validation, its
 legacy default), plus what it leaves to chance: the position of bad TOML or
 of bytes that are not UTF-8, and backend-path entries that are absolute,
-outside the tree or missing. build itself is not imported: at 85 ms it cost
-more than isobuild's whole start-up budget (see benchmarks/).
+outside the tree or missing. build itself is not imported: its import alone
+costs more than isobuild's whole start-up (benchmarks/, and the README's figures).
 """
 
 from __future__ import annotations
@@ -13,22 +13,43 @@ import os
 import stat
 import sys
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
 
 from .errors import BadInput
+
+# Imported where used (lazy): a command that does not reach that code does not pay for it.
+#   tomllib (tomli before 3.11): only where there is a pyproject.toml to read
+#   difflib: only for a key that is unknown (a typo's suggestion)
+
+TYPE_CHECKING = False  # typing's import would delay the hook process's start (builder.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # PEP 517's fallback, with pip's and build's requirement for it.
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 LEGACY_REQUIRES = ["setuptools >= 40.8.0"]
 
 
-class Project(NamedTuple):
+@dataclass(frozen=True)
+class BuildSystem:
+    """[build-system] as build validates it, with the warnings it gives (a typo, an unknown key)."""
+
+    requires: list[str]
+    backend: str
+    backend_path: list[str]  # as written: relative to the source tree
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class Project:
+    """The project's build configuration, checked."""
+
     srcdir: str
     requires: list[str]
     backend: str
     backend_path: list[str]  # absolute
     warnings: tuple[str, ...] = ()
-    dependency_groups: Mapping[str, Any] = {}  # PEP 735's [dependency-groups] table, as written
+    dependency_groups: Mapping[str, Any] = field(default_factory=dict)  # PEP 735's [dependency-groups], as written
 
     @property
     def display(self) -> str:
@@ -58,9 +79,9 @@ def _read_regular(path: str) -> bytes:
 
 def _load_toml(path: str) -> Mapping[str, Any]:
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # lazy: see the top
     else:
-        import tomli as tomllib
+        import tomli as tomllib  # lazy: see the top
     raw = _read_regular(path)
     try:
         text = raw.decode("utf-8")
@@ -117,7 +138,7 @@ def _misspelt(found: Any, wanted: tuple[str, ...]) -> list[tuple[str, str]]:
     unknown = [key for key in found if isinstance(key, str) and key not in wanted]
     if not unknown:
         return []
-    import difflib  # only for a key that is unknown: not on every build's way
+    import difflib  # lazy: see the top
 
     pairs = []
     for key in unknown:
@@ -127,12 +148,12 @@ def _misspelt(found: Any, wanted: tuple[str, ...]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _build_system(path: str, data: Mapping[str, Any]) -> tuple[list[str], str, list[str], list[str]]:
-    """[build-system] as build validates it: (requires, backend, backend-path, warnings)."""
+def _build_system(path: str, data: Mapping[str, Any]) -> BuildSystem:
+    """[build-system] as build validates it."""
     if "build-system" not in data:
         notes = [f"{path}: [{key}] is not [build-system]: did you mean 'build-system'? (building as a legacy "
                  "setuptools project)" for key, _ in _misspelt(data, ("build-system",))]
-        return list(LEGACY_REQUIRES), LEGACY_BACKEND, [], notes
+        return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND, [], notes)
     table = data["build-system"]
     if not isinstance(table, dict):
         raise BadInput(f"{path}: `build-system` must be a table")
@@ -153,7 +174,7 @@ def _build_system(path: str, data: Mapping[str, Any]) -> tuple[list[str], str, l
     unknown = sorted(set(table) - set(BUILD_SYSTEM_KEYS))
     notes = [f"{path}: unknown [build-system] keys ignored: {', '.join(unknown)}"] if unknown else []
     notes += [f"{path}: [build-system] key {key!r}: did you mean {near!r}?" for key, near in _misspelt(table, BUILD_SYSTEM_KEYS)]
-    return list(table["requires"]), backend, backend_path, notes
+    return BuildSystem(list(table["requires"]), backend, backend_path, notes)
 
 
 def require_srcdir(srcdir: str) -> None:
@@ -176,8 +197,9 @@ def load(srcdir: str) -> Project:
             f"{srcdir} has neither pyproject.toml nor setup.py",
             hint="point isobuild at the directory that holds the project's pyproject.toml",
         )
-    requires, backend, backend_path, notes = _build_system(pyproject_path, data)
+    system = _build_system(pyproject_path, data)
     groups = data.get("dependency-groups", {})
     if not isinstance(groups, dict):
         raise BadInput(f"{pyproject_path}: `dependency-groups` must be a table")
-    return Project(srcdir, requires, backend, _check_backend_path(srcdir, backend_path), tuple(notes), groups)
+    return Project(srcdir, system.requires, system.backend, _check_backend_path(srcdir, system.backend_path),
+                   tuple(system.warnings), groups)

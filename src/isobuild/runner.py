@@ -13,33 +13,70 @@ from __future__ import annotations
 import os
 import re
 import stat
-import warnings
-import zipfile
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-import pyproject_hooks
 
 from .errors import BackendFailed, BackendUnavailable, IsobuildError
 from .hookprocess import HookProcess, HookProcessDied
-from .project import Project
-from .wheelname import SHAPE, wheel_name
 
-ConfigSettings = Mapping[str, Any]
+# Imported where used (lazy): the hook process starts before this module's heavy imports are paid for.
+#   pyproject_hooks, warnings: once the setup is sent, while the hook process sets up and imports the backend
+#   zipfile, .wheelname (packaging): only to check or unpack a wheel the backend made
+#   difflib, pkgutil, importlib.metadata: only for the hint of a backend that does not import
+
+TYPE_CHECKING = False  # typing would delay the hook process's start
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from types import TracebackType
+    from typing import IO, Any
+
+    from .hookprocess import Hello
+    from .isolation import Isolation
+    from .project import Project
+
+    ConfigSettings = Mapping[str, Any]
+
 _MISSING = object()  # an optional hook the backend does not have (None is a value a backend may return)
 
 
 class Hooks:
-    """One build's hooks; each method returns a checked value or raises BackendFailed/BackendUnavailable."""
+    """One build's hook process and the backend's hooks run in it; each hook method returns a checked
+    value or raises BackendFailed/BackendUnavailable.
 
-    def __init__(self, project: Project, process: HookProcess, config_settings: ConfigSettings,
-                 sys_path: Sequence[str] = (), warn: Callable[[str], None] = lambda text: None) -> None:
-        self._process = process
+    ``with Hooks(isolation) as hooks:`` enters the hook process (hookprocess.py: started here, closed or
+    killed when the block ends); ``setup(project)`` asks it for the hooks' sys.path and the backend's
+    import, ``hello()`` reads its reply. A build reaches the hook process through this class alone."""
+
+    def __init__(self, isolation: Isolation, *, log: IO[bytes] | None = None,
+                 warn: Callable[[str], None] = lambda text: None) -> None:
+        self._process = HookProcess(isolation, log=log)
         self._warn = warn
-        self._backend = project.backend
-        self._backend_path, self._sys_path = list(project.backend_path), list(sys_path)  # for an import's hint
-        self._settings = dict(config_settings)  # {} rather than None, as build passes: some backends need a dict
+        self._backend = ""
+        self._backend_path: list[str] = []  # for an import's hint
+        self._settings: dict[str, Any] = {}
         self._hook = ""  # the hook being called, for the runner's messages
+        self._caller: Any = None  # pyproject-hooks' BuildBackendHookCaller, made by setup()
+
+    def __enter__(self) -> Hooks:
+        self._process.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._process.__exit__(exc_type, exc, tb)
+
+    def setup(self, project: Project | None, config_settings: ConfigSettings | None = None, *,
+              import_backend: bool = True) -> None:
+        """The hooks' sys.path (with ``project``'s backend-path) and, with ``import_backend``, the backend's
+        import, asked of the hook process; pyproject-hooks is imported meanwhile."""
+        if project is None:
+            self._process.setup()
+            return
+        self._process.setup(project.backend_path, project.backend if import_backend else None)
+        import warnings  # lazy: see the top
+
+        import pyproject_hooks  # lazy: see the top
+
+        self._backend, self._backend_path = project.backend, list(project.backend_path)
+        self._settings = dict(config_settings or {})  # {} rather than None, as build passes: some backends need a dict
         # pyproject-hooks (1.1 and newer) re-raises the backend's warnings of every hook call (warn_explicit,
         # no registry): a backend imported by two hooks would warn twice. Once is enough. 1.0 has no such
         # class and passes on no warning at all.
@@ -49,8 +86,24 @@ class Hooks:
         self._caller = pyproject_hooks.BuildBackendHookCaller(
             project.srcdir, project.backend,
             backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path] or None,
-            runner=self._run, python_executable=process.python,
+            runner=self._run, python_executable=self._process.python,
         )
+
+    def hello(self) -> Hello:
+        """What the hooks will see: the setup's reply."""
+        return self._process.hello()
+
+    @property
+    def loaded(self) -> list[dict[str, Any]]:
+        """Each hook's report of what it loaded (_inside/loaded.py)."""
+        return self._process.loaded
+
+    def hide(self, roots: Sequence[str], dists: Sequence[tuple[str, str]]) -> None:
+        """--only-declared: what the hooks and their Python children must not see (_inside/hidden.py)."""
+        try:
+            self._process.hide(roots, dists)
+        except HookProcessDied as exc:
+            raise BackendFailed(f"the hook process {exc.description} while hiding undeclared distributions") from None
 
     def get_requires(self, distribution: str) -> list[str]:
         hook = f"get_requires_for_build_{distribution}"
@@ -84,6 +137,8 @@ class Hooks:
 
     def _call(self, hook: str, *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
         """A hook through pyproject-hooks; its exceptions as isobuild's (_MISSING for a missing optional hook)."""
+        import pyproject_hooks  # lazy: see the top (imported by setup() already)
+
         self._hook = hook
         try:
             return getattr(self._caller, hook)(*args, **kwargs)
@@ -107,7 +162,7 @@ class Hooks:
             return BackendUnavailable(f"cannot import backend {self._backend}: {reason}",
                                       details=traceback.rstrip() or None, hint=f"the hooks' sys.path: {self._where}")
         in_backend_path = reason.startswith("Cannot find module")  # pyproject-hooks looks in backend-path alone
-        search, label = (self._backend_path, "backend-path") if in_backend_path else (self._sys_path, "sys.path")
+        search, label = (self._backend_path, "backend-path") if in_backend_path else (self.hello().sys_path, "sys.path")
         return BackendUnavailable(f"cannot import backend {self._backend}: no module named {missing!r}",
                                   hint=f"{import_hint(missing, search, label)}; the hooks' sys.path: {self._where}; "
                                        "install the backend into the build environment (PYTHONPATH or --path), "
@@ -115,7 +170,7 @@ class Hooks:
 
     @property
     def _where(self) -> str:
-        return os.pathsep.join(self._sys_path) or "(empty)"
+        return os.pathsep.join(self.hello().sys_path) or "(empty)"
 
     def _run(self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
         """pyproject-hooks' runner: ``cmd`` is the target interpreter and the script it would run."""
@@ -193,8 +248,8 @@ def _missing_module(reason: str, traceback: str) -> str | None:
 def import_hint(missing: str, search: Sequence[str], label: str) -> str:
     """What is on the hooks' path instead of module ``missing`` (dotted): the distribution that provides its
     package, and a close match for a typo among the modules there (difflib, as Python's own NameError hint)."""
-    import difflib  # on this failure only
-    import pkgutil
+    import difflib  # lazy: see the top
+    import pkgutil  # lazy: see the top
 
     parent, _, leaf = missing.rpartition(".")
     where = [os.path.join(entry, *parent.split(".")) for entry in search] if parent else list(search)
@@ -212,7 +267,7 @@ def import_hint(missing: str, search: Sequence[str], label: str) -> str:
 
 def _providers(module: str, search: Sequence[str]) -> list[str]:
     """``NAME VERSION at DIR`` of each distribution on ``search`` whose files include top-level ``module``."""
-    from importlib.metadata import distributions  # on this failure only
+    from importlib.metadata import distributions  # lazy: see the top
 
     found = []
     for dist in distributions(path=list(search)):
@@ -229,6 +284,10 @@ def _control(text: str) -> bool:
 def _wheel_problem(path: str) -> str | None:
     """What is wrong with a wheel the backend made, or None: its name (wheelname.py), a .dist-info named
     as the file is, WHEEL and METADATA in it. Structure only, as build checks it."""
+    import zipfile  # lazy: see the top
+
+    from .wheelname import SHAPE, wheel_name  # lazy: see the top
+
     name = os.path.basename(path)
     parsed = wheel_name(name)
     if parsed is None:
@@ -248,6 +307,8 @@ def _wheel_problem(path: str) -> str | None:
 
 def _extract_dist_info(wheel: str, directory: str) -> str:
     """The wheel's .dist-info dir, unpacked beside it (build's fallback when prepare_metadata is missing)."""
+    import zipfile  # lazy: see the top
+
     try:
         with zipfile.ZipFile(wheel) as zf:
             tops = {name.split("/", 1)[0] for name in zf.namelist()}

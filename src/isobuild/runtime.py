@@ -9,7 +9,10 @@ satisfy a specifier, as in the build-requirement check.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import tempfile
 import zipfile
 from email.parser import HeaderParser
 
@@ -17,17 +20,19 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 from installer.utils import parse_entrypoints
 
-from .dependencies import Environment, Policy, Status, check, summary
-from .errors import BadInput, MissingDependencies
+from .dependencies import Environment, Installed, Policy, Status, check, summary
+from .errors import BadInput, ImportCheckFailed, InterpreterError, MissingDependencies
 from .hookprocess import HookProcess
-from .isolation import Isolation
+from .inside import inside_command
+from .isolation import Isolation, hook_environ
+from .reaper import end_group
 
 IMPORT_TIMEOUT = 600  # seconds for the whole import check: an import that waits for ever is a failure to run it
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from typing import IO, Any
+    from typing import IO
 
 
 def _dist_info(path: str, zf: zipfile.ZipFile) -> WheelFile:
@@ -51,30 +56,32 @@ def wheel_metadata(path: str) -> tuple[str, str, list[str]]:
     return str(headers.get("Name", "")), str(headers.get("Version", "")), list(headers.get_all("Requires-Dist") or [])
 
 
+class UnmetRuntime(MissingDependencies):
+    """A wheel's requirement is unmet (exit 3); ``results`` holds every wheel's statuses, for the report."""
+
+    def __init__(self, message: str, results: list[tuple[str, list[Status]]], *, hint: str, details: str) -> None:
+        super().__init__(message, hint=hint, details=details)
+        self.results = results
+
+
 def check_wheels(wheels: Sequence[str], isolation: Isolation, extras: Iterable[str], policy: Policy,
-                 log: IO[bytes] | None = None) -> tuple[list[tuple[str, list[Status]]], MissingDependencies | None]:
-    """Each wheel's statuses, and MissingDependencies (exit 3) if any requirement is unmet."""
+                 log: IO[bytes] | None = None) -> list[tuple[str, list[Status]]]:
+    """Each wheel's statuses; UnmetRuntime (exit 3) if any requirement is unmet."""
     metadata = [(wheel, *wheel_metadata(wheel)) for wheel in wheels]
-    known: dict[str, dict[str, Any]] = {name: {"version": version, "requires": requires, "location": wheel}
-                                        for wheel, name, version, requires in metadata}
-    process = HookProcess(isolation.python, log=log)
-    try:
-        process.setup(isolation, [], None)
+    known = {name: Installed(version, tuple(requires), wheel) for wheel, name, version, requires in metadata}
+    with HookProcess(isolation, log=log) as process:
+        process.setup()
         hello = process.hello()
         env = Environment(hello.sys_path, hello.markers, policy, known)
         results = [(wheel, check(requires, f"{os.path.basename(wheel)} Requires-Dist", env, extras))
                    for wheel, _, _, requires in metadata]
-    except BaseException:
-        process.kill()
-        raise
-    process.close()
     unmet = [(wheel, s) for wheel, statuses in results for s in statuses if not s.satisfied]
     if not unmet:
-        return results, None
+        return results
     names, advice = summary(sorted((s for _, s in unmet), key=lambda s: s.requirement))
-    return results, MissingDependencies(
+    raise UnmetRuntime(
         f"missing runtime dependencies (checked against {hello.executable}, the build environment and the "
-        f"wheels named together): {names}",
+        f"wheels named together): {names}", results,
         details="\n".join(f"  {os.path.basename(wheel)}: {s.requirement}: {s.describe()}" for wheel, s in unmet),
         hint=f"put them on PYTHONPATH or --path, or name their wheels too; {advice}",
     )
@@ -116,15 +123,6 @@ def check_imports(python: str, path: Sequence[str], modules: Sequence[str], entr
     whatever the modules started in its group is killed (a child that forked keeps no pipe open to wait on),
     and what escaped the group is ended with the command (reaper.py). It writes no bytecode: the modules are
     the installed ones, and a .pyc would hold the staging path (DESTDIR) and be in no RECORD."""
-    import json
-    import subprocess
-    import tempfile
-
-    from .errors import ImportCheckFailed, InterpreterError
-    from .hookprocess import inside_command
-    from .isolation import hook_environ
-    from .reaper import end_group
-
     request = json.dumps({"path": list(path), "modules": list(modules), "entry_points": [list(e) for e in entry_points]})
     env = {**hook_environ(dict(os.environ)), "PYTHONDONTWRITEBYTECODE": "1"}  # for the modules' own Pythons too
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as answer:

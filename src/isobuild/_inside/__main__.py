@@ -1,4 +1,7 @@
-"""``python -S -s .../_inside/__main__.py serve|scheme|compile|imports``: isobuild's entry into the target.
+"""``python -S -s .../_inside/__main__.py TOO_OLD serve|scheme|compile|imports``: isobuild's entry into the target.
+
+TOO_OLD is the exit code that tells the frontend this interpreter is too old: the frontend defines it
+(isobuild/inside.py, which builds this command line) and passes it, as this file cannot import it.
 
 Run as a script, so its directory is sys.path[0]: that entry is removed first
 (nothing of isobuild's stays on the hooks' sys.path), and the package is
@@ -11,7 +14,6 @@ import os
 import sys
 
 PACKAGE = "_isobuild_inside"
-TOO_OLD = 86  # the exit code that tells the frontend this interpreter is too old
 
 
 # Type comments, not annotations: this file must parse on any Python, to say that it is too old.
@@ -34,17 +36,20 @@ def _load_package():  # type: () -> None
 
 
 def main():  # type: () -> None
+    usage = "usage: {} TOO_OLD serve|scheme|compile|imports".format(sys.argv[0])
+    if len(sys.argv) < 3 or not sys.argv[1].isdigit():
+        sys.exit(usage)
     if sys.version_info < (3, 8):
         sys.stderr.write("isobuild: {} is Python {}.{}; the hooks need Python 3.8 or newer\n".format(
             sys.executable, *sys.version_info[:2]))
-        sys.exit(TOO_OLD)
+        sys.exit(int(sys.argv[1]))
     _load_package()
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    command = sys.argv[2]
     modules = {"serve": "server", "scheme": "scheme", "compile": "compile", "imports": "imports"}
     if command not in modules:
-        sys.exit("usage: {} serve|scheme|compile|imports".format(sys.argv[0]))
+        sys.exit(usage)
     __import__("{}.{}".format(PACKAGE, modules[command]))
-    sys.modules["{}.{}".format(PACKAGE, modules[command])].main(sys.argv[2:])
+    sys.modules["{}.{}".format(PACKAGE, modules[command])].main(sys.argv[3:])
 
 
 if __name__ == "__main__":

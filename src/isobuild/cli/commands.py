@@ -91,9 +91,7 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None, a
         from ..dependencies import Policy
         from ..runtime import check_wheels
 
-        _, missing = check_wheels(wheels, isolation(args, site_dirs), [], Policy.of(args.relax, args.remove), log)
-        if missing is not None:
-            raise missing
+        check_wheels(wheels, isolation(args, site_dirs), [], Policy.of(args.relax, args.remove), log)
 
     def check_imports(wheels: list[str], site_dirs: list[str]) -> None:
         """--check-imports: each top-level module and entry point, in the isolated target."""
@@ -197,12 +195,16 @@ def _check_reproducible(args: argparse.Namespace, console: Console, outdir: str,
 def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     """Each wheel's Requires-Dist against the isolated environment: a line a requirement, exit 3 if one is unmet."""
     from ..dependencies import Policy
-    from ..runtime import check_wheels
+    from ..runtime import UnmetRuntime, check_wheels
 
     for wheel in args.wheels:
         if not os.path.isfile(wheel):
             raise BadInput(f"{wheel}: no such wheel file")
-    results, missing = check_wheels(args.wheels, isolation(args), args.extra, Policy.of(args.relax, args.remove), log)
+    missing: UnmetRuntime | None = None
+    try:
+        results = check_wheels(args.wheels, isolation(args), args.extra, Policy.of(args.relax, args.remove), log)
+    except UnmetRuntime as exc:  # every wheel's statuses are reported, then the error
+        results, missing = exc.results, exc
     if args.json:
         console.result(document({"wheels": [{"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
                                             for wheel, statuses in results]}, missing))

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 
 from ..errors import InstallFailed, InterpreterError
-from ..hookprocess import describe_exit, inside_command
+from ..inside import describe_exit, inside_command
 from ..reaper import end_group
 from .journal import Journal, pycs_of
 from .target import Target

@@ -7,22 +7,40 @@ import os
 import shlex
 import subprocess
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from packaging import tags
 
 from ..errors import BadInput, InterpreterError
-from ..hookprocess import inside_command
+from ..inside import inside_command
 from .target import Target
 
 _SHEBANG_MAX = 127  # Linux's limit on a shebang line, as installer and distlib assume
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What packaging's tag rules need about the target, as it reports them (_inside/scheme.py)."""
+
+    implementation: str  # sys.implementation.name
+    version: tuple[int, int]
+    abi: str  # cp311, cp314t ...
+    platform: str  # sysconfig.get_platform()
+
+    @classmethod
+    def of(cls, reply: Mapping[str, Any]) -> Facts:
+        """From the target's JSON; KeyError, TypeError or ValueError if it is not that."""
+        major, minor = reply["version"]
+        return cls(str(reply["implementation"]), (int(major), int(minor)), str(reply["abi"]), str(reply["platform"]))
+
+
+@dataclass(frozen=True)
 class TargetScheme:
     name: str
     paths: dict[str, str]  # purelib, platlib, scripts, data, include
-    facts: dict[str, object]  # what the tag rules need (see _inside/scheme.py)
+    facts: Facts
     python: str
 
     def scheme_dict(self, project: str) -> dict[str, str]:
@@ -36,15 +54,15 @@ class TargetScheme:
         from the facts the target reported. Platforms: packaging's for this machine when the target
         reports the same sysconfig platform as this interpreter, else the target's own alone."""
         facts = self.facts
-        version = tuple(int(part) for part in facts["version"])  # type: ignore[attr-defined]
-        if facts["platform"] == sysconfig.get_platform():
+        version = facts.version
+        if facts.platform == sysconfig.get_platform():
             platforms = list(tags.platform_tags())
         else:
-            platforms = [str(facts["platform"]).replace("-", "_").replace(".", "_")]
-        implementation = str(facts["implementation"])
+            platforms = [facts.platform.replace("-", "_").replace(".", "_")]
+        implementation = facts.implementation
         short = tags.INTERPRETER_SHORT_NAMES.get(implementation, implementation)
         interpreter = f"{short}{version[0]}{version[1]}"
-        abis = [str(facts["abi"])]
+        abis = [facts.abi]
         if implementation == "cpython":
             found = list(tags.cpython_tags(version, abis, platforms))
             if abis[0].startswith(interpreter) and "t" in abis[0][len(interpreter):]:  # cp314t, cp314td
@@ -71,7 +89,7 @@ def target_scheme(target: Target) -> TargetScheme:
             raise BadInput(reply["error"])
         return TargetScheme(reply["scheme"], {key: reply["paths"][key] for key in
                                               ("purelib", "platlib", "scripts", "data", "include")},
-                            reply["facts"], target.python)
+                            Facts.of(reply["facts"]), target.python)
     except (ValueError, KeyError, TypeError) as exc:
         raise InterpreterError(f"{target.python} answered the scheme query with nonsense: {exc!r}") from None
 
