@@ -57,9 +57,9 @@ def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_pa
     _, err = proc.communicate(timeout=60)
     text = (first + err).decode(errors="replace")
     assert proc.returncode == INTERRUPTED, text
-    # Not isobuild's: pyproject-hooks' in-process script may print one when the interrupt removed its
-    # control dir before the hook process, killed next, read it (noise to remove: the closing note says so).
-    assert not own_traceback(text), text
+    # No traceback at all: not isobuild's, and not pyproject-hooks' in-process script's either (its control
+    # dir is removed only after the hook process's group is killed: test_lifecycle.py checks the order).
+    assert "Traceback" not in text, text
     assert not (src / "dist").exists()
     if pidfile.exists():
         time.sleep(0.2)

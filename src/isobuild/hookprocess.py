@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 
 from .errors import InterpreterError
-from .inside import SHIM_DIR, TARGET_HINT, TOO_OLD, describe_exit, inside_command
+from .inside import CHANNEL_LOST, SHIM_DIR, TARGET_HINT, TOO_OLD, describe_exit, inside_command
 from .interrupts import signals_deferred
 from .isolation import hook_environ
 from .reaper import end_group, end_strays
@@ -106,7 +106,7 @@ class HookProcess:
         watch, self._watch = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                inside_command(self.python, "serve", str(watch)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                inside_command(self.python, "serve", str(watch), str(CHANNEL_LOST)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=self._log, env=hook_environ(dict(os.environ)), start_new_session=True, pass_fds=(watch,),
             )
         except OSError as exc:

@@ -20,7 +20,7 @@ INSIDE = [ARCHIVE, "--inside"] if ARCHIVE else [os.path.join(_HERE, "_inside", "
 SHIM_DIR = os.path.join(_HERE, "_shim")
 TARGET_HINT = "--python takes the path of a CPython 3.8+ executable"
 TOO_OLD = 86  # the target's exit code for a Python older than 3.8 (it says so on stderr)
-CHANNEL_LOST = 87  # _inside/server.py's exit code when the backend closed the channel's fds
+CHANNEL_LOST = 87  # _inside/server.py's exit code when the backend closed the channel's fds (handed to it)
 
 
 def inside_command(python: str, command: str, *args: str) -> list[str]:

@@ -27,7 +27,7 @@ Two things a backend may do would keep that from happening, and are told on stde
   temp files are in the command's temp dir, which goes with the command);
 - it closes the channel's fds (os.closerange(3, ...), as daemonizing code does): the process
   cannot answer, or would read and write someone else's file under the same number, so it checks
-  the channel is still its own before each read and write, and exits with CHANNEL_LOST if not.
+  the channel is still its own before each read and write, and exits with the code the frontend handed it (CHANNEL_LOST) if not.
 """
 from __future__ import annotations
 
@@ -40,8 +40,6 @@ import threading
 from typing import IO, Any, Callable
 
 from . import hidden, hooks, isolate, loaded, markers
-
-CHANNEL_LOST = 87  # the exit code that tells the frontend the backend closed the channel (hookprocess.py)
 
 
 class Server:
@@ -98,14 +96,15 @@ def _identity(stream: IO[bytes]) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _check_channel(channel: tuple[IO[bytes], IO[bytes]], identities: list[tuple[int, int] | None], what: str) -> None:
-    """Exit with CHANNEL_LOST if the backend closed (or reused) the channel's fds."""
+def _check_channel(channel: tuple[IO[bytes], IO[bytes]], identities: list[tuple[int, int] | None], what: str,
+                   lost: int) -> None:
+    """Exit with ``lost`` if the backend closed (or reused) the channel's fds."""
     if [_identity(stream) for stream in channel] == identities:
         return
     sys.stderr.write("isobuild: {} closed the hook process's channel to isobuild (fds {}), as os.closerange() does: "
                      "the hook process cannot answer\n".format(what, ", ".join(str(s.fileno()) for s in channel)))
     sys.stderr.flush()
-    os._exit(CHANNEL_LOST)
+    os._exit(lost)
 
 
 def _leave_threads() -> None:
@@ -133,10 +132,11 @@ def main(argv: list[str]) -> None:
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
     atexit.register(_leave)  # first registered, last run (see the module docstring)
-    if argv:
-        fd = int(argv[0])
-        os.set_inheritable(fd, False)  # not for the backend's children
-        threading.Thread(target=_watch, args=(fd,), name="isobuild-watch", daemon=True).start()
+    # argv: WATCH_FD CHANNEL_LOST. The exit code is the frontend's to define (isobuild/inside.py): this code
+    # cannot import the frontend, so it is handed over, as TOO_OLD is.
+    fd, lost = int(argv[0]), int(argv[1])
+    os.set_inheritable(fd, False)  # not for the backend's children
+    threading.Thread(target=_watch, args=(fd,), name="isobuild-watch", daemon=True).start()
     channel = channel_in, channel_out = _private_channel()
     identities = [_identity(stream) for stream in channel]
     server = Server()
@@ -145,14 +145,14 @@ def main(argv: list[str]) -> None:
     }
     what = "the backend's import"
     while True:
-        _check_channel(channel, identities, what)
+        _check_channel(channel, identities, what, lost)
         line = channel_in.readline()
         if not line:
             break
         msg = json.loads(line.decode("utf-8"))
         what = msg.get("hook") or "the setup"
         reply = ops[msg["op"]](msg)
-        _check_channel(channel, identities, what)
+        _check_channel(channel, identities, what, lost)
         channel_out.write(json.dumps(reply).encode("utf-8") + b"\n")
         channel_out.flush()
         what = "the backend's import" if msg["op"] == "setup" else "the backend"
