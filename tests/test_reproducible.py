@@ -348,3 +348,15 @@ def test_check_reproducible_on_a_real_project(tmp_path: Path, pin: str, realworl
                "members": [(d["name"], d["cause"]) for d in comparison["members"]]}
         with open(os.environ["ISOBUILD_REPRO_TABLE"], "a") as table:
             table.write(json.dumps(row) + "\n")
+
+
+def test_only_declared_holds_for_both_builds(tmp_path: Path) -> None:
+    """--check-reproducible --only-declared: the varied build hides what the kept one hides (it had dropped
+    the flag, so a build that needs an undeclared distribution passed its first build)."""
+    env = clean_env(PYTHONPATH=str(build_env("3.11")))
+    result = run_isobuild("wheel", str(copy_fixture("flit", tmp_path)), "--python", require_interpreter("3.11"),
+                          "-o", str(tmp_path / "out"), "--check-reproducible", "--only-declared", "-v", env=env)
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, stderr
+    hidden = [line for line in stderr.splitlines() if "--only-declared:" in line and "hidden" in line]
+    assert len(hidden) == 2 and "second build" in hidden[0], stderr
