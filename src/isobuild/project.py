@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import BadInput
+from .scratch import inside
 
 # Imported where used (lazy): a command that does not reach that code does not pay for it.
 #   tomllib (tomli before 3.11): only where there is a pyproject.toml to read
@@ -111,7 +112,7 @@ def _check_backend_path(srcdir: str, entries: list[str]) -> list[str]:
         if os.path.isabs(entry):
             raise BadInput(f"{where}: build-system.backend-path entry {entry!r} is absolute; it must be relative to {srcdir}")
         path = os.path.normpath(os.path.join(srcdir, entry))
-        if os.path.commonpath([srcdir, path]) != srcdir:
+        if not inside(srcdir, path):
             raise BadInput(f"{where}: build-system.backend-path entry {entry!r} points outside the source tree {srcdir}")
         if not os.path.isdir(path):
             raise BadInput(f"{where}: build-system.backend-path entry {entry!r} does not exist or is not a directory")
