@@ -182,11 +182,6 @@ class Session:
         except HookProcessDied as exc:
             raise BackendFailed(f"the hook process {exc.description} while hiding undeclared distributions") from None
         self.step(f"--only-declared: {len(self.hidden.names)} distributions hidden", t0)
-        site_dirs = {os.path.normpath(d) for d in self.request.isolation.site_dirs}
-        ran = [root for root in self.hidden.roots if root.endswith(".pth") and os.path.dirname(root) in site_dirs]
-        if ran:  # run by the hook process's setup, before the closure was known; its children skip them
-            self.step(f"warning: --only-declared: the hook process ran these .pth files of hidden distributions "
-                      f"before they could be hidden (its Python children do not): {', '.join(ran)}")
 
     def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
         """A failure under --only-declared: the hint names each hidden distribution the build asked for
@@ -245,7 +240,8 @@ def _open(request: Request, progress: Progress, process: HookProcess, staging: S
 
     project = project_config.load(request.srcdir)
     # --only-declared: the backend is imported by the first hook, once what is undeclared is hidden.
-    process.setup(request.isolation, project.backend_path, None if request.only_declared else project.backend)
+    process.setup(request.isolation, project.backend_path, None if request.only_declared else project.backend,
+                  request.only_declared)
     # Imported only now: the hook process sets up and imports the backend meanwhile.
     from .runner import Hooks
 

@@ -106,13 +106,15 @@ class HookProcess:
         self._closed = False
         self.loaded: list[dict[str, Any]] = []  # each hook's report of what it loaded (_inside/loaded.py)
 
-    def setup(self, isolation: Isolation, backend_path: Sequence[str], backend: str | None) -> None:
+    def setup(self, isolation: Isolation, backend_path: Sequence[str], backend: str | None,
+              only_declared: bool = False) -> None:
         """Ask the process to build the hooks' sys.path, then to import ``backend``'s module; read
-        the reply with hello(), once the frontend's own work in the meantime is done."""
+        the reply with hello(), once the frontend's own work in the meantime is done. ``only_declared``:
+        the site dirs' .pth imports wait for hide() (a hidden distribution's are never run)."""
         self._send({
             "op": "setup", "pythonpath": list(isolation.pythonpath), "site_dirs": list(isolation.site_dirs),
             "backend_path": list(backend_path), "system_site": isolation.system_site, "shim_dir": SHIM_DIR,
-            "backend": backend,
+            "backend": backend, "only_declared": only_declared,
         })
 
     def hello(self) -> Hello:
