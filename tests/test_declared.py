@@ -125,16 +125,21 @@ def test_a_clean_project_uses_only_what_it_declares(tmp_path: Path) -> None:
     assert environment["config_settings"] == {} and environment["source_date_epoch"] is None
 
 
-def _setuptools_scm() -> Path:
-    """setuptools-scm and vcs-versioning (its one requirement the build env lacks), pip install --target'ed once."""
-    target = CACHE / f"declared-setuptools-scm-{VERSION}"
+def _pip_target(name: str, *packages: str) -> Path:
+    """``packages`` (no dependencies), pip install --target'ed once into the test cache."""
+    target = CACHE / f"{name}-{VERSION}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run([require_interpreter(VERSION), "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-                        "--disable-pip-version-check", "--target", str(target), "setuptools-scm", "vcs-versioning"],
+                        "--disable-pip-version-check", "--target", str(target), *packages],
                        check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"), timeout=300)
         (target / ".complete").touch()
     return target
+
+
+def _setuptools_scm() -> Path:
+    """setuptools-scm and vcs-versioning (its one requirement the build env lacks)."""
+    return _pip_target("declared-setuptools-scm", "setuptools-scm", "vcs-versioning")
 
 
 def test_setuptools_scm_loaded_through_entry_points_is_undeclared(tmp_path: Path) -> None:
@@ -339,6 +344,29 @@ def test_a_hidden_distributions_pth_file_is_never_run(tmp_path: Path, declared: 
     stderr = result.stderr.decode(errors="replace")
     assert result.returncode == 0, stderr
     assert len(list(marker.iterdir())) == (2 if declared else 0)
+
+
+def test_the_importlib_metadata_backports_own_finder_does_not_find_a_hidden_distribution(tmp_path: Path) -> None:
+    """The backport (a real one, declared) appends its own finder to sys.meta_path when imported: it finds
+    a declared distribution, not a hidden one."""
+    backport = _pip_target("declared-importlib-metadata", "importlib-metadata", "zipp", "lazy-importer")
+    src = copy_fixture("declared-metadata", tmp_path)
+    (src / "hatch_build.py").write_text((src / "hatch_build.py").read_text().replace(
+        "import importlib.metadata\n", "import importlib_metadata\n").replace(
+        'importlib.metadata.version("isobuild-undeclared")',
+        'importlib_metadata.version("hatchling"), importlib_metadata.version("isobuild-undeclared")'))
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('requires = ["hatchling"]',
+                                                       'requires = ["hatchling", "importlib-metadata"]'))
+    extra = _extra(tmp_path)
+    _build(src, tmp_path / "usual", "--path", str(extra), "--path", str(backport))  # found where it is not hidden
+
+    result = _only_declared(src, tmp_path, "--path", str(extra), "--path", str(backport))
+
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == BackendFailed.exit_code, stderr
+    assert "PackageNotFoundError: No package metadata was found for isobuild-undeclared" in stderr
+    assert "--only-declared hid isobuild-undeclared, which the build asked for" in stderr
 
 
 def test_install_srcdir_only_declared(tmp_path: Path) -> None:
