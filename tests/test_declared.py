@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from isobuild.compare import compare, render
 from isobuild.declared import hidden as declared_hidden
 from isobuild.dependencies import Environment, Policy, Resolved, check
 from isobuild.errors import BackendFailed, BadInput
 from isobuild.usage import used
 
-from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
+from conftest import CACHE, FIXTURES, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
 
 SHIM = Path(__file__).resolve().parent.parent / "src" / "isobuild" / "_shim" / "sitecustomize.py"
 MARKERS = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux", "os_name": "posix",
@@ -125,14 +127,14 @@ def test_a_clean_project_uses_only_what_it_declares(tmp_path: Path) -> None:
     assert environment["config_settings"] == {} and environment["source_date_epoch"] is None
 
 
-def _pip_target(name: str, *packages: str) -> Path:
-    """``packages`` (no dependencies), pip install --target'ed once into the test cache."""
+def _pip_target(name: str, *args: str, **env: str) -> Path:
+    """pip install --no-deps --target (``args``: what to install), once into the test cache."""
     target = CACHE / f"{name}-{VERSION}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run([require_interpreter(VERSION), "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-                        "--disable-pip-version-check", "--target", str(target), *packages],
-                       check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"), timeout=300)
+                        "--disable-pip-version-check", "--target", str(target), *args],
+                       check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore", **env), timeout=300)
         (target / ".complete").touch()
     return target
 
@@ -397,3 +399,109 @@ def test_unreadable_metadata_owns_nothing_and_breaks_nothing(tmp_path: Path) -> 
     assert [(u.name, u.version, u.location) for u in found] == [("fine", "1.0", str(tmp_path))]
     assert unowned == [(str(tmp_path / "bad_utf8.py"), "import")]
     assert declared_hidden([str(tmp_path)], []).names == ("a-file", "bad-utf8", "fine")
+
+
+# ---------------------------------------------------------------- each fixture, against the declared closure alone
+
+EP = "entry point setuptools.finalize_distribution_options"
+SETUPTOOLS_PLUGINS = {"setuptools-scm": EP, "isobuild-setuptools-plugin": EP, "vcs-versioning": "import"}
+# (fixture, the undeclared distributions of the environment (beyond the build env's own) that a normal build
+# records, with how; the distributions --only-declared's hint names: none when it builds)
+CASES = [
+    ("flit", {}, ()),
+    ("declared-setuptools-scm", SETUPTOOLS_PLUGINS, ()),
+    ("declared-plugins", SETUPTOOLS_PLUGINS, ()),
+    ("declared-optional-import", {"isobuild-optional": "import"}, ()),
+    ("declared-namespace", {}, ()),
+    ("declared-egg-info", {}, ()),
+    ("declared-hatch-hook", {"isobuild-undeclared": "import"}, ("isobuild-undeclared",)),
+    ("declared-metadata", {}, ("isobuild-undeclared",)),
+    ("declared-codegen", {"isobuild-codegen": "child process"}, ("isobuild-codegen",)),
+    ("declared-numpy-headers", {**SETUPTOOLS_PLUGINS, "isobuild-numpylike": "import"}, ("isobuild-numpylike",)),
+]
+
+
+def _environment(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """The build env and the --path dirs, copied into ``tmp_path`` (distributions are removed from them
+    later): every distribution the fixtures use, declared or not, and plugins none of them asks for."""
+    env = tmp_path / "env"
+    shutil.copytree(build_env(VERSION), env)
+    extra = _extra(tmp_path)
+    _write_dist(extra, "isobuild-optional", "1.0", {"isobuild_optional.py": ""})
+    _write_dist(extra, "isobuild-ns-kept", "1.0", {"isobuild_nsp/kept.py": "VALUE = 'kept'\n"})
+    _write_dist(extra, "isobuild-ns-gone", "1.0", {"isobuild_nsp/gone.py": "VALUE = 'gone'\n"})
+    _write_dist(extra, "isobuild-debian", "1.0", {"isobuild_debian/__init__.py": ""}, record=False)
+    plugin = "def finalize(dist):\n    pass  # configured by nothing here, as pbr without pbr=True\n"
+    _write_dist(extra, "isobuild-setuptools-plugin", "1.0", {"isobuild_setuptools_plugin.py": plugin})
+    (extra / "isobuild_setuptools_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[setuptools.finalize_distribution_options]\nisobuild = isobuild_setuptools_plugin:finalize\n")
+    numpylike = _pip_target("declared-numpylike", "--no-build-isolation",
+                            str(FIXTURES / "declared-numpy-headers" / "numpylike"), PYTHONPATH=str(build_env(VERSION)))
+    paths = [extra]
+    for source in (_setuptools_scm(), numpylike):
+        paths.append(tmp_path / source.name)
+        shutil.copytree(source, paths[-1])
+    return env, paths
+
+
+def _remove_all_but(directory: Path, kept: set[tuple[str, str]]) -> None:
+    """Uninstall from ``directory`` every distribution whose (location, canonical name) is not ``kept``: the
+    files its RECORD lists (a Debian-style .egg-info: its top-level names), then its metadata."""
+    for info in [*directory.glob("*.dist-info"), *directory.glob("*.egg-info")]:
+        headers = (info / ("METADATA" if info.suffix == ".dist-info" else "PKG-INFO")).read_text()
+        name = re.sub(r"[-_.]+", "-", re.search(r"^Name: (.*)$", headers, re.M).group(1).strip()).lower()  # type: ignore[union-attr]
+        if (str(directory), name) in kept:
+            continue
+        if (info / "RECORD").exists():
+            files = [directory / line.split(",")[0] for line in (info / "RECORD").read_text().splitlines() if line]
+        else:
+            tops = (info / "top_level.txt").read_text().split()
+            files = [directory / top for top in tops] + [directory / f"{top}.py" for top in tops]
+        for path in files:
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists() and directory in path.resolve().parents:
+                path.unlink()
+                while path.parent != directory and not any(path.parent.iterdir()):  # as pip: an empty dir
+                    path = path.parent  # would still import, as a namespace package
+                    path.rmdir()
+        shutil.rmtree(info, ignore_errors=True)
+
+
+def _wheel(src: Path, fixture: str, env: Path, paths: list[Path], out: Path, *args: str) -> \
+        subprocess.CompletedProcess[bytes]:
+    """A fresh copy of ``fixture`` at ``src`` (always the same path: a C extension records it), built."""
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(FIXTURES / fixture, src)
+    return run_isobuild("wheel", str(src), "--python", require_interpreter(VERSION), "-o", str(out), "--json",
+                        *(arg for path in paths for arg in ("--path", str(path))), *args,
+                        env=clean_env(PYTHONPATH=str(env), SOURCE_DATE_EPOCH="1700000000"))
+
+
+@pytest.mark.parametrize(("fixture", "undeclared", "hint"), CASES, ids=[case[0] for case in CASES])
+def test_each_fixture_against_the_declared_closure_alone(tmp_path: Path, fixture: str, undeclared: dict[str, str],
+                                                         hint: tuple[str, ...]) -> None:
+    """The record of a normal build; --only-declared's exit code, hint and wheel; and the wheel (or the
+    failure) of a normal build in the same dirs once every undeclared distribution is uninstalled."""
+    env, paths = _environment(tmp_path)
+    src = tmp_path / "src"
+    usual = _wheel(src, fixture, env, paths, tmp_path / "usual")
+    assert usual.returncode == 0, usual.stderr.decode(errors="replace")
+    deps = json.loads(usual.stdout)["dependencies"]
+    assert {item["name"]: item["how"] for item in deps["undeclared"] if item["location"] != str(env)} == undeclared
+
+    only = _wheel(src, fixture, env, paths, tmp_path / "only", "--only-declared")
+    stderr = only.stderr.decode(errors="replace")
+    hints = re.findall(r"--only-declared hid (.*), which the build asked for", stderr)
+    assert only.returncode == (BackendFailed.exit_code if hint else 0), stderr
+    assert hints == ([", ".join(hint)] if hint else [])
+
+    declared = [item for item in deps["used"] if item not in deps["undeclared"]] + deps["unused"]
+    kept = {(item["location"], item["name"]) for item in declared}
+    for directory in (env, *paths):
+        _remove_all_but(directory, kept)
+    clean = _wheel(src, fixture, env, paths, tmp_path / "clean")
+    assert clean.returncode == only.returncode, clean.stderr.decode(errors="replace")
+    if not hint:
+        comparison = compare(json.loads(only.stdout)["path"], json.loads(clean.stdout)["path"])
+        assert not comparison.members, render(comparison)

@@ -173,6 +173,7 @@ class Hider(object):
         import importlib.machinery
 
         portions = []
+        refused = []  # kept only if no other entry has the module: setuptools' own copies serve it then
         for entry in list(sys.path if path is None else path):
             spec = self.finder.find_spec(name, [entry], target)
             if spec is None:
@@ -180,9 +181,10 @@ class Hider(object):
             if spec.loader is None:  # a namespace portion (or several)
                 portions += [p for p in (spec.submodule_search_locations or ()) if not self.hidden(p)]
             elif spec.origin and self.hidden(spec.origin):
-                self.refused.append(spec.origin)
+                refused.append(spec.origin)
             else:
                 return spec
+        self.refused += refused
         if not portions:
             return None
         spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
@@ -190,10 +192,12 @@ class Hider(object):
         return spec
 
     def find_distributions(self, *args, **kwargs):
-        return self.visible(self.finder.find_distributions(*args, **kwargs))
+        return self.visible(self.finder.find_distributions(*args, **kwargs), *args, **kwargs)
 
-    def visible(self, dists):
-        """The distributions of `dists` (any finder's) that are not hidden."""
+    def visible(self, dists, context=None, **kwargs):
+        """The distributions of `dists` (any finder's, for `context`) that are not hidden. Those hidden are
+        refused only when asked for by name: entry_points() goes through every distribution."""
+        asked = getattr(context or kwargs.get("context"), "name", None) is not None
         for dist in dists:
             try:
                 where = os.path.normpath(str(dist.locate_file("")))
@@ -201,7 +205,8 @@ class Hider(object):
             except Exception:  # unreadable metadata: as PathFinder gives it
                 name = where = ""
             if (where, name) in self.dists:
-                self.refused.append(name)
+                if asked:
+                    self.refused.append(name)
             else:
                 yield dist
 
@@ -237,7 +242,7 @@ class MetadataHider(object):
     def find_distributions(self, *args, **kwargs):
         dists = self.finder.find_distributions(*args, **kwargs)
         hider = next((f for f in sys.meta_path if type(f).__name__ == "Hider"), None)
-        return dists if hider is None else hider.visible(dists)
+        return dists if hider is None else hider.visible(dists, *args, **kwargs)
 
     def invalidate_caches(self):
         getattr(self.finder, "invalidate_caches", lambda: None)()
