@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -13,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from isobuild.compare import compare, render
 from isobuild.declared import hidden as declared_hidden
 from isobuild.dependencies import Environment, Policy, Resolved, check
 from isobuild.errors import BackendFailed, BadInput
 from isobuild.usage import used
 
-from conftest import CACHE, FIXTURES, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
+from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
 
 SHIM = Path(__file__).resolve().parent.parent / "src" / "isobuild" / "_shim" / "sitecustomize.py"
 MARKERS = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux", "os_name": "posix",
@@ -74,7 +72,7 @@ def test_relax_keeps_a_distribution_in_the_closure_and_remove_takes_it_out(tmp_p
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def _write_dist(where: Path, name: str, version: str, files: dict[str, str], *, record: bool = True) -> None:
+def write_dist(where: Path, name: str, version: str, files: dict[str, str], *, record: bool = True) -> None:
     """A distribution installed in ``where``: its files, and a .dist-info with RECORD (else a Debian-style
     .egg-info with top_level.txt alone)."""
     for path, text in files.items():
@@ -127,7 +125,7 @@ def test_a_clean_project_uses_only_what_it_declares(tmp_path: Path) -> None:
     assert environment["config_settings"] == {} and environment["source_date_epoch"] is None
 
 
-def _pip_target(name: str, *args: str, **env: str) -> Path:
+def pip_target(name: str, *args: str, **env: str) -> Path:
     """pip install --no-deps --target (``args``: what to install), once into the test cache."""
     target = CACHE / f"{name}-{VERSION}"
     if not (target / ".complete").exists():
@@ -139,13 +137,13 @@ def _pip_target(name: str, *args: str, **env: str) -> Path:
     return target
 
 
-def _setuptools_scm() -> Path:
+def setuptools_scm() -> Path:
     """setuptools-scm and vcs-versioning (its one requirement the build env lacks)."""
-    return _pip_target("declared-setuptools-scm", "setuptools-scm", "vcs-versioning")
+    return pip_target("declared-setuptools-scm", "setuptools-scm", "vcs-versioning")
 
 
 def test_setuptools_scm_loaded_through_entry_points_is_undeclared(tmp_path: Path) -> None:
-    scm = _setuptools_scm()
+    scm = setuptools_scm()
     src = copy_fixture("declared-setuptools-scm", tmp_path)
 
     info, stderr = _build(src, tmp_path, "--path", str(scm))
@@ -164,7 +162,7 @@ def test_setuptools_scm_loaded_through_entry_points_is_undeclared(tmp_path: Path
 
 def test_a_build_hook_importing_an_undeclared_package(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
-    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
 
     info, _ = _build(copy_fixture("declared-hatch-hook", tmp_path), tmp_path, "--path", str(extra))
@@ -180,7 +178,7 @@ def test_a_code_generator_run_as_a_python_child(tmp_path: Path) -> None:
     """Its package has a Debian-style .egg-info: no RECORD, no installed-files.txt, top_level.txt only."""
     extra = tmp_path / "extra"
     generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
-    _write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
+    write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
                                                    "isobuild_codegen/__main__.py": generator}, record=False)
 
     info, _ = _build(copy_fixture("declared-codegen", tmp_path), tmp_path, "--path", str(extra))
@@ -200,7 +198,7 @@ def test_without_the_check_nothing_is_called_undeclared(tmp_path: Path) -> None:
 
 def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
-    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
     src = copy_fixture("declared-hatch-hook", tmp_path)
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
@@ -216,13 +214,13 @@ def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_pa
 
 # ---------------------------------------------------------------- --only-declared
 
-def _extra(tmp_path: Path) -> Path:
+def extra_dists(tmp_path: Path) -> Path:
     """A --path dir holding what the fixtures use without declaring it."""
     extra = tmp_path / "extra"
-    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
     generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
-    _write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
+    write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
                                                    "isobuild_codegen/__main__.py": generator}, record=False)
     return extra
 
@@ -241,7 +239,7 @@ def _members(wheel: str | Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("fixture", ["flit", "hatch", "setuptools-pyproject"])
 def test_only_declared_builds_what_a_clean_project_builds(tmp_path: Path, fixture: str) -> None:
     src = copy_fixture(fixture, tmp_path)
-    usual, _ = _build(src, tmp_path / "usual", "--path", str(_extra(tmp_path)))
+    usual, _ = _build(src, tmp_path / "usual", "--path", str(extra_dists(tmp_path)))
 
     result = _only_declared(src, tmp_path, "--path", str(tmp_path / "extra"), "--json")
 
@@ -253,7 +251,7 @@ def test_only_declared_builds_what_a_clean_project_builds(tmp_path: Path, fixtur
 
 def test_only_declared_hides_setuptools_scm_from_setuptools_entry_points(tmp_path: Path) -> None:
     result = _only_declared(copy_fixture("declared-setuptools-scm", tmp_path), tmp_path,
-                            "--path", str(_setuptools_scm()), "--json")
+                            "--path", str(setuptools_scm()), "--json")
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     deps = json.loads(result.stdout)["dependencies"]
@@ -267,7 +265,7 @@ def test_a_build_that_needs_a_hidden_distribution_fails_with_a_hint_naming_it(
         tmp_path: Path, fixture: str, hidden: str) -> None:
     """By import in the hook process, by importlib.metadata, by import in a Python child."""
     src = copy_fixture(fixture, tmp_path)
-    extra = _extra(tmp_path)
+    extra = extra_dists(tmp_path)
     _build(src, tmp_path / "usual", "--path", str(extra))  # it builds where the distribution is seen
 
     result = _only_declared(src, tmp_path, "--path", str(extra))
@@ -290,8 +288,8 @@ def test_only_declared_needs_the_check(tmp_path: Path) -> None:
 def test_a_namespace_package_split_between_a_declared_and_a_hidden_distribution(tmp_path: Path) -> None:
     """One site dir: the shared dir stays, the hidden distribution's modules and metadata go (the shim's
     Hider, as the hook process and its children put it in place, run by the hooks' interpreter)."""
-    _write_dist(tmp_path, "ns-kept", "1.0", {"nsp/kept.py": "", "kept_top/__init__.py": ""})
-    _write_dist(tmp_path, "ns-gone", "1.0", {"nsp/gone.py": "", "gone_top.py": ""})
+    write_dist(tmp_path, "ns-kept", "1.0", {"nsp/kept.py": "", "kept_top/__init__.py": ""})
+    write_dist(tmp_path, "ns-gone", "1.0", {"nsp/gone.py": "", "gone_top.py": ""})
     hidden = declared_hidden([str(tmp_path)], [Resolved("ns-kept", "1.0", str(tmp_path))])
     assert hidden.names == ("ns-gone",) and hidden.dists == ((str(tmp_path), "ns-gone"),)
     assert str(tmp_path / "nsp") not in hidden.roots and str(tmp_path / "nsp" / "gone.py") in hidden.roots
@@ -326,10 +324,10 @@ print(json.dumps(results))
 def test_a_hidden_distributions_pth_file_is_never_run(tmp_path: Path, declared: bool) -> None:
     """Neither in the hook process (its .pth imports wait for the closure) nor in the code generator's
     child; a declared distribution's runs in both, as in a normal build."""
-    extra = _extra(tmp_path)
+    extra = extra_dists(tmp_path)
     marker = tmp_path / "pth-ran"
     pth_line = f"import os; open(os.path.join({str(marker)!r}, str(os.getpid())), 'w').close()\n"
-    _write_dist(extra, "isobuild-pth", "1.0", {"isobuild_pth.pth": pth_line})
+    write_dist(extra, "isobuild-pth", "1.0", {"isobuild_pth.pth": pth_line})
     marker.mkdir()
     src = copy_fixture("declared-codegen", tmp_path)
     requires = ["hatchling", "isobuild-codegen", *(["isobuild-pth"] if declared else [])]
@@ -351,7 +349,7 @@ def test_a_hidden_distributions_pth_file_is_never_run(tmp_path: Path, declared: 
 def test_the_importlib_metadata_backports_own_finder_does_not_find_a_hidden_distribution(tmp_path: Path) -> None:
     """The backport (a real one, declared) appends its own finder to sys.meta_path when imported: it finds
     a declared distribution, not a hidden one."""
-    backport = _pip_target("declared-importlib-metadata", "importlib-metadata", "zipp", "lazy-importer")
+    backport = pip_target("declared-importlib-metadata", "importlib-metadata", "zipp", "lazy-importer")
     src = copy_fixture("declared-metadata", tmp_path)
     (src / "hatch_build.py").write_text((src / "hatch_build.py").read_text().replace(
         "import importlib.metadata\n", "import importlib_metadata\n").replace(
@@ -360,7 +358,7 @@ def test_the_importlib_metadata_backports_own_finder_does_not_find_a_hidden_dist
     pyproject = src / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('requires = ["hatchling"]',
                                                        'requires = ["hatchling", "importlib-metadata"]'))
-    extra = _extra(tmp_path)
+    extra = extra_dists(tmp_path)
     _build(src, tmp_path / "usual", "--path", str(extra), "--path", str(backport))  # found where it is not hidden
 
     result = _only_declared(src, tmp_path, "--path", str(extra), "--path", str(backport))
@@ -372,7 +370,7 @@ def test_the_importlib_metadata_backports_own_finder_does_not_find_a_hidden_dist
 
 
 def test_install_srcdir_only_declared(tmp_path: Path) -> None:
-    extra = _extra(tmp_path)
+    extra = extra_dists(tmp_path)
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
     prefix = tmp_path / "prefix"
 
@@ -388,8 +386,8 @@ def test_install_srcdir_only_declared(tmp_path: Path) -> None:
 def test_unreadable_metadata_owns_nothing_and_breaks_nothing(tmp_path: Path) -> None:
     """A RECORD that is not UTF-8, a .dist-info that is a file: the files they would own are reported
     as owned by no distribution; the other distributions in the dir are still found."""
-    _write_dist(tmp_path, "fine", "1.0", {"fine.py": ""})
-    _write_dist(tmp_path, "bad-utf8", "1.0", {"bad_utf8.py": ""})
+    write_dist(tmp_path, "fine", "1.0", {"fine.py": ""})
+    write_dist(tmp_path, "bad-utf8", "1.0", {"bad_utf8.py": ""})
     (tmp_path / "bad_utf8-1.0.dist-info" / "RECORD").write_bytes(b"bad_utf8.py,,\n\xff\xfe\n")
     (tmp_path / "a_file-1.0.dist-info").write_text("not a dir")
     loaded = [(str(tmp_path / name), "import") for name in ("bad_utf8.py", "fine.py")]
@@ -399,109 +397,3 @@ def test_unreadable_metadata_owns_nothing_and_breaks_nothing(tmp_path: Path) -> 
     assert [(u.name, u.version, u.location) for u in found] == [("fine", "1.0", str(tmp_path))]
     assert unowned == [(str(tmp_path / "bad_utf8.py"), "import")]
     assert declared_hidden([str(tmp_path)], []).names == ("a-file", "bad-utf8", "fine")
-
-
-# ---------------------------------------------------------------- each fixture, against the declared closure alone
-
-EP = "entry point setuptools.finalize_distribution_options"
-SETUPTOOLS_PLUGINS = {"setuptools-scm": EP, "isobuild-setuptools-plugin": EP, "vcs-versioning": "import"}
-# (fixture, the undeclared distributions of the environment (beyond the build env's own) that a normal build
-# records, with how; the distributions --only-declared's hint names: none when it builds)
-CASES = [
-    ("flit", {}, ()),
-    ("declared-setuptools-scm", SETUPTOOLS_PLUGINS, ()),
-    ("declared-plugins", SETUPTOOLS_PLUGINS, ()),
-    ("declared-optional-import", {"isobuild-optional": "import"}, ()),
-    ("declared-namespace", {}, ()),
-    ("declared-egg-info", {}, ()),
-    ("declared-hatch-hook", {"isobuild-undeclared": "import"}, ("isobuild-undeclared",)),
-    ("declared-metadata", {}, ("isobuild-undeclared",)),
-    ("declared-codegen", {"isobuild-codegen": "child process"}, ("isobuild-codegen",)),
-    ("declared-numpy-headers", {**SETUPTOOLS_PLUGINS, "isobuild-numpylike": "import"}, ("isobuild-numpylike",)),
-]
-
-
-def _environment(tmp_path: Path) -> tuple[Path, list[Path]]:
-    """The build env and the --path dirs, copied into ``tmp_path`` (distributions are removed from them
-    later): every distribution the fixtures use, declared or not, and plugins none of them asks for."""
-    env = tmp_path / "env"
-    shutil.copytree(build_env(VERSION), env)
-    extra = _extra(tmp_path)
-    _write_dist(extra, "isobuild-optional", "1.0", {"isobuild_optional.py": ""})
-    _write_dist(extra, "isobuild-ns-kept", "1.0", {"isobuild_nsp/kept.py": "VALUE = 'kept'\n"})
-    _write_dist(extra, "isobuild-ns-gone", "1.0", {"isobuild_nsp/gone.py": "VALUE = 'gone'\n"})
-    _write_dist(extra, "isobuild-debian", "1.0", {"isobuild_debian/__init__.py": ""}, record=False)
-    plugin = "def finalize(dist):\n    pass  # configured by nothing here, as pbr without pbr=True\n"
-    _write_dist(extra, "isobuild-setuptools-plugin", "1.0", {"isobuild_setuptools_plugin.py": plugin})
-    (extra / "isobuild_setuptools_plugin-1.0.dist-info" / "entry_points.txt").write_text(
-        "[setuptools.finalize_distribution_options]\nisobuild = isobuild_setuptools_plugin:finalize\n")
-    numpylike = _pip_target("declared-numpylike", "--no-build-isolation",
-                            str(FIXTURES / "declared-numpy-headers" / "numpylike"), PYTHONPATH=str(build_env(VERSION)))
-    paths = [extra]
-    for source in (_setuptools_scm(), numpylike):
-        paths.append(tmp_path / source.name)
-        shutil.copytree(source, paths[-1])
-    return env, paths
-
-
-def _remove_all_but(directory: Path, kept: set[tuple[str, str]]) -> None:
-    """Uninstall from ``directory`` every distribution whose (location, canonical name) is not ``kept``: the
-    files its RECORD lists (a Debian-style .egg-info: its top-level names), then its metadata."""
-    for info in [*directory.glob("*.dist-info"), *directory.glob("*.egg-info")]:
-        headers = (info / ("METADATA" if info.suffix == ".dist-info" else "PKG-INFO")).read_text()
-        name = re.sub(r"[-_.]+", "-", re.search(r"^Name: (.*)$", headers, re.M).group(1).strip()).lower()  # type: ignore[union-attr]
-        if (str(directory), name) in kept:
-            continue
-        if (info / "RECORD").exists():
-            files = [directory / line.split(",")[0] for line in (info / "RECORD").read_text().splitlines() if line]
-        else:
-            tops = (info / "top_level.txt").read_text().split()
-            files = [directory / top for top in tops] + [directory / f"{top}.py" for top in tops]
-        for path in files:
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists() and directory in path.resolve().parents:
-                path.unlink()
-                while path.parent != directory and not any(path.parent.iterdir()):  # as pip: an empty dir
-                    path = path.parent  # would still import, as a namespace package
-                    path.rmdir()
-        shutil.rmtree(info, ignore_errors=True)
-
-
-def _wheel(src: Path, fixture: str, env: Path, paths: list[Path], out: Path, *args: str) -> \
-        subprocess.CompletedProcess[bytes]:
-    """A fresh copy of ``fixture`` at ``src`` (always the same path: a C extension records it), built."""
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.copytree(FIXTURES / fixture, src)
-    return run_isobuild("wheel", str(src), "--python", require_interpreter(VERSION), "-o", str(out), "--json",
-                        *(arg for path in paths for arg in ("--path", str(path))), *args,
-                        env=clean_env(PYTHONPATH=str(env), SOURCE_DATE_EPOCH="1700000000"))
-
-
-@pytest.mark.parametrize(("fixture", "undeclared", "hint"), CASES, ids=[case[0] for case in CASES])
-def test_each_fixture_against_the_declared_closure_alone(tmp_path: Path, fixture: str, undeclared: dict[str, str],
-                                                         hint: tuple[str, ...]) -> None:
-    """The record of a normal build; --only-declared's exit code, hint and wheel; and the wheel (or the
-    failure) of a normal build in the same dirs once every undeclared distribution is uninstalled."""
-    env, paths = _environment(tmp_path)
-    src = tmp_path / "src"
-    usual = _wheel(src, fixture, env, paths, tmp_path / "usual")
-    assert usual.returncode == 0, usual.stderr.decode(errors="replace")
-    deps = json.loads(usual.stdout)["dependencies"]
-    assert {item["name"]: item["how"] for item in deps["undeclared"] if item["location"] != str(env)} == undeclared
-
-    only = _wheel(src, fixture, env, paths, tmp_path / "only", "--only-declared")
-    stderr = only.stderr.decode(errors="replace")
-    hints = re.findall(r"--only-declared hid (.*), which the build asked for", stderr)
-    assert only.returncode == (BackendFailed.exit_code if hint else 0), stderr
-    assert hints == ([", ".join(hint)] if hint else [])
-
-    declared = [item for item in deps["used"] if item not in deps["undeclared"]] + deps["unused"]
-    kept = {(item["location"], item["name"]) for item in declared}
-    for directory in (env, *paths):
-        _remove_all_but(directory, kept)
-    clean = _wheel(src, fixture, env, paths, tmp_path / "clean")
-    assert clean.returncode == only.returncode, clean.stderr.decode(errors="replace")
-    if not hint:
-        comparison = compare(json.loads(only.stdout)["path"], json.loads(clean.stdout)["path"])
-        assert not comparison.members, render(comparison)

@@ -194,8 +194,8 @@ def _rank(how: str) -> int:
 
 def used(loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Sequence[str],
          srcdir: str) -> tuple[list[Used], list[tuple[str, str]]]:
-    """The distributions owning the (file, how) pairs loaded, once each (``import`` before ``child
-    process``, an entry point's group between); files under ``excluded`` (the stdlib, backend-path) or the source tree are skipped."""
+    """The distributions owning the (file, how) pairs loaded, once each, by the most direct ``how``
+    (_rank); files under ``excluded`` (the stdlib, backend-path) or the source tree are skipped."""
     owners: dict[Owner, str] = {}
     unowned: dict[str, str] = {}
     indexes: dict[str, _Entry] = {}
