@@ -21,6 +21,10 @@
 # loaded them (a system site .pth's import, see above), not the child's code.
 # A child that ends by os._exit() or a signal reports nothing.
 #
+# --only-declared (hide()): a Hider takes PathFinder's place, and the importlib_metadata backport's own
+# finder, once the backport is imported (after_import(): Python has no post-import hook, so a finder first
+# in sys.meta_path wraps the loader of the modules watched), hides the same distributions.
+#
 # Any interpreter that honours PYTHONPATH may import this file (even Python 2),
 # so it keeps to syntax every version parses and never raises.
 import os
@@ -308,13 +312,21 @@ class _Then(object):
         if getattr(module, "__spec__", None) is not None:
             module.__spec__.loader = self.loader
         for callback in self.callbacks:
-            callback(module)
+            _call(callback, module)
+
+
+def _call(callback, module):
+    """callback(module); isobuild's bookkeeping failing must not fail the import it watched."""
+    try:
+        callback(module)
+    except Exception as exc:
+        sys.stderr.write("isobuild: after importing %s: %r\n" % (module.__name__, exc))
 
 
 def after_import(name, callback):
     """callback(module) once the module `name` is imported: now if it is already."""
     if name in sys.modules:
-        callback(sys.modules[name])
+        _call(callback, sys.modules[name])
         return
     watcher = next((f for f in sys.meta_path if type(f).__name__ == "Watcher"), None)
     if watcher is None:
