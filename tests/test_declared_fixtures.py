@@ -1,6 +1,7 @@
 """Each declared-* fixture (and a clean project), built with real backends in an environment holding more
 than it declares: the record, --only-declared's exit code, hint and wheel, and that wheel compared member by
-member with one built in the same dirs once every undeclared distribution is uninstalled (issue 23)."""
+member with one built in the same dirs once every undeclared distribution is uninstalled (issue 23); and
+what the hint is built from: what the hider refused."""
 
 from __future__ import annotations
 
@@ -120,3 +121,40 @@ def test_each_fixture_against_the_declared_closure_alone(tmp_path: Path, fixture
     if not hint:
         comparison = compare(json.loads(only.stdout)["path"], json.loads(clean.stdout)["path"])
         assert not comparison.members, render(comparison)
+
+
+SHIM = Path(__file__).resolve().parent.parent / "src" / "isobuild" / "_shim" / "sitecustomize.py"
+
+
+def test_the_hider_refuses_only_what_is_asked_for_and_found_nowhere_else(tmp_path: Path) -> None:
+    """entry_points() goes through every distribution: the hidden ones are not "asked for" by it, as they
+    are by version(NAME). A hidden module that a later sys.path entry also has (setuptools' own copy of
+    packaging) is no refusal either: the import succeeds."""
+    site, later = tmp_path / "site", tmp_path / "later"
+    write_dist(site, "kept", "1.0", {"kept.py": ""})
+    write_dist(site, "gone", "1.0", {"gone.py": "", "twice.py": ""})
+    write_dist(later, "twice", "1.0", {"twice.py": ""})
+    script = f"""
+import importlib.metadata, importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("shim", {str(SHIM)!r})
+shim = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shim)
+sys.path[:0] = [{str(site)!r}, {str(later)!r}]
+hider = shim.hide([{str(site / "gone.py")!r}, {str(site / "twice.py")!r}], [[{str(site)!r}, "gone"]])
+import twice, kept
+groups = importlib.metadata.entry_points()
+scanned = list(hider.refused)
+try:
+    importlib.metadata.version("gone")
+except importlib.metadata.PackageNotFoundError:
+    pass
+try:
+    import gone
+except ImportError:
+    pass
+print(json.dumps({{"twice": twice.__file__, "scanned": scanned, "refused": hider.refused}}))
+"""
+    out = subprocess.run([require_interpreter(VERSION), "-S", "-c", script], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr.decode(errors="replace")
+    assert json.loads(out.stdout) == {"twice": str(later / "twice.py"), "scanned": [],
+                                      "refused": ["gone", str(site / "gone.py")]}
