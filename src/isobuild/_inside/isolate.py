@@ -89,7 +89,7 @@ def setup(msg: dict[str, Any]) -> dict[str, Any]:
     if msg.get("only_declared"):  # the closure is not known yet: .pth files' imports wait for it (hidden.py)
         sys.path[:] = list(msg["backend_path"]) + base
         for site_dir in site_dirs:
-            code._add_site_dir(site_dir, lambda pth: False, DEFERRED)
+            code.add_site_dir(site_dir, lambda pth: False, DEFERRED)
     else:
         code.isolate(list(msg["backend_path"]) + base, site_dirs)
     # Children: no user site; the shim restores sys.path to base + site_dirs in

@@ -42,7 +42,7 @@ def isolate(path, site_dirs):
         site.addsitedir(site_dir)
 
 
-def _add_site_dir(site_dir, hidden, deferred=None):
+def add_site_dir(site_dir, hidden, deferred=None):
     """site.addsitedir(site_dir) for --only-declared: the .pth files `hidden` says no to are not run. The
     .pth format as the site module documents it: a line starting with `import` is executed, `#` starts a
     comment, any other line is a dir appended to sys.path if it exists. With `deferred` (a list), the
@@ -76,7 +76,7 @@ def _add_site_dir(site_dir, hidden, deferred=None):
 
 
 def run_deferred(deferred, hidden):
-    """The deferred .pth import lines (see _add_site_dir) of the files not `hidden` now, in order;
+    """The deferred .pth import lines (see add_site_dir) of the files not `hidden` now, in order;
     the others stay in `deferred` (a later closure, with get_requires_for_build_*'s, may reveal them)."""
     for pth, line in list(deferred):
         if hidden(pth):
@@ -346,7 +346,7 @@ def _main():
             hider = hide(hidden["roots"], hidden["dists"])
             sys.path[:] = list(spec["path"])
             for site_dir in spec["site_dirs"]:
-                _add_site_dir(site_dir, hider.hidden)
+                add_site_dir(site_dir, hider.hidden)
         else:
             isolate(spec["path"], spec["site_dirs"])
         atexit.register(_report, os.environ["_ISOBUILD_HOOK_PATH"], before)
