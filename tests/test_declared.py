@@ -72,7 +72,7 @@ def test_relax_keeps_a_distribution_in_the_closure_and_remove_takes_it_out(tmp_p
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def _write_dist(where: Path, name: str, version: str, files: dict[str, str], *, record: bool = True) -> None:
+def write_dist(where: Path, name: str, version: str, files: dict[str, str], *, record: bool = True) -> None:
     """A distribution installed in ``where``: its files, and a .dist-info with RECORD (else a Debian-style
     .egg-info with top_level.txt alone)."""
     for path, text in files.items():
@@ -125,37 +125,44 @@ def test_a_clean_project_uses_only_what_it_declares(tmp_path: Path) -> None:
     assert environment["config_settings"] == {} and environment["source_date_epoch"] is None
 
 
-def _setuptools_scm() -> Path:
-    """setuptools-scm and vcs-versioning (its one requirement the build env lacks), pip install --target'ed once."""
-    target = CACHE / f"declared-setuptools-scm-{VERSION}"
+def pip_target(name: str, *args: str, **env: str) -> Path:
+    """pip install --no-deps --target (``args``: what to install), once into the test cache."""
+    target = CACHE / f"{name}-{VERSION}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run([require_interpreter(VERSION), "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-                        "--disable-pip-version-check", "--target", str(target), "setuptools-scm", "vcs-versioning"],
-                       check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"), timeout=300)
+                        "--disable-pip-version-check", "--target", str(target), *args],
+                       check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore", **env), timeout=300)
         (target / ".complete").touch()
     return target
 
 
+def setuptools_scm() -> Path:
+    """setuptools-scm and vcs-versioning (its one requirement the build env lacks)."""
+    return pip_target("declared-setuptools-scm", "setuptools-scm", "vcs-versioning")
+
+
 def test_setuptools_scm_loaded_through_entry_points_is_undeclared(tmp_path: Path) -> None:
-    scm = _setuptools_scm()
+    scm = setuptools_scm()
     src = copy_fixture("declared-setuptools-scm", tmp_path)
 
     info, stderr = _build(src, tmp_path, "--path", str(scm))
 
     undeclared = {item["name"]: item for item in info["dependencies"]["undeclared"]}
-    assert undeclared["setuptools-scm"]["location"] == str(scm) and undeclared["setuptools-scm"]["how"] == "import"
-    assert "vcs-versioning" in undeclared and "setuptools" not in undeclared
-    assert "setuptools" in _names(info["dependencies"]["used"])
+    group = "entry point setuptools.finalize_distribution_options"
+    assert undeclared["setuptools-scm"]["location"] == str(scm) and undeclared["setuptools-scm"]["how"] == group
+    assert "vcs-versioning" in undeclared and "setuptools" not in undeclared  # imported by the plugin, later
+    used = {item["name"]: item for item in info["dependencies"]["used"]}
+    assert used["setuptools"]["how"] == "import"  # its own plugins too, but the backend is imported first
     [line] = _warnings(stderr)
     assert f"the hooks loaded {len(undeclared)} distributions the build does not declare (-v lists them)" in line
     _, verbose = _build(src, tmp_path, "--path", str(scm), "-v")
-    assert f"undeclared: setuptools-scm {undeclared['setuptools-scm']['version']} at {scm} (import)" in verbose
+    assert f"undeclared: setuptools-scm {undeclared['setuptools-scm']['version']} at {scm} ({group})" in verbose
 
 
 def test_a_build_hook_importing_an_undeclared_package(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
-    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
 
     info, _ = _build(copy_fixture("declared-hatch-hook", tmp_path), tmp_path, "--path", str(extra))
@@ -171,7 +178,7 @@ def test_a_code_generator_run_as_a_python_child(tmp_path: Path) -> None:
     """Its package has a Debian-style .egg-info: no RECORD, no installed-files.txt, top_level.txt only."""
     extra = tmp_path / "extra"
     generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
-    _write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
+    write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
                                                    "isobuild_codegen/__main__.py": generator}, record=False)
 
     info, _ = _build(copy_fixture("declared-codegen", tmp_path), tmp_path, "--path", str(extra))
@@ -191,7 +198,7 @@ def test_without_the_check_nothing_is_called_undeclared(tmp_path: Path) -> None:
 
 def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
-    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
     src = copy_fixture("declared-hatch-hook", tmp_path)
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
@@ -207,13 +214,13 @@ def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_pa
 
 # ---------------------------------------------------------------- --only-declared
 
-def _extra(tmp_path: Path) -> Path:
+def extra_dists(tmp_path: Path) -> Path:
     """A --path dir holding what the fixtures use without declaring it."""
     extra = tmp_path / "extra"
-    _write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
+    write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
     generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
-    _write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
+    write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
                                                    "isobuild_codegen/__main__.py": generator}, record=False)
     return extra
 
@@ -232,7 +239,7 @@ def _members(wheel: str | Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("fixture", ["flit", "hatch", "setuptools-pyproject"])
 def test_only_declared_builds_what_a_clean_project_builds(tmp_path: Path, fixture: str) -> None:
     src = copy_fixture(fixture, tmp_path)
-    usual, _ = _build(src, tmp_path / "usual", "--path", str(_extra(tmp_path)))
+    usual, _ = _build(src, tmp_path / "usual", "--path", str(extra_dists(tmp_path)))
 
     result = _only_declared(src, tmp_path, "--path", str(tmp_path / "extra"), "--json")
 
@@ -244,7 +251,7 @@ def test_only_declared_builds_what_a_clean_project_builds(tmp_path: Path, fixtur
 
 def test_only_declared_hides_setuptools_scm_from_setuptools_entry_points(tmp_path: Path) -> None:
     result = _only_declared(copy_fixture("declared-setuptools-scm", tmp_path), tmp_path,
-                            "--path", str(_setuptools_scm()), "--json")
+                            "--path", str(setuptools_scm()), "--json")
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     deps = json.loads(result.stdout)["dependencies"]
@@ -258,7 +265,7 @@ def test_a_build_that_needs_a_hidden_distribution_fails_with_a_hint_naming_it(
         tmp_path: Path, fixture: str, hidden: str) -> None:
     """By import in the hook process, by importlib.metadata, by import in a Python child."""
     src = copy_fixture(fixture, tmp_path)
-    extra = _extra(tmp_path)
+    extra = extra_dists(tmp_path)
     _build(src, tmp_path / "usual", "--path", str(extra))  # it builds where the distribution is seen
 
     result = _only_declared(src, tmp_path, "--path", str(extra))
@@ -281,8 +288,8 @@ def test_only_declared_needs_the_check(tmp_path: Path) -> None:
 def test_a_namespace_package_split_between_a_declared_and_a_hidden_distribution(tmp_path: Path) -> None:
     """One site dir: the shared dir stays, the hidden distribution's modules and metadata go (the shim's
     Hider, as the hook process and its children put it in place, run by the hooks' interpreter)."""
-    _write_dist(tmp_path, "ns-kept", "1.0", {"nsp/kept.py": "", "kept_top/__init__.py": ""})
-    _write_dist(tmp_path, "ns-gone", "1.0", {"nsp/gone.py": "", "gone_top.py": ""})
+    write_dist(tmp_path, "ns-kept", "1.0", {"nsp/kept.py": "", "kept_top/__init__.py": ""})
+    write_dist(tmp_path, "ns-gone", "1.0", {"nsp/gone.py": "", "gone_top.py": ""})
     hidden = declared_hidden([str(tmp_path)], [Resolved("ns-kept", "1.0", str(tmp_path))])
     assert hidden.names == ("ns-gone",) and hidden.dists == ((str(tmp_path), "ns-gone"),)
     assert str(tmp_path / "nsp") not in hidden.roots and str(tmp_path / "nsp" / "gone.py") in hidden.roots
@@ -313,16 +320,18 @@ print(json.dumps(results))
                                       "nsp.gone": "No module named 'nsp.gone'", "gone_top": "No module named 'gone_top'"}
 
 
-def test_a_hidden_distributions_pth_file_is_not_run_in_children(tmp_path: Path) -> None:
-    """The code generator's child would run it at start-up; the hook process ran it before the closure
-    was known, and says so."""
-    extra = _extra(tmp_path)
+@pytest.mark.parametrize("declared", [False, True])
+def test_a_hidden_distributions_pth_file_is_never_run(tmp_path: Path, declared: bool) -> None:
+    """Neither in the hook process (its .pth imports wait for the closure) nor in the code generator's
+    child; a declared distribution's runs in both, as in a normal build."""
+    extra = extra_dists(tmp_path)
     marker = tmp_path / "pth-ran"
     pth_line = f"import os; open(os.path.join({str(marker)!r}, str(os.getpid())), 'w').close()\n"
-    _write_dist(extra, "isobuild-pth", "1.0", {"isobuild_pth.pth": pth_line})
+    write_dist(extra, "isobuild-pth", "1.0", {"isobuild_pth.pth": pth_line})
     marker.mkdir()
     src = copy_fixture("declared-codegen", tmp_path)
-    build_requires = "requires = [\"hatchling\", \"isobuild-codegen\"]"
+    requires = ["hatchling", "isobuild-codegen", *(["isobuild-pth"] if declared else [])]
+    build_requires = f"requires = {json.dumps(requires)}"
     (src / "pyproject.toml").write_text((src / "pyproject.toml").read_text().replace('requires = ["hatchling"]',
                                                                                      build_requires))
 
@@ -334,13 +343,34 @@ def test_a_hidden_distributions_pth_file_is_not_run_in_children(tmp_path: Path) 
 
     stderr = result.stderr.decode(errors="replace")
     assert result.returncode == 0, stderr
-    assert len(list(marker.iterdir())) == 1  # the hook process's setup alone
-    assert f"ran these .pth files of hidden distributions before they could be hidden (its Python children " \
-           f"do not): {extra / 'isobuild_pth.pth'}" in stderr
+    assert len(list(marker.iterdir())) == (2 if declared else 0)
+
+
+def test_the_importlib_metadata_backports_own_finder_does_not_find_a_hidden_distribution(tmp_path: Path) -> None:
+    """The backport (a real one, declared) appends its own finder to sys.meta_path when imported: it finds
+    a declared distribution, not a hidden one."""
+    backport = pip_target("declared-importlib-metadata", "importlib-metadata", "zipp", "lazy-importer")
+    src = copy_fixture("declared-metadata", tmp_path)
+    (src / "hatch_build.py").write_text((src / "hatch_build.py").read_text().replace(
+        "import importlib.metadata\n", "import importlib_metadata\n").replace(
+        'importlib.metadata.version("isobuild-undeclared")',
+        'importlib_metadata.version("hatchling"), importlib_metadata.version("isobuild-undeclared")'))
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('requires = ["hatchling"]',
+                                                       'requires = ["hatchling", "importlib-metadata"]'))
+    extra = extra_dists(tmp_path)
+    _build(src, tmp_path / "usual", "--path", str(extra), "--path", str(backport))  # found where it is not hidden
+
+    result = _only_declared(src, tmp_path, "--path", str(extra), "--path", str(backport))
+
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == BackendFailed.exit_code, stderr
+    assert "PackageNotFoundError: No package metadata was found for isobuild-undeclared" in stderr
+    assert "--only-declared hid isobuild-undeclared, which the build asked for" in stderr
 
 
 def test_install_srcdir_only_declared(tmp_path: Path) -> None:
-    extra = _extra(tmp_path)
+    extra = extra_dists(tmp_path)
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
     prefix = tmp_path / "prefix"
 
@@ -356,8 +386,8 @@ def test_install_srcdir_only_declared(tmp_path: Path) -> None:
 def test_unreadable_metadata_owns_nothing_and_breaks_nothing(tmp_path: Path) -> None:
     """A RECORD that is not UTF-8, a .dist-info that is a file: the files they would own are reported
     as owned by no distribution; the other distributions in the dir are still found."""
-    _write_dist(tmp_path, "fine", "1.0", {"fine.py": ""})
-    _write_dist(tmp_path, "bad-utf8", "1.0", {"bad_utf8.py": ""})
+    write_dist(tmp_path, "fine", "1.0", {"fine.py": ""})
+    write_dist(tmp_path, "bad-utf8", "1.0", {"bad_utf8.py": ""})
     (tmp_path / "bad_utf8-1.0.dist-info" / "RECORD").write_bytes(b"bad_utf8.py,,\n\xff\xfe\n")
     (tmp_path / "a_file-1.0.dist-info").write_text("not a dir")
     loaded = [(str(tmp_path / name), "import") for name in ("bad_utf8.py", "fine.py")]

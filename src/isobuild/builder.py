@@ -187,11 +187,6 @@ class Session:
         self.hidden = hidden(self.hello.sys_path, self._env.closure.values())
         self.hooks.hide(self.hidden.roots, self.hidden.dists)
         self.step(f"--only-declared: {len(self.hidden.names)} distributions hidden", t0)
-        site_dirs = {os.path.normpath(d) for d in self.request.isolation.site_dirs}
-        ran = [root for root in self.hidden.roots if root.endswith(".pth") and os.path.dirname(root) in site_dirs]
-        if ran:  # run by the hook process's setup, before the closure was known; its children skip them
-            self.step(f"warning: --only-declared: the hook process ran these .pth files of hidden distributions "
-                      f"before they could be hidden (its Python children do not): {', '.join(ran)}")
 
     def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
         """A failure under --only-declared: the hint names each hidden distribution the build asked for
@@ -249,7 +244,8 @@ def _open(request: Request, progress: Progress, hooks: Hooks, staging: Staging |
 
     project = project_config.load(request.srcdir)
     # --only-declared: the backend is imported by the first hook, once what is undeclared is hidden.
-    hooks.setup(project, request.config_settings, import_backend=not request.only_declared)
+    hooks.setup(project, request.config_settings, import_backend=not request.only_declared,
+                only_declared=request.only_declared)
     if not request.skip_dependency_check:  # -x: not checked, so not parsed either (as build's flag)
         from .dependencies import parse_static  # lazy: see the top
 

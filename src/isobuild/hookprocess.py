@@ -119,14 +119,15 @@ class HookProcess:
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
         self._ended = False
 
-    def setup(self, backend_path: Sequence[str] = (), backend: str | None = None) -> None:
+    def setup(self, backend_path: Sequence[str] = (), backend: str | None = None, only_declared: bool = False) -> None:
         """Ask the process to build the hooks' sys.path, then to import ``backend``'s module; the reply
-        is read by hello(), once the frontend's own work in the meantime is done."""
+        is read by hello(), once the frontend's own work in the meantime is done. ``only_declared``:
+        the site dirs' .pth imports wait for hide() (a hidden distribution's are never run)."""
         isolation = self.isolation
         self._send({
             "op": "setup", "pythonpath": list(isolation.pythonpath), "site_dirs": list(isolation.site_dirs),
             "backend_path": list(backend_path), "system_site": isolation.system_site, "shim_dir": SHIM_DIR,
-            "backend": backend,
+            "backend": backend, "only_declared": only_declared,
         })
 
     def hello(self) -> Hello:

@@ -64,13 +64,14 @@ class Hooks:
         self._process.__exit__(exc_type, exc, tb)
 
     def setup(self, project: Project | None, config_settings: ConfigSettings | None = None, *,
-              import_backend: bool = True) -> None:
+              import_backend: bool = True, only_declared: bool = False) -> None:
         """The hooks' sys.path (with ``project``'s backend-path) and, with ``import_backend``, the backend's
-        import, asked of the hook process; pyproject-hooks is imported meanwhile."""
+        import, asked of the hook process; pyproject-hooks is imported meanwhile. ``only_declared``: the
+        site dirs' .pth imports wait for the hiding (hookprocess.HookProcess.setup)."""
         if project is None:
             self._process.setup()
             return
-        self._process.setup(project.backend_path, project.backend if import_backend else None)
+        self._process.setup(project.backend_path, project.backend if import_backend else None, only_declared)
         import warnings  # lazy: see the top
 
         import pyproject_hooks  # lazy: see the top

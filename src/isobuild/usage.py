@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # with -x the dependency check, and packaging with it, is never imported
     from .dependencies import Resolved
 
-IMPORT, CHILD = "import", "child process"
+IMPORT, CHILD = "import", "child process"  # and "entry point GROUP" (_inside/loaded.py)
 LOADED_SUFFIX = ".loaded"  # beside the file _ISOBUILD_HOOK_PATH names: the children's reports (the shim)
 
 
@@ -187,10 +187,15 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503, as packaging's canonicalize_name
 
 
+def _rank(how: str) -> int:
+    """A distribution loaded several ways is reported by the most direct: import, entry point, child."""
+    return 0 if how == IMPORT else 2 if how == CHILD else 1
+
+
 def used(loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Sequence[str],
          srcdir: str) -> tuple[list[Used], list[tuple[str, str]]]:
-    """The distributions owning the (file, how) pairs loaded, once each (``import`` before ``child
-    process``); files under ``excluded`` (the stdlib, backend-path) or the source tree are skipped."""
+    """The distributions owning the (file, how) pairs loaded, once each, by the most direct ``how``
+    (_rank); files under ``excluded`` (the stdlib, backend-path) or the source tree are skipped."""
     owners: dict[Owner, str] = {}
     unowned: dict[str, str] = {}
     indexes: dict[str, _Entry] = {}
@@ -213,7 +218,7 @@ def used(loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Se
                 break
         if owner is None:
             unowned.setdefault(path, how)
-        elif owners.get(owner) != IMPORT:
+        elif owner not in owners or _rank(how) < _rank(owners[owner]):
             owners[owner] = how
     found = [Used(*name_and_version(owner), owner.location, how) for owner, how in owners.items()]
     return sorted(found, key=lambda u: u.name), sorted(unowned.items())
@@ -226,7 +231,7 @@ def usage(reports: Sequence[Mapping[str, Any]], children: Sequence[str], hello_p
     entries = list(dict.fromkeys(os.path.normpath(e) for e in [*hello_path, *(e for r in reports for e in r["sys_path"])]
                                  if os.path.isabs(e)))
     stdlib = [os.path.normpath(e) for r in reports for e in r["stdlib"] if os.path.isabs(e)]
-    loaded = [(f, IMPORT) for r in reports for f in r["files"]] + [(f, CHILD) for f in children]
+    loaded = [(f, r.get("how", {}).get(f, IMPORT)) for r in reports for f in r["files"]] + [(f, CHILD) for f in children]
     found, unowned = used(loaded, entries, [*dict.fromkeys(stdlib), *backend_path], os.path.normpath(srcdir))
     if declared is None:
         return Usage(tuple(found), tuple(unowned), None, None)

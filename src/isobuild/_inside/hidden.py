@@ -7,6 +7,8 @@ the files and dirs of hidden distributions (``roots``) and their metadata
 place in sys.meta_path here, and the children's sys.path spec (the file
 _ISOBUILD_HOOK_PATH names) gets the same, so that each Python child of this
 interpreter puts one in place too. The backend is imported only after the first.
+The import lines of the site dirs' .pth files, held back at setup (isolate.py),
+run here, those of hidden distributions excepted: a later closure may reveal them.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from . import isolate
 
 def hide(msg: dict[str, Any]) -> dict[str, Any]:
     hidden = {"roots": list(msg["roots"]), "dists": list(msg["dists"])}
-    isolate._shim(msg["shim_dir"]).hide(hidden["roots"], hidden["dists"])
+    shim = isolate.shim(msg["shim_dir"])
+    shim.run_deferred(isolate.DEFERRED, shim.hide(hidden["roots"], hidden["dists"]).hidden)
     name = os.environ["_ISOBUILD_HOOK_PATH"]
     with open(name, encoding="ascii") as f:
         spec = json.load(f)

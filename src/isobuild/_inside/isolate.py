@@ -37,9 +37,19 @@ def venv_prefixes() -> list[str] | None:
     return prefixes
 
 
-def _shim(shim_dir: str) -> Any:
+_SHIMS: dict[str, Any] = {}  # one copy of the shim per process: its finders must see each other's state
+DEFERRED: list[tuple[str, str]] = []  # --only-declared: .pth import lines not run yet (shim.run_deferred)
+
+
+def shim(shim_dir: str) -> Any:
     """isobuild's sitecustomize shim, under another name: the same code restores the children's
     sys.path. Found by the path finder, so that it loads from isobuild.pyz (zipimport) too."""
+    if shim_dir not in _SHIMS:
+        _SHIMS[shim_dir] = _load_shim(shim_dir)
+    return _SHIMS[shim_dir]
+
+
+def _load_shim(shim_dir: str) -> Any:
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", [shim_dir])
     get_source = getattr(spec.loader, "get_source", None) if spec is not None else None
     if spec is None or spec.origin is None or get_source is None:
@@ -75,7 +85,13 @@ def setup(msg: dict[str, Any]) -> dict[str, Any]:
     base = list(msg["pythonpath"]) + stdlib
     system = site.getsitepackages(venv_prefixes())
     site_dirs = list(msg["site_dirs"]) + (system if msg["system_site"] else [])
-    _shim(msg["shim_dir"]).isolate(list(msg["backend_path"]) + base, site_dirs)
+    code = shim(msg["shim_dir"])
+    if msg.get("only_declared"):  # the closure is not known yet: .pth files' imports wait for it (hidden.py)
+        sys.path[:] = list(msg["backend_path"]) + base
+        for site_dir in site_dirs:
+            code.add_site_dir(site_dir, lambda pth: False, DEFERRED)
+    else:
+        code.isolate(list(msg["backend_path"]) + base, site_dirs)
     # Children: no user site; the shim restores sys.path to base + site_dirs in
     # a child of this very interpreter, and steps aside in any other one.
     spec = {"identity": [sys.executable, sys.version], "path": base, "site_dirs": site_dirs}

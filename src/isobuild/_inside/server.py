@@ -50,6 +50,7 @@ class Server:
 
     def setup(self, msg: dict[str, Any]) -> dict[str, Any]:
         hello = isolate.setup(msg)
+        loaded.watch(isolate.shim(msg["shim_dir"]))  # which entry-point group loaded what
         hello["markers"] = markers.markers()
         if msg.get("backend"):
             self.backend = (msg["backend"], msg["backend_path"])

@@ -21,6 +21,10 @@
 # loaded them (a system site .pth's import, see above), not the child's code.
 # A child that ends by os._exit() or a signal reports nothing.
 #
+# --only-declared (hide()): a Hider takes PathFinder's place, and the importlib_metadata backport's own
+# finder, once the backport is imported (after_import(): Python has no post-import hook, so a finder first
+# in sys.meta_path wraps the loader of the modules watched), hides the same distributions.
+#
 # Any interpreter that honours PYTHONPATH may import this file (even Python 2),
 # so it keeps to syntax every version parses and never raises.
 import os
@@ -38,10 +42,11 @@ def isolate(path, site_dirs):
         site.addsitedir(site_dir)
 
 
-def _add_site_dir(site_dir, hidden):
+def add_site_dir(site_dir, hidden, deferred=None):
     """site.addsitedir(site_dir) for --only-declared: the .pth files `hidden` says no to are not run. The
     .pth format as the site module documents it: a line starting with `import` is executed, `#` starts a
-    comment, any other line is a dir appended to sys.path if it exists."""
+    comment, any other line is a dir appended to sys.path if it exists. With `deferred` (a list), the
+    import lines are appended to it as (file, line), for run_deferred() once the closure is known."""
     site_dir = os.path.abspath(site_dir)
     if site_dir not in sys.path:
         sys.path.append(site_dir)
@@ -58,12 +63,28 @@ def _add_site_dir(site_dir, hidden):
                 lines = f.read().splitlines()
             for line in lines:
                 if line.startswith(("import ", "import\t")):
-                    exec(line)
+                    if deferred is None:
+                        exec(line)
+                    else:
+                        deferred.append((pth, line))
                 elif line.strip() and not line.startswith("#"):
                     entry = os.path.abspath(os.path.join(site_dir, line.rstrip()))
                     if entry not in sys.path and os.path.exists(entry):
                         sys.path.append(entry)
         except Exception as exc:  # as site does: say so, go on with the next file
+            sys.stderr.write("Error processing %s: %s\n" % (pth, exc))
+
+
+def run_deferred(deferred, hidden):
+    """The deferred .pth import lines (see add_site_dir) of the files not `hidden` now, in order;
+    the others stay in `deferred` (a later closure, with get_requires_for_build_*'s, may reveal them)."""
+    for pth, line in list(deferred):
+        if hidden(pth):
+            continue
+        deferred.remove((pth, line))
+        try:
+            exec(line)
+        except Exception as exc:
             sys.stderr.write("Error processing %s: %s\n" % (pth, exc))
 
 
@@ -156,6 +177,7 @@ class Hider(object):
         import importlib.machinery
 
         portions = []
+        refused = []  # kept only if no other entry has the module: setuptools' own copies serve it then
         for entry in list(sys.path if path is None else path):
             spec = self.finder.find_spec(name, [entry], target)
             if spec is None:
@@ -163,9 +185,10 @@ class Hider(object):
             if spec.loader is None:  # a namespace portion (or several)
                 portions += [p for p in (spec.submodule_search_locations or ()) if not self.hidden(p)]
             elif spec.origin and self.hidden(spec.origin):
-                self.refused.append(spec.origin)
+                refused.append(spec.origin)
             else:
                 return spec
+        self.refused += refused
         if not portions:
             return None
         spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
@@ -173,14 +196,21 @@ class Hider(object):
         return spec
 
     def find_distributions(self, *args, **kwargs):
-        for dist in self.finder.find_distributions(*args, **kwargs):
+        return self.visible(self.finder.find_distributions(*args, **kwargs), *args, **kwargs)
+
+    def visible(self, dists, context=None, **kwargs):
+        """The distributions of `dists` (any finder's, for `context`) that are not hidden. Those hidden are
+        refused only when asked for by name: entry_points() goes through every distribution."""
+        asked = getattr(context or kwargs.get("context"), "name", None) is not None
+        for dist in dists:
             try:
                 where = os.path.normpath(str(dist.locate_file("")))
                 name = _name(dist) if where in self.locations else ""
             except Exception:  # unreadable metadata: as PathFinder gives it
                 name = where = ""
             if (where, name) in self.dists:
-                self.refused.append(name)
+                if asked:
+                    self.refused.append(name)
             else:
                 yield dist
 
@@ -202,15 +232,107 @@ def _name(dist):
     return ""
 
 
+class MetadataHider(object):
+    """--only-declared: in place of a finder that only finds distributions (the importlib_metadata backport's
+    own MetadataPathFinder, which it appends to sys.meta_path when imported): what it finds, minus what the
+    Hider in sys.meta_path (the one there now: a later closure may reveal more) hides."""
+
+    def __init__(self, finder):
+        self.finder = finder
+
+    def find_spec(self, name, path=None, target=None):
+        return None  # the finder it replaces finds no modules either
+
+    def find_distributions(self, *args, **kwargs):
+        dists = self.finder.find_distributions(*args, **kwargs)
+        hider = next((f for f in sys.meta_path if type(f).__name__ == "Hider"), None)
+        return dists if hider is None else hider.visible(dists, *args, **kwargs)
+
+    def invalidate_caches(self):
+        getattr(self.finder, "invalidate_caches", lambda: None)()
+
+
+def _hide_backport(module):
+    """Once importlib_metadata (the backport, or a copy vendored under that name) is imported: its own finders
+    in sys.meta_path, found by their class's module, give only what the Hider leaves visible."""
+    for index, finder in enumerate(sys.meta_path):
+        if type(finder).__module__.partition(".")[0] == module.__name__ and hasattr(finder, "find_distributions"):
+            sys.meta_path[index] = MetadataHider(finder)
+
+
 def hide(roots, dists):
-    """Put a Hider in place of the PathFinder in sys.meta_path (or of the Hider there before)."""
+    """Put a Hider in place of the PathFinder in sys.meta_path (or of the Hider there before); the
+    importlib_metadata backport's finders, now or once it is imported, hide what it hides."""
     from importlib.machinery import PathFinder
 
     for index, finder in enumerate(sys.meta_path):
         if finder is PathFinder or isinstance(finder, Hider) or type(finder).__name__ == "Hider":
-            sys.meta_path[index] = Hider(roots, dists, PathFinder)
-            return sys.meta_path[index]
+            hider = sys.meta_path[index] = Hider(roots, dists, PathFinder)
+            after_import("importlib_metadata", _hide_backport)
+            return hider
     raise RuntimeError("no PathFinder in sys.meta_path")
+
+
+class Watcher(object):
+    """First in sys.meta_path: runs a callback with a module once it has been executed (Python has no
+    post-import hook). It finds nothing itself: for a watched name it asks the finders after it and wraps
+    the loader of the spec found; the module's loader is the real one again once it has run."""
+
+    def __init__(self):
+        self.callbacks = {}
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.callbacks:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None and finder is not self else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _Then(spec.loader, self.callbacks.pop(name))
+        return spec
+
+
+class _Then(object):
+    """A loader that runs `callbacks` with the module after `loader` has executed it."""
+
+    def __init__(self, loader, callbacks):
+        self.loader = loader
+        self.callbacks = callbacks
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        module.__loader__ = self.loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.loader
+        for callback in self.callbacks:
+            _call(callback, module)
+
+
+def _call(callback, module):
+    """callback(module); isobuild's bookkeeping failing must not fail the import it watched."""
+    try:
+        callback(module)
+    except Exception as exc:
+        sys.stderr.write("isobuild: after importing %s: %r\n" % (module.__name__, exc))
+
+
+def after_import(name, callback):
+    """callback(module) once the module `name` is imported: now if it is already."""
+    if name in sys.modules:
+        _call(callback, sys.modules[name])
+        return
+    watcher = next((f for f in sys.meta_path if type(f).__name__ == "Watcher"), None)
+    if watcher is None:
+        watcher = Watcher()
+        sys.meta_path.insert(0, watcher)
+    watcher.callbacks.setdefault(name, []).append(callback)
 
 
 def _main():
@@ -224,7 +346,7 @@ def _main():
             hider = hide(hidden["roots"], hidden["dists"])
             sys.path[:] = list(spec["path"])
             for site_dir in spec["site_dirs"]:
-                _add_site_dir(site_dir, hider.hidden)
+                add_site_dir(site_dir, hider.hidden)
         else:
             isolate(spec["path"], spec["site_dirs"])
         atexit.register(_report, os.environ["_ISOBUILD_HOOK_PATH"], before)
