@@ -18,7 +18,7 @@ PACKAGE = "_isobuild_inside"
 
 # Type comments, not annotations: this file must parse on any Python, to say that it is too old.
 def _load_package():  # type: () -> None
-    import importlib.util
+    import importlib.util  # not at the top: this file must run on any Python, to say it is too old
 
     here = os.path.dirname(os.path.abspath(__file__))
     if PACKAGE in sys.modules:  # isobuild.pyz: the archive's __main__ imported it from the archive

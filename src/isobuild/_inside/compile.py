@@ -16,6 +16,9 @@ import py_compile
 import sys
 from typing import Any, Iterator, List, Optional, Tuple
 
+# Imported where used (lazy): concurrent.futures, multiprocessing: only for a pool, when there are
+# enough files to compile for one to pay (one batch is compiled in this process).
+
 Job = Tuple[str, str, List[int], Optional[str], bool]  # source, final path, levels, invalidation mode, hardlink
 
 
@@ -65,8 +68,8 @@ class _Batches:
             self.done.append(_compile_batch(batch))
             return
         if self.pool is None:
-            import concurrent.futures
-            import multiprocessing
+            import concurrent.futures  # lazy: see the top
+            import multiprocessing  # lazy: see the top
 
             # fork: workers that spawn or a forkserver start (3.14's default) would
             # re-run __main__.py, and could not import this package by name.

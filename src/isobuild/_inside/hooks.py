@@ -7,10 +7,12 @@ hooks of a build and the script, its files and its protocol stay pyproject-hooks
 """
 from __future__ import annotations
 
+import importlib
 import os
 import runpy
 import sys
 import traceback
+from importlib.machinery import PathFinder
 from types import TracebackType
 from typing import Any
 
@@ -23,9 +25,6 @@ def import_backend(backend: str, backend_path: list[str]) -> None:
     With backend-path, only a module found there (as PEP 517 demands); a failed
     import is forgotten: pyproject-hooks imports again in the hook and reports it.
     """
-    import importlib
-    from importlib.machinery import PathFinder
-
     module = backend.partition(":")[0].strip()
     if backend_path and PathFinder.find_spec(module.partition(".")[0], backend_path) is None:
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.machinery
 import json
 import os
+import site  # under -S (the target's flags) its import runs nothing: only its functions are used
 import sys
 import types
 from typing import Any
@@ -79,8 +80,6 @@ def _spec_file(spec: dict[str, Any]) -> str:
 
 def setup(msg: dict[str, Any]) -> dict[str, Any]:
     """Put sys.path and os.environ in place; return what was done, for the frontend's hello."""
-    import site
-
     stdlib = list(sys.path)
     base = list(msg["pythonpath"]) + stdlib
     system = site.getsitepackages(venv_prefixes())

@@ -30,12 +30,19 @@
 import os
 import sys
 
+# Imported where used (lazy): this file runs at the start-up of every Python child of a build, of any
+# interpreter (most are left alone and need none of these), so each import waits for its use:
+#   site: only when a child of the hooks' interpreter gets the hooks' sys.path back (isolate)
+#   json: only when the hooks' sys.path is read, and for the report at exit
+#   atexit: only in a child of the hooks' interpreter (the report at exit)
+#   importlib.machinery, re: only under --only-declared (the Hider and its names)
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def isolate(path, site_dirs):
     """Make sys.path exactly `path`, then add `site_dirs` as site dirs (their .pth files run)."""
-    import site
+    import site  # lazy: see the top
 
     sys.path[:] = list(path)
     for site_dir in site_dirs:
@@ -101,7 +108,7 @@ def _step_aside():
 def _spec():
     """What the hooks' sys.path is, from the file _ISOBUILD_HOOK_PATH names (not the variable itself: a
     variable over 128 KiB would make every exec fail). No file (the command is over): nothing to restore."""
-    import json
+    import json  # lazy: see the top
 
     name = os.environ.get("_ISOBUILD_HOOK_PATH")
     if not name:
@@ -131,7 +138,7 @@ def module_files(modules):
 def _report(name, before):
     """At exit: the files of the modules this child loaded (not in `before`), one JSON line appended (one
     write: lines of children exiting together do not interleave)."""
-    import json
+    import json  # lazy: see the top
 
     files = module_files(dict((key, module) for key, module in list(sys.modules.items()) if key not in before))
     refused = [item for finder in sys.meta_path if isinstance(finder, Hider) for item in finder.refused]
@@ -174,7 +181,7 @@ class Hider(object):
         return False
 
     def find_spec(self, name, path=None, target=None):
-        import importlib.machinery
+        import importlib.machinery  # lazy: see the top
 
         portions = []
         refused = []  # kept only if no other entry has the module: setuptools' own copies serve it then
@@ -221,7 +228,7 @@ class Hider(object):
 def _name(dist):
     """A distribution's canonical name from its metadata's Name header, read as text: entry_points()
     asks for every distribution at each call, and email's parser would cost more than the lookup."""
-    import re
+    import re  # lazy: see the top
 
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
     for line in text.splitlines():
@@ -263,7 +270,7 @@ def _hide_backport(module):
 def hide(roots, dists):
     """Put a Hider in place of the PathFinder in sys.meta_path (or of the Hider there before); the
     importlib_metadata backport's finders, now or once it is imported, hide what it hides."""
-    from importlib.machinery import PathFinder
+    from importlib.machinery import PathFinder  # lazy: see the top
 
     for index, finder in enumerate(sys.meta_path):
         if finder is PathFinder or isinstance(finder, Hider) or type(finder).__name__ == "Hider":
@@ -338,7 +345,7 @@ def after_import(name, callback):
 def _main():
     spec = _spec()
     if spec.get("identity") == [sys.executable, sys.version]:
-        import atexit
+        import atexit  # lazy: see the top
 
         before = set(sys.modules)  # this shim included
         hidden = spec.get("hidden")
