@@ -135,6 +135,8 @@ def _joined(base: str, relative: str) -> str:
 
 
 def _within(path: str, directory: str) -> bool:
+    """scratch.inside's rule as a prefix test on text: it runs for every file a build loaded, against every
+    sys.path entry (thousands of calls a build), where os.path.commonpath would dominate the record's cost."""
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
