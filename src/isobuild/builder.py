@@ -45,11 +45,12 @@ class Request:
     """What one command asks for: the project, its isolation, config settings, and where output goes."""
 
     __slots__ = ("srcdir", "isolation", "config_settings", "skip_dependency_check", "log", "relax", "remove",
-                 "only_declared")
+                 "only_declared", "also_keep")
 
     def __init__(self, srcdir: str, isolation: Isolation, config_settings: dict[str, Any] | None = None,
                  skip_dependency_check: bool = False, log: IO[bytes] | None = None,
-                 relax: tuple[str, ...] = (), remove: tuple[str, ...] = (), only_declared: bool = False) -> None:
+                 relax: tuple[str, ...] = (), remove: tuple[str, ...] = (), only_declared: bool = False,
+                 also_keep: tuple[str, ...] = ()) -> None:
         self.srcdir = srcdir
         self.isolation = isolation
         self.config_settings = dict(config_settings or {})
@@ -57,6 +58,7 @@ class Request:
         self.log = log  # where backend output goes; None: isobuild's stderr
         self.relax, self.remove = relax, remove  # --relax, --remove: names
         self.only_declared = only_declared  # the hooks see the declared closure alone (declared.py)
+        self.also_keep = also_keep  # --check-declared: names kept visible with their own requirements, as if declared
 
 
 class Outcome:
@@ -171,8 +173,10 @@ class Session:
         if not self.request.only_declared:
             return
         from .declared import hidden
+        from .dependencies import check
 
         assert self._env is not None  # check() made it
+        check(self.request.also_keep, "--check-declared", self._env)  # admitted into the closure, never unmet
         if self.hidden is not None and len(self.hidden.kept) == len(self._env.closure):
             return  # get_requires_for_build_* added nothing: hidden already
         t0 = time.perf_counter()
@@ -199,6 +203,7 @@ class Session:
         refused += children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1]
         found, _ = used([(r, "import") for r in refused if os.path.isabs(r)], self.hello.sys_path, [], self.project.srcdir)
         asked = sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) & set(self.hidden.names))
+        exc.asked = tuple(asked)
         if asked:
             hint = (f"--only-declared hid {', '.join(asked)}, which the build asked for: if the build needs it, "
                     "add it to build-system.requires (or have get_requires_for_build_* return it)")
