@@ -20,6 +20,7 @@ import pytest
 from isobuild.checkdeclared import UNRECORDED
 from isobuild.errors import BackendFailed, BadInput, Interrupted, UndeclaredMatters
 from test_declared import VERSION, _extra, _setuptools_scm
+from test_first_day import _documented_keys
 
 from conftest import build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild, snapshot
 
@@ -65,7 +66,8 @@ def test_what_changes_nothing_is_harmless(tmp_path: Path, fixture: str) -> None:
     assert set(check["harmless"]) == _undeclared(info)
     if fixture == "declared-setuptools-scm":
         assert "setuptools-scm" in check["harmless"]
-    assert "exit_code" not in info
+    keys = _documented_keys()
+    assert set(info) == keys["Build"] | keys["What the build used"] | keys["Declared check"]
     stderr = result.stderr.decode(errors="replace")
     assert f"{len(check['harmless'])} undeclared distribution(s) used, all harmless" in stderr
     assert "isobuild:   harmless: " not in stderr  # they are listed with -v only
@@ -90,6 +92,8 @@ def test_what_the_artifact_needs_matters(tmp_path: Path, fixture: str, name: str
     assert list(check["matters"]) == [name] and check["matters"][name].startswith(changed)
     assert name not in check["harmless"] and set(check["harmless"]) <= _undeclared(info)
     assert info["exit_code"] == UndeclaredMatters.exit_code and info["error"] == "UndeclaredMatters"
+    keys = _documented_keys()
+    assert set(info) == keys["Build"] | keys["What the build used"] | keys["Declared check"] | keys["Failure"]
     lines = result.stderr.decode(errors="replace").splitlines()
     assert f"  {name} matters: {check['matters'][name]}" in lines
     assert f"ERROR --check-declared: the artifact changes without what the build does not declare: {name}" in lines

@@ -155,8 +155,8 @@ def _compare_builds(copies: _Copies, used: tuple[str, ...]) -> Verdicts:
     if usual.path is None:
         raise BackendFailed(f"{OPTION}: the usual build succeeded, but the same build in a copy of the tree "
                             f"at {copies.trees} failed: {usual.failure}",
-                            hint=f"the check needs a build that does not depend on where its tree is; the "
-                                 f"usual artifact is kept; -v shows the copies' backend output")
+                            hint="the check needs a build that does not depend on where its tree is; the "
+                                 "usual artifact is kept; -v shows the copies' backend output")
     without = copies.build("only declared", True)
     if _differing(usual.path, without) == frozenset():
         return Verdicts((), used, (), copies.count)

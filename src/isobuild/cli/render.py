@@ -16,11 +16,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..checkdeclared import Verdicts
     from ..dependencies import Status
     from ..errors import IsobuildError
     from ..hookprocess import Hello
     from ..install import Installed
-    from ..checkdeclared import Verdicts
     from ..reproducible import Report
     from ..usage import Used
 
