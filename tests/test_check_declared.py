@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -144,6 +145,23 @@ def test_sdist_and_editable(tmp_path: Path) -> None:
         "isobuild-undeclared": "members differ: sample_generated-1.0/sample_generated/_flavor.py"}
     result, info = _check(copy_fixture("flit", tmp_path / "b"), tmp_path / "b", command="editable")
     assert result.returncode == 0 and info["declared_check"]["matters"] == {}
+
+
+def test_an_environment_of_the_declared_closure_alone_needs_no_comparison(tmp_path: Path) -> None:
+    """The cheapest case: nothing would be hidden, so no build in a copy runs."""
+    env_dir = tmp_path / "env"
+    for found in (build_env(VERSION) / "flit_core", *build_env(VERSION).glob("flit_core-*.dist-info")):
+        shutil.copytree(found, env_dir / found.name)
+    env = {**_env(tmp_path), "PYTHONPATH": str(env_dir)}
+
+    result = run_isobuild("wheel", str(copy_fixture("flit", tmp_path)), "--python", require_interpreter(VERSION),
+                          "-o", str(tmp_path / "out"), "--check-declared", "--json", env=env)
+
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, stderr
+    assert json.loads(result.stdout)["declared_check"] == {"matters": {}, "harmless": [], "unreproducible": []}
+    assert "the build environment holds nothing but the declared closure: nothing to compare" in stderr
+    assert "--check-declared build 1" not in stderr
 
 
 def test_verbose_lists_the_harmless_ones(tmp_path: Path) -> None:
