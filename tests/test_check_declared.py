@@ -20,7 +20,7 @@ import pytest
 
 from isobuild.checkdeclared import UNRECORDED
 from isobuild.errors import BackendFailed, BadInput, Interrupted, UndeclaredMatters
-from test_declared import VERSION, _extra, _setuptools_scm
+from test_declared import VERSION, _extra, _setuptools_scm, _write_dist
 from test_first_day import _documented_keys
 
 from conftest import build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild, snapshot
@@ -104,16 +104,66 @@ def test_what_the_artifact_needs_matters(tmp_path: Path, fixture: str, name: str
         assert not any(n.startswith("sample_scm_version-0.0.0") for n in zf.namelist())
 
 
-def test_a_use_the_record_does_not_see_is_reported_as_unrecorded(tmp_path: Path) -> None:
-    """A metadata lookup in a build that then succeeds: no undeclared distribution to blame, but a difference."""
+def test_a_metadata_lookup_without_import_is_named(tmp_path: Path) -> None:
+    """The build succeeds without it, differently: what the hider refused names the candidate."""
     result, info = _check(copy_fixture("check-metadata-lookup", tmp_path), tmp_path)
+
+    assert result.returncode == UndeclaredMatters.exit_code
+    assert "isobuild-undeclared" not in _undeclared(info)  # never imported: the record does not list it
+    assert info["declared_check"]["matters"] == {
+        "isobuild-undeclared": "members differ: sample_lookup-1.0.dist-info/RECORD, sample_lookup/_found.py"}
+
+
+def test_a_use_the_record_does_not_see_is_reported_as_unrecorded(tmp_path: Path) -> None:
+    """A build hook lists the modules of a namespace package (no file of its own, nothing imported from
+    it): without the undeclared distribution that adds a portion, the list differs, and nothing names it."""
+    src = copy_fixture("check-generated", tmp_path)
+    (src / "hatch_build.py").write_text(
+        "import os\nimport pkgutil\n\nfrom hatchling.builders.hooks.plugin.interface import BuildHookInterface\n\n\n"
+        "class CustomBuildHook(BuildHookInterface):\n"
+        "    def initialize(self, version, build_data):\n"
+        "        try:\n"
+        "            import isobuild_plugins\n"
+        "            names = sorted(m.name for m in pkgutil.iter_modules(isobuild_plugins.__path__))\n"
+        "        except ImportError:\n"
+        "            names = []\n"
+        "        out = os.path.join(self.root, 'src', 'sample_generated', '_flavor.py')\n"
+        "        with open(out, 'w') as f:\n"
+        "            f.write('PLUGINS = {!r}\\n'.format(names))\n"
+        "        build_data['force_include'][out] = 'sample_generated/_flavor.py'\n")
+    _write_dist(_extra(tmp_path), "isobuild-plugin-a", "1.0", {"isobuild_plugins/plugin_a.py": ""})
+
+    result, info = _check(src, tmp_path)
 
     assert result.returncode == UndeclaredMatters.exit_code
     matters = info["declared_check"]["matters"]
     assert list(matters) == [UNRECORDED] and matters[UNRECORDED].startswith(
-        "members differ: sample_lookup-1.0.dist-info/RECORD, sample_lookup/_found.py; no undeclared distribution")
+        "members differ: sample_generated-1.0.dist-info/RECORD, sample_generated/_flavor.py; no undeclared distribution")
     assert "the record does not see" in matters[UNRECORDED]
     assert info["declared_check"]["harmless"] == []
+    assert "the build uses something it does not declare where the record does not see it" in \
+        result.stderr.decode(errors="replace")
+
+
+def test_backend_path_is_the_projects_own_even_with_egg_info_metadata(tmp_path: Path) -> None:
+    """An in-tree backend beside an .egg-info naming it (setuptools-scm 8.1.0's sdist has src/setuptools_scm.egg-info,
+    and builds itself from src/): --only-declared does not hide the project's own code."""
+    src = _noisy(tmp_path)
+    backend = src / "_backend"
+    (backend / "noisy_helper").mkdir()
+    (backend / "noisy_helper" / "__init__.py").write_text("")
+    (backend / "noisy_helper" / "sub.py").write_text("")
+    # pyproject-hooks finds top-level modules in backend-path itself; a submodule goes through sys.meta_path.
+    (backend / "noisy_backend.py").write_text((backend / "noisy_backend.py").read_text() + "import noisy_helper.sub\n")
+    info_dir = backend / "noisy_backend.egg-info"
+    info_dir.mkdir()
+    (info_dir / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: noisy-backend\nVersion: 1.0\n")
+    (info_dir / "top_level.txt").write_text("noisy_backend\nnoisy_helper\n")
+
+    result, info = _check(src, tmp_path)
+
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert info["declared_check"] == {"matters": {}, "harmless": ["isobuild-undeclared"], "unreproducible": []}
 
 
 def _noisy(tmp_path: Path) -> Path:

@@ -64,7 +64,7 @@ class Request:
 class Outcome:
     """What a command found: the artifact (or None), the statuses checked, the hooks' interpreter."""
 
-    __slots__ = ("path", "requirements", "hello", "seconds", "missing", "declared", "usage")
+    __slots__ = ("path", "requirements", "hello", "seconds", "missing", "declared", "usage", "asked")
 
     def __init__(self, path: str | None, requirements: list[Status], hello: Hello, seconds: float,
                  missing: MissingDependencies | None = None, declared: tuple[Resolved, ...] | None = None) -> None:
@@ -75,6 +75,7 @@ class Outcome:
         self.missing = missing  # set by requires() instead of raising
         self.declared = declared  # the declared closure (dependencies.py); None when not checked (-x)
         self.usage: Usage | None = None  # what a build's hooks used (usage.py)
+        self.asked: tuple[str, ...] = ()  # --only-declared: the hidden distributions the build asked for
 
 
 def _distribution(kind: str) -> str:
@@ -180,7 +181,9 @@ class Session:
         if self.hidden is not None and len(self.hidden.kept) == len(self._env.closure):
             return  # get_requires_for_build_* added nothing: hidden already
         t0 = time.perf_counter()
-        self.hidden = hidden(self.hello.sys_path, self._env.closure.values())
+        own = {os.path.normpath(entry) for entry in self.project.backend_path}  # the project's, not distributions
+        entries = [entry for entry in self.hello.sys_path if os.path.normpath(entry) not in own]
+        self.hidden = hidden(entries, self._env.closure.values())
         try:
             self.process.hide(self.hidden.roots, self.hidden.dists)
         except HookProcessDied as exc:
@@ -192,20 +195,26 @@ class Session:
             self.step(f"warning: --only-declared: the hook process ran these .pth files of hidden distributions "
                       f"before they could be hidden (its Python children do not): {', '.join(ran)}")
 
-    def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
-        """A failure under --only-declared: the hint names each hidden distribution the build asked for
-        (an import or an importlib.metadata lookup the hider refused) and how to declare it."""
-        from .usage import children_report, used
+    def asked(self, children_refused: list[str]) -> tuple[str, ...]:
+        """--only-declared: each hidden distribution the build asked for (an import or an importlib.metadata
+        lookup the hider refused, here or in a Python child); () without the option."""
+        from .usage import used
 
         if self.hidden is None:
-            return
-        refused = [r for report in self.process.loaded for r in report.get("refused", [])]
-        refused += children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1]
+            return ()
+        refused = [r for report in self.process.loaded for r in report.get("refused", [])] + children_refused
         found, _ = used([(r, "import") for r in refused if os.path.isabs(r)], self.hello.sys_path, [], self.project.srcdir)
-        asked = sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) & set(self.hidden.names))
-        exc.asked = tuple(asked)
-        if asked:
-            hint = (f"--only-declared hid {', '.join(asked)}, which the build asked for: if the build needs it, "
+        return tuple(sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) &
+                            set(self.hidden.names)))
+
+    def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
+        """A failure under --only-declared: the hint names each hidden distribution the build asked for
+        and how to declare it."""
+        from .usage import children_report
+
+        exc.asked = self.asked(children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1])
+        if exc.asked:
+            hint = (f"--only-declared hid {', '.join(exc.asked)}, which the build asked for: if the build needs it, "
                     "add it to build-system.requires (or have get_requires_for_build_* return it)")
             exc.hint = f"{exc.hint}; {hint}" if exc.hint else hint
 
@@ -231,13 +240,14 @@ class Session:
             statuses += check(requirements, f"dependency-groups.{group}", self._env)
         return statuses
 
-    def usage(self) -> Usage:
-        """What the hooks and their Python children loaded, once the hook process has ended (usage.py)."""
+    def usage(self) -> tuple[Usage, tuple[str, ...]]:
+        """What the hooks and their Python children loaded, once the hook process has ended (usage.py),
+        and the hidden distributions they asked for (asked())."""
         from .usage import children_report, usage
 
-        children = children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[0]
+        children, refused = children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])
         return usage(self.process.loaded, children, self.hello.sys_path, self.project.backend_path,
-                     self.project.srcdir, self.declared)
+                     self.project.srcdir, self.declared), self.asked(refused)
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing, self.declared)
@@ -314,10 +324,10 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
             raise
         live.step(f"{hook}: {os.path.basename(live.built)}", t0)
     t0 = time.perf_counter()
-    usage = live.usage()
+    usage, asked = live.usage()
     live.step(f"recorded what the hooks used: {len(usage.used)} distributions", t0)
     outcome = live.outcome(live.path)
-    outcome.usage = usage
+    outcome.usage, outcome.asked = usage, asked
     return outcome
 
 

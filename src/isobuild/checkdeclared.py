@@ -10,8 +10,8 @@ not feed the next). Their artifacts are compared member by member (compare.py):
 - A, as usual, against D, with --only-declared. The same members: every undeclared one is harmless.
 - Else A2, as usual again: members that differ between A and A2 are unreproducible, never blamed.
 - Else each candidate alone kept visible (with its own requirements, as if declared): the used
-  undeclared distributions, and those D's failure named as asked for (a metadata lookup is no
-  import). The first that gives A's members back matters; the others are harmless.
+  undeclared distributions, then the hidden ones D asked for (a metadata lookup is no import). The
+  first that gives A's members back matters; the other used ones are harmless.
 - Else all candidates together: if that gives A back, they matter together; if not, the difference
   comes from something the record did not see, reported under UNRECORDED.
 
@@ -54,7 +54,7 @@ class Built:
     path: str | None
     name: str = ""  # the artifact's file name, as the backend gave it
     failure: str = ""  # the ERROR line's text
-    asked: tuple[str, ...] = ()  # under --only-declared: the hidden distributions the failed build asked for
+    asked: tuple[str, ...] = ()  # under --only-declared: the hidden distributions the build asked for
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class _Copies:
         path = os.path.join(self.kept, f"{self.count}-{os.path.basename(outcome.path)}")
         os.replace(outcome.path, path)
         self.progress(f"{label}: done ({time.perf_counter() - t0:.3f} s)")
-        return Built(path, os.path.basename(outcome.path))
+        return Built(path, os.path.basename(outcome.path), asked=outcome.asked)
 
 
 def _differing(first: str, second: Built) -> frozenset[str] | None:
@@ -167,10 +167,11 @@ def _compare_builds(copies: _Copies, used: tuple[str, ...]) -> Verdicts:
     unreproducible = _differing(usual.path, again) or frozenset()
     if _restores(usual.path, without, unreproducible):
         return Verdicts((), used, tuple(sorted(unreproducible)), copies.count)
-    candidates = tuple(sorted({*used, *without.asked}))
+    # What the build imported first; then what D looked up and was refused (entry_points() asks every one).
+    candidates = (*used, *sorted(set(without.asked) - set(used)))
     matters = _blame(copies, usual, without, unreproducible, candidates)
     blamed = {name for name, _ in matters}
-    harmless = () if UNRECORDED in blamed else tuple(n for n in candidates if n not in blamed)
+    harmless = () if UNRECORDED in blamed else tuple(n for n in used if n not in blamed)
     return Verdicts(matters, harmless, tuple(sorted(unreproducible)), copies.count)
 
 
