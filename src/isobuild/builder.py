@@ -61,6 +61,7 @@ class Request:
     relax: tuple[str, ...] = ()  # --relax: names
     remove: tuple[str, ...] = ()  # --remove: names
     only_declared: bool = False  # the hooks see the declared closure alone (declared.py)
+    also_keep: tuple[str, ...] = ()  # --check-declared: names kept visible with their own requirements, as if declared
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Outcome:
     missing: MissingDependencies | None = None  # set by requires() instead of raising
     declared: tuple[Resolved, ...] | None = None  # the declared closure (dependencies.py); None when not checked (-x)
     usage: Usage | None = None  # what a build's hooks used (usage.py)
+    asked: tuple[str, ...] = ()  # --only-declared: the hidden distributions the build asked for
 
 
 def _distribution(kind: str) -> str:
@@ -179,28 +181,39 @@ class Session:
         if not self.request.only_declared:
             return
         from .declared import hidden  # lazy: see the top
+        from .dependencies import check  # lazy: see the top
 
         assert self._env is not None  # check() made it
+        check(self.request.also_keep, "--check-declared", self._env)  # admitted into the closure, never unmet
         if self.hidden is not None and len(self.hidden.kept) == len(self._env.closure):
             return  # get_requires_for_build_* added nothing: hidden already
         t0 = time.perf_counter()
-        self.hidden = hidden(self.hello.sys_path, self._env.closure.values())
+        own = {os.path.normpath(entry) for entry in self.project.backend_path}  # the project's, not distributions
+        entries = [entry for entry in self.hello.sys_path if os.path.normpath(entry) not in own]
+        self.hidden = hidden(entries, self._env.closure.values())
         self.hooks.hide(self.hidden.roots, self.hidden.dists)
         self.step(f"--only-declared: {len(self.hidden.names)} distributions hidden", t0)
 
-    def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
-        """A failure under --only-declared: the hint names each hidden distribution the build asked for
-        (an import or an importlib.metadata lookup the hider refused) and how to declare it."""
-        from .usage import children_report, used  # lazy: see the top
+    def asked(self, children_refused: list[str]) -> tuple[str, ...]:
+        """--only-declared: each hidden distribution the build asked for (an import or an importlib.metadata
+        lookup the hider refused, here or in a Python child); () without the option."""
+        from .usage import used  # lazy: see the top
 
         if self.hidden is None:
-            return
-        refused = [r for report in self.hooks.loaded for r in report.get("refused", [])]
-        refused += children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1]
+            return ()
+        refused = [r for report in self.hooks.loaded for r in report.get("refused", [])] + children_refused
         found, _ = used([(r, "import") for r in refused if os.path.isabs(r)], self.hello.sys_path, [], self.project.srcdir)
-        asked = sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) & set(self.hidden.names))
-        if asked:
-            hint = (f"--only-declared hid {', '.join(asked)}, which the build asked for: if the build needs it, "
+        return tuple(sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) &
+                            set(self.hidden.names)))
+
+    def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
+        """A failure under --only-declared: the hint names each hidden distribution the build asked for
+        and how to declare it."""
+        from .usage import children_report  # lazy: see the top
+
+        exc.asked = self.asked(children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1])
+        if exc.asked:
+            hint = (f"--only-declared hid {', '.join(exc.asked)}, which the build asked for: if the build needs it, "
                     "add it to build-system.requires (or have get_requires_for_build_* return it)")
             exc.hint = f"{exc.hint}; {hint}" if exc.hint else hint
 
@@ -226,13 +239,14 @@ class Session:
             statuses += check(requirements, f"dependency-groups.{group}", self._env)
         return statuses
 
-    def usage(self) -> Usage:
-        """What the hooks and their Python children loaded, once the hook process has ended (usage.py)."""
+    def usage(self) -> tuple[Usage, tuple[str, ...]]:
+        """What the hooks and their Python children loaded, once the hook process has ended (usage.py),
+        and the hidden distributions they asked for (asked())."""
         from .usage import children_report, usage  # lazy: see the top
 
-        children = children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[0]
+        children, refused = children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])
         return usage(self.hooks.loaded, children, self.hello.sys_path, self.project.backend_path,
-                     self.project.srcdir, self.declared)
+                     self.project.srcdir, self.declared), self.asked(refused)
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing, self.declared)
@@ -305,9 +319,9 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
             raise
         live.step(f"{hook}: {os.path.basename(live.built)}", t0)
     t0 = time.perf_counter()
-    usage = live.usage()
+    usage, asked = live.usage()
     live.step(f"recorded what the hooks used: {len(usage.used)} distributions", t0)
-    return replace(live.outcome(live.path), usage=usage)
+    return replace(live.outcome(live.path), usage=usage, asked=asked)
 
 
 def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime | None = None) -> Outcome:

@@ -43,6 +43,7 @@ class BackendFailed(IsobuildError):
 
     exit_code = 4
     meaning = "the backend failed: raised, exited, aborted, or returned a bad result"
+    asked: tuple[str, ...] = ()  # --only-declared: the hidden distributions the build asked for (builder.py)
 
 
 class BackendUnavailable(IsobuildError):
@@ -50,6 +51,7 @@ class BackendUnavailable(IsobuildError):
 
     exit_code = 5
     meaning = "the backend cannot be imported, or lacks the hook"
+    asked: tuple[str, ...] = ()  # as BackendFailed's
 
 
 class InterpreterError(IsobuildError):
@@ -85,6 +87,14 @@ class NotReproducible(IsobuildError):
 
     exit_code = 10
     meaning = "--check-reproducible: the two builds differ (the first artifact is kept; the report says where)"
+
+
+class UndeclaredMatters(IsobuildError):
+    """--check-declared: the artifact changes without a distribution the build does not declare; the usual
+    artifact is kept, the report names each such distribution and what changed without it."""
+
+    exit_code = 11
+    meaning = "--check-declared: an undeclared distribution changes the artifact (it is kept; the report names each)"
 
 
 class OutputFailed(IsobuildError):

@@ -101,13 +101,13 @@ def _listing_varied(first: str, second: str) -> bool:
     return False
 
 
-def copy_tree(tree: str, into: str) -> tuple[str, bool]:
+def copy_tree(tree: str, into: str, option: str = "--check-reproducible") -> tuple[str, bool]:
     """A copy of ``tree`` under ``into`` (symlinks as links, mtimes kept), and whether it lists differently."""
     copy = os.path.join(into, os.path.basename(tree.rstrip(os.sep)) or "tree")
     try:
         shutil.copytree(tree, copy, symlinks=True)
     except (OSError, shutil.Error) as exc:
-        raise BadInput(f"--check-reproducible: cannot copy {tree} for the second build: {exc}",
+        raise BadInput(f"{option}: cannot copy {tree} for another build: {exc}",
                        hint="a tree with sockets or unreadable files cannot be copied; build without the check") from None
     return copy, _listing_varied(tree, copy)
 

@@ -6,11 +6,13 @@ SRCDIR named an sdist, that archive (``args.srcdir`` is then its unpacked tree).
 from __future__ import annotations
 
 import os
+import tempfile
 
 from .. import builder
-from ..errors import BadInput, NotReproducible
+from ..errors import BadInput, NotReproducible, UndeclaredMatters
 from .render import (
     check_summary,
+    declared_check_json,
     document,
     environment_json,
     install_summary,
@@ -157,6 +159,11 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None, arc
                    f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}")
     # an sdist's artifact goes beside it
     outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
+    if getattr(args, "check_declared", False):
+        if getattr(args, "check_reproducible", False):
+            raise BadInput("--check-declared and --check-reproducible each run builds of their own",
+                           hint="run the command once with each")
+        return _check_declared(args, console, outdir, request, log)
     if getattr(args, "check_reproducible", False):
         return _check_reproducible(args, console, outdir, request)
     outcome = builder.build(args.command, outdir, request, console.step)
@@ -190,6 +197,52 @@ def _check_reproducible(args: argparse.Namespace, console: Console, outdir: str,
         return 0
     console.error(failure, in_result=args.json)
     return failure.exit_code
+
+
+def _check_declared(args: argparse.Namespace, console: Console, outdir: str, request: builder.Request,
+                    log: IO[bytes] | None) -> int:
+    """The usual build kept, then the comparison builds (checkdeclared.py); exit 11 if an undeclared one matters."""
+    from ..checkdeclared import check as check_declared  # builds, copies, comparisons: for this option alone
+
+    with tempfile.TemporaryFile() as quiet:  # the copies' backend output: for -v only
+        outcome, verdicts = check_declared(args.command, outdir, request, (console.step, console.detail),
+                                           log if console.verbose else quiet)
+    if verdicts.unreproducible:
+        console.progress(f"--check-declared: not blamed on any distribution, these members differ between two usual "
+                         f"builds: {', '.join(verdicts.unreproducible)}")
+    for name in verdicts.harmless:
+        console.detail(f"  harmless: {name}")
+    failure = _undeclared_matters(verdicts.matters, args.command, outcome.path) if verdicts.matters else None
+    if failure is None:
+        console.progress(f"--check-declared: {len(verdicts.harmless)} undeclared distribution(s) used, all harmless: "
+                         f"the artifact is the same with the declared ones alone ({verdicts.builds} builds compared)")
+    if args.json:
+        info = {**outcome_json(outcome), **usage_json(outcome, request.config_settings),
+                "declared_check": declared_check_json(verdicts)}
+        console.result(document(info, failure))
+    else:
+        console.result(str(outcome.path))
+    if failure is None:
+        return 0
+    console.error(failure, in_result=args.json)
+    return failure.exit_code
+
+
+def _undeclared_matters(matters: tuple[tuple[str, str], ...], kind: str, kept: str | None) -> UndeclaredMatters:
+    """The error that --check-declared's exit 11 prints: a line a distribution that matters, and how to declare it."""
+    from ..checkdeclared import UNRECORDED
+
+    names = [name for name, _ in matters]
+    if names == [UNRECORDED]:
+        hint = ("the build uses something it does not declare where the record does not see it: compare the "
+                "artifact with one built with --only-declared")
+    else:
+        hint = (f"declare {' and '.join(names)} in build-system.requires (or have get_requires_for_build_{kind} "
+                "return it)")
+    return UndeclaredMatters(
+        f"--check-declared: the artifact changes without what the build does not declare: {', '.join(names)}",
+        details="\n".join(f"  {name} matters: {changed}" for name, changed in matters),
+        hint=f"{hint}; the usual build is kept: {kept}")
 
 
 def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:

@@ -174,6 +174,12 @@ def _declared_option(cmd: Parser) -> None:
                           "backend-path and the declared build requirements with their own requirements")
 
 
+def _check_declared_option(cmd: Parser) -> None:
+    cmd.add_argument("--check-declared", action="store_true",
+                     help="build as usual, then in a copy of the tree with and without each undeclared distribution "
+                          "the build used; keep the first; exit 11 naming each one that changes the artifact")
+
+
 def _requires_options(cmd: Parser) -> None:
     add = cmd.add_argument
     add("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel",
@@ -217,6 +223,8 @@ def parser() -> Parser:
         if name in ("wheel", "sdist"):
             _reproducible_option(cmd)
         _declared_option(cmd)
+        if name != "metadata":
+            _check_declared_option(cmd)
     _requires_options(command("requires", commands.requires))
     install = command("install", commands.install)
     _install_options(install)

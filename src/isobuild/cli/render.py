@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..checkdeclared import Verdicts
     from ..dependencies import Status
     from ..errors import IsobuildError
     from ..hookprocess import Hello
@@ -171,3 +172,9 @@ def reproducible_json(report: Report) -> dict[str, Any]:
     return {"identical": report.comparison.identical, "comparison": as_json(report.comparison),
             "variations": [asdict(v) for v in report.variations],
             "source_date_epoch": report.source_date_epoch, "source_date_epoch_from": report.source_date_epoch_from}
+
+
+def declared_check_json(verdicts: Verdicts) -> dict[str, Any]:
+    """--check-declared's verdicts under --json's ``declared_check`` key (docs/json.md)."""
+    return {"matters": dict(verdicts.matters), "harmless": list(verdicts.harmless),
+            "unreproducible": list(verdicts.unreproducible)}
