@@ -27,6 +27,11 @@ from .render import (
 from .target import isolation, target_python
 from .values import config_settings, optimize_levels, shebang_flags
 
+# Imported where used (lazy): a command that does not reach that code does not pay for them.
+#   install (installer): install alone
+#   dependencies, runtime (packaging): check, install --check-deps and --check-imports
+#   reproducible, compare: --check-reproducible alone
+#   checkdeclared: --check-declared alone
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
 TYPE_CHECKING = False
@@ -90,14 +95,14 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None, a
 
     def check_deps(wheels: list[str], site_dirs: list[str]) -> None:
         """--check-deps: the wheels' Requires-Dist against the destination plus the build environment."""
-        from ..dependencies import Policy
-        from ..runtime import check_wheels
+        from ..dependencies import Policy  # lazy: see the top
+        from ..runtime import check_wheels  # lazy: see the top
 
         check_wheels(wheels, isolation(args, site_dirs), [], Policy.of(args.relax, args.remove), log)
 
     def check_imports(wheels: list[str], site_dirs: list[str]) -> None:
         """--check-imports: each top-level module and entry point, in the isolated target."""
-        from ..runtime import check_imports as run_check, wheel_imports
+        from ..runtime import check_imports as run_check, wheel_imports  # lazy: see the top
 
         env = isolation(args)
         modules: list[str] = []
@@ -178,7 +183,7 @@ def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None, arc
 def _check_reproducible(args: argparse.Namespace, console: Console, outdir: str, request: builder.Request) -> int:
     """Built twice and compared (reproducible.py): the first artifact is the result; exit 10 if they differ."""
     from .. import reproducible  # tarfile, shutil's tree copy and the comparison: for this option alone
-    from ..compare import render as render_comparison
+    from ..compare import render as render_comparison  # lazy: see the top
 
     outcome, report = reproducible.check(args.command, outdir, request, console.step)
     failure = None
@@ -230,7 +235,7 @@ def _check_declared(args: argparse.Namespace, console: Console, outdir: str, req
 
 def _undeclared_matters(matters: tuple[tuple[str, str], ...], kind: str, kept: str | None) -> UndeclaredMatters:
     """The error that --check-declared's exit 11 prints: a line a distribution that matters, and how to declare it."""
-    from ..checkdeclared import UNRECORDED
+    from ..checkdeclared import UNRECORDED  # lazy: see the top
 
     names = [name for name, _ in matters]
     if names == [UNRECORDED]:
@@ -247,8 +252,8 @@ def _undeclared_matters(matters: tuple[tuple[str, str], ...], kind: str, kept: s
 
 def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     """Each wheel's Requires-Dist against the isolated environment: a line a requirement, exit 3 if one is unmet."""
-    from ..dependencies import Policy
-    from ..runtime import UnmetRuntime, check_wheels
+    from ..dependencies import Policy  # lazy: see the top
+    from ..runtime import UnmetRuntime, check_wheels  # lazy: see the top
 
     for wheel in args.wheels:
         if not os.path.isfile(wheel):

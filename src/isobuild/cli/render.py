@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import asdict
 
 from .. import __version__, builder
 from ..console import SCHEMA, error_json
 from ..isolation import REMOVED_VARIABLES, SET_VARIABLES
 
+# Imported where used (lazy): a command that does not print them does not pay for them.
+#   hashlib: --json only
+#   importlib, importlib.metadata: --version only
+#   compare: --check-reproducible's report only
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
 TYPE_CHECKING = False
@@ -147,7 +152,7 @@ LIBRARIES = ("pyproject_hooks", "packaging", "installer")  # what isobuild runs 
 def versions() -> str:
     """--version: each line a name, its version and where it is loaded from (a vendored copy in isobuild.pyz)."""
     import importlib  # --version only
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, version  # lazy: see the top
 
     lines = [f"isobuild {__version__} ({os.path.dirname(os.path.dirname(__file__))})",
              f"Python {sys.version.split()[0]} ({sys.executable})"]
@@ -165,9 +170,7 @@ def versions() -> str:
 
 def reproducible_json(report: Report) -> dict[str, Any]:
     """--check-reproducible's report under --json's ``reproducible`` key (docs/json.md)."""
-    from dataclasses import asdict  # for this option alone: off every other build's way, as compare.py is
-
-    from ..compare import as_json
+    from ..compare import as_json  # lazy: see the top
 
     return {"identical": report.comparison.identical, "comparison": as_json(report.comparison),
             "variations": [asdict(v) for v in report.variations],
