@@ -42,8 +42,10 @@ def bench_exits(python: str, env: dict[str, str], backends: dict[str, str], roun
     print(f"\n## 5. Exit: interpreter teardown, normal exit against os._exit() after atexit (median of {rounds}, ms)\n")
     print("| process | imports | normal exit | os._exit() | teardown |\n|---|---|---|---|---|")
     cases = [("frontend", "isobuild's (packaging, pyproject-hooks, tomllib)", [python, "-c"], FRONTEND)]
-    cases += [("hook process", module, [python, "-S", "-s", "-c"], HOOK_PROCESS.format(module=module))
-              for module in backends.values()]
+    cases += [
+        ("hook process", module, [python, "-S", "-s", "-c"], HOOK_PROCESS.format(module=module))
+        for module in backends.values()
+    ]
     for kind, label, argv, imports in cases:
         code = PROCESS.format(imports=imports)
         times: dict[str, list[float]] = {"normal": [], "os._exit": []}

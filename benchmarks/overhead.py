@@ -15,7 +15,8 @@ machine's slower and faster spells than a difference of two medians.
 Run it with two copies of one tree (--this DIR --against DIR) to see the noise floor: what two identical
 trees differ by on this machine.
 
-Options: --against DIR (required), --this DIR2 (default: this checkout), --rounds N (default 24), --keep (leave the throwaway dir).
+Options: --against DIR (required), --this DIR2 (default: this checkout), --rounds N (default 24),
+--keep (leave the throwaway dir).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from pathlib import Path
 from run import BACKENDS, FLOOR, PROJECTS, REPO, fresh_copy, machine, sh, throwaway, timed  # benchmarks/ is sys.path[0]
 
 # Not part of a checkout's source: left out of the copy that is installed.
-_NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".mypy_cache",
-                                     ".ruff_cache", ".pytest_cache")
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"
+)
 
 
 def install_checkout(checkout: Path, venv: Path) -> str:
@@ -49,8 +51,21 @@ def setup(root: Path, this: Path, against: Path) -> tuple[dict[str, str], dict[s
     """{label: python} for the two checkouts, and the environment every run gets (run.py's)."""
     pythons = {"this": install_checkout(this, root / "this"), "against": install_checkout(against, root / "against")}
     build_env = root / "build-env"
-    sh([pythons["this"], "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(build_env),
-        "setuptools", "flit_core", "hatchling"])
+    sh(
+        [
+            pythons["this"],
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(build_env),
+            "setuptools",
+            "flit_core",
+            "hatchling",
+        ]
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONUSERBASE")}
     env["PYTHONPATH"] = str(build_env)
     return pythons, env
@@ -68,8 +83,7 @@ def commands(pythons: dict[str, str], root: Path, backend: str) -> dict[str, lis
 def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: int) -> None:
     scratch = root / "scratch"
     scratch.mkdir()
-    print(f"\n## Build overhead, this against DIR (median of {rounds} rounds, ms; "
-          "overhead = isobuild - floor)\n")
+    print(f"\n## Build overhead, this against DIR (median of {rounds} rounds, ms; overhead = isobuild - floor)\n")
     print("| project | floor | DIR | this | this - DIR: median of rounds [middle half] |\n|---|---|---|---|---|")
     for label, project in PROJECTS.items():
         tools = commands(pythons, root, BACKENDS[label])
@@ -81,9 +95,12 @@ def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: in
         med = {name: statistics.median(values) for name, values in times.items()}
         diffs = [a - b for a, b in zip(times["this"], times["against"])]
         low, _, high = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else diffs * 3
-        print(f"| {label} | {med['floor']:.0f} | {med['against']:.0f} (+{med['against'] - med['floor']:.0f}) | "
-              f"{med['this']:.0f} (+{med['this'] - med['floor']:.0f}) | "
-              f"{statistics.median(diffs):+.1f} [{low:+.1f} to {high:+.1f}] |", flush=True)
+        print(
+            f"| {label} | {med['floor']:.0f} | {med['against']:.0f} (+{med['against'] - med['floor']:.0f}) | "
+            f"{med['this']:.0f} (+{med['this'] - med['floor']:.0f}) | "
+            f"{statistics.median(diffs):+.1f} [{low:+.1f} to {high:+.1f}] |",
+            flush=True,
+        )
 
 
 def main() -> None:

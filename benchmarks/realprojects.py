@@ -60,8 +60,11 @@ def load_suite() -> tuple[ModuleType, dict[str, Path]]:
 def find_sdist(sdists: Path, pin: str) -> Path:
     """The downloaded sdist of a pin, matched as test_real_project matches it (names normalised by hand)."""
     dist, version = pin.split("==")
-    (sdist,) = [p for p in sdists.iterdir()
-                if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")]
+    (sdist,) = [
+        p
+        for p in sdists.iterdir()
+        if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")
+    ]
     return sdist
 
 
@@ -74,12 +77,31 @@ def commands(python: str, venv: Path, src: Path, out: Path) -> dict[str, list[st
     """
     return {
         "isobuild": [python, "-m", "isobuild", "wheel", str(src), "-o", str(out), "-v"],
-        "isobuild --only-declared": [python, "-m", "isobuild", "wheel", str(src), "-o", str(out), "-v",
-                                     "--only-declared"],
+        "isobuild --only-declared": [
+            python,
+            "-m",
+            "isobuild",
+            "wheel",
+            str(src),
+            "-o",
+            str(out),
+            "-v",
+            "--only-declared",
+        ],
         "build": [python, "-m", "build", "--no-isolation", "--wheel", "-o", str(out), str(src)],
         "pip": [python, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(out), str(src)],
-        "uv": [str(venv / "bin" / "uv"), "build", "--no-build-isolation", "--wheel", "-o", str(out),
-               "--python", python, "-q", str(src)],
+        "uv": [
+            str(venv / "bin" / "uv"),
+            "build",
+            "--no-build-isolation",
+            "--wheel",
+            "-o",
+            str(out),
+            "--python",
+            python,
+            "-q",
+            str(src),
+        ],
     }
 
 
@@ -92,8 +114,9 @@ def attempt(cmd: list[str], cwd: Path, out: Path, env: dict[str, str]) -> Result
     ninja as well, not only the frontend.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         _, stderr = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -111,8 +134,9 @@ def attempt(cmd: list[str], cwd: Path, out: Path, env: dict[str, str]) -> Result
     return elapsed, "", text
 
 
-def build_project(suite: ModuleType, sdist: Path, first: int, python: str, venv: Path, env: dict[str, str],
-                  scratch: Path) -> dict[str, Result]:
+def build_project(
+    suite: ModuleType, sdist: Path, first: int, python: str, venv: Path, env: dict[str, str], scratch: Path
+) -> dict[str, Result]:
     """Every tool's build of one sdist, starting with TOOLS[first], each from a fresh copy of one unpacking.
 
     The copies are removed after each build: the compiled projects leave large
@@ -137,6 +161,7 @@ def summarize(rows: dict[str, dict[str, Result]]) -> None:
     totals cover different projects; the extra rows over the projects that all
     tools built are the like-for-like comparison then.
     """
+
     def totals(pins: list[str]) -> dict[str, float]:
         return {name: sum(rows[pin][name][0] or 0.0 for pin in pins) for name in TOOLS}
 
@@ -151,12 +176,14 @@ def summarize(rows: dict[str, dict[str, Result]]) -> None:
     common = [pin for pin in rows if all(rows[pin][n][0] is not None for n in TOOLS)]
     if common and len(common) < len(rows):
         common_sums = totals(common)
-        print(f"| total over the {len(common)} built by all | "
-              + " | ".join(f"{common_sums[n]:.2f}" for n in TOOLS) + " |")
+        print(
+            f"| total over the {len(common)} built by all | "
+            + " | ".join(f"{common_sums[n]:.2f}" for n in TOOLS)
+            + " |"
+        )
         print(f"| ... / isobuild's | {ratio_cells(common_sums)} |")
     left_out = sum(len(pins) for pins in failed.values())
-    print(f"\n{left_out} build(s) failed and were left out of their tool's total"
-          + ("." if not left_out else ":"))
+    print(f"\n{left_out} build(s) failed and were left out of their tool's total" + ("." if not left_out else ":"))
     for name in TOOLS:
         for pin in failed[name]:
             print(f"- {name}, {pin}: {rows[pin][name][1]}")
@@ -165,16 +192,21 @@ def summarize(rows: dict[str, dict[str, Result]]) -> None:
 def usage_costs(rows: dict[str, dict[str, Result]]) -> None:
     """The record's share of isobuild's builds (its own progress line), and --only-declared against plain
     builds, over the projects both built."""
-    both = [pin for pin in rows if rows[pin]["isobuild"][0] is not None and
-            rows[pin]["isobuild --only-declared"][0] is not None]
+    both = [
+        pin
+        for pin in rows
+        if rows[pin]["isobuild"][0] is not None and rows[pin]["isobuild --only-declared"][0] is not None
+    ]
     plain = sum(rows[pin]["isobuild"][0] or 0.0 for pin in both)
     if not plain:
         return
     record = sum(step_seconds(RECORD, rows[pin]["isobuild"][2]) or 0.0 for pin in both)
     declared = sum(rows[pin]["isobuild --only-declared"][0] or 0.0 for pin in both)
-    print(f"\nOver the {len(both)} projects both isobuild runs built: the record of what each build used took "
-          f"{record:.3f} s of isobuild's {plain:.2f} s ({record / plain:.2%}); --only-declared took {declared:.2f} s "
-          f"({declared / plain - 1:+.2%}).")
+    print(
+        f"\nOver the {len(both)} projects both isobuild runs built: the record of what each build used took "
+        f"{record:.3f} s of isobuild's {plain:.2f} s ({record / plain:.2%}); --only-declared took {declared:.2f} s "
+        f"({declared / plain - 1:+.2%})."
+    )
 
 
 def bench_real(python: str, venv: Path, env: dict[str, str], scratch: Path, limit: int | None) -> None:
@@ -183,13 +215,16 @@ def bench_real(python: str, venv: Path, env: dict[str, str], scratch: Path, limi
     pins = sorted(suite.PROJECTS)[:limit]  # the suite's own order (it parametrizes over sorted(PROJECTS))
     build_env = cache["build_env"]
     env = {**env, "PYTHONPATH": str(build_env), "PATH": f"{build_env / 'bin'}{os.pathsep}{env['PATH']}"}
-    print(f"\n## 4. Real projects: the real-world suite's {len(pins)} sdists, one build each, one after another "
-          "(wheel, no build isolation, s; tool order rotates per project)\n")
+    print(
+        f"\n## 4. Real projects: the real-world suite's {len(pins)} sdists, one build each, one after another "
+        "(wheel, no build isolation, s; tool order rotates per project)\n"
+    )
     print("| project | " + " | ".join(TOOLS) + " |\n" + "|---" * (len(TOOLS) + 1) + "|")
     rows: dict[str, dict[str, Result]] = {}
     for index, pin in enumerate(pins):
-        rows[pin] = build_project(suite, find_sdist(cache["sdists"], pin), index % len(TOOLS), python, venv, env,
-                                  scratch)
+        rows[pin] = build_project(
+            suite, find_sdist(cache["sdists"], pin), index % len(TOOLS), python, venv, env, scratch
+        )
         cells = [f"{s:.2f}" if s is not None else "fail" for s, _, _ in (rows[pin][n] for n in TOOLS)]
         print(f"| {pin} | " + " | ".join(cells) + " |", flush=True)
     summarize(rows)

@@ -98,8 +98,9 @@ def throwaway(prefix: str, keep: bool) -> Iterator[Path]:
 
 def machine(python: str) -> str:
     """What a result depends on: the interpreter's version, the CPU and the system."""
-    version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
-                             text=True).stdout.strip()
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
+    ).stdout.strip()
     return f"Python {version}, {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
 
 
@@ -115,8 +116,11 @@ def setup(root: Path) -> tuple[str, Path, dict[str, str]]:
     sh([python, "-m", "pip", "install", *quiet, str(REPO), "build", "gpep517", "installer", "uv"])
     build_env = root / "build-env"
     sh([python, "-m", "pip", "install", *quiet, "--target", str(build_env), "setuptools", "flit_core", "hatchling"])
-    sh([python, str(REPO / "tools" / "make_pyz.py"), "-o", str(root / "isobuild.pyz")], stdout=subprocess.DEVNULL,
-       stderr=subprocess.DEVNULL)  # as the README makes it, by the interpreter that runs it
+    sh(
+        [python, str(REPO / "tools" / "make_pyz.py"), "-o", str(root / "isobuild.pyz")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # as the README makes it, by the interpreter that runs it
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONUSERBASE")}
     env["PYTHONPATH"] = str(build_env)
     env["UV_NO_CACHE"] = "1"
@@ -137,8 +141,18 @@ def build_tools(python: str, venv: Path, backend: str) -> dict[str, list[str]]:
         "isobuild -x": [python, "-m", "isobuild", "wheel", ".", "-o", "out", "-q", "-x"],
         "isobuild.pyz": [python, str(venv.parent / "isobuild.pyz"), "wheel", ".", "-o", "out", "-q"],
         "gpep517": [python, "-m", "gpep517", "build-wheel", "--wheel-dir", "out", "--output-fd", "1"],
-        "uv": [str(venv / "bin" / "uv"), "build", "--no-build-isolation", "--wheel", "-o", "out", "--python", python,
-               "-q", "."],
+        "uv": [
+            str(venv / "bin" / "uv"),
+            "build",
+            "--no-build-isolation",
+            "--wheel",
+            "-o",
+            "out",
+            "--python",
+            python,
+            "-q",
+            ".",
+        ],
         "build": [python, "-m", "build", "--no-isolation", "--wheel", "-o", "out", "."],
         "pip": [python, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", "out", "."],
     }
@@ -168,8 +182,10 @@ def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, ro
     print(f"\n## 1. Build overhead (median of {rounds} rounds, ms; overhead = tool - floor)\n")
     names = ["floor", "2 processes", "isobuild", "isobuild -x", "isobuild.pyz", "gpep517", "uv", "build", "pip"]
     compared = ["isobuild", "gpep517", "2 processes"]  # back to back, first in each round
-    print("| project | " + " | ".join(names) + " | isobuild / gpep517: median of rounds [middle half] "
-          "(ratio of medians; 2 processes / gpep517) |")
+    print(
+        "| project | " + " | ".join(names) + " | isobuild / gpep517: median of rounds [middle half] "
+        "(ratio of medians; 2 processes / gpep517) |"
+    )
     print("|---" * (len(names) + 2) + "|")
     shuffle = random.Random(seed)
     for label, project in PROJECTS.items():
@@ -185,8 +201,10 @@ def bench_builds(python: str, venv: Path, env: dict[str, str], scratch: Path, ro
         ratios = per_round(times, "isobuild", "gpep517")
         low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3  # --rounds 1: no quartiles
         bound = statistics.median(per_round(times, "2 processes", "gpep517"))
-        print(f"| {label} | " + " | ".join(cells) + f" | {statistics.median(ratios):.2f}x [{low:.2f}-{high:.2f}] "
-              f"({med['isobuild'] / med['gpep517']:.2f}x; {bound:.2f}x) |")
+        print(
+            f"| {label} | " + " | ".join(cells) + f" | {statistics.median(ratios):.2f}x [{low:.2f}-{high:.2f}] "
+            f"({med['isobuild'] / med['gpep517']:.2f}x; {bound:.2f}x) |"
+        )
 
 
 def bench_install(python: str, env: dict[str, str], root: Path, rounds: int) -> None:

@@ -64,10 +64,25 @@ def _build(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
 
 def _listing_ms(python: str, env: dict[str, str], tree: Path, backend: str) -> tuple[float, int]:
     """ms of the hook process's listing after build_wheel, and how many files it listed."""
-    where = subprocess.run([python, "-c", "import isobuild._inside.loaded as m; print(m.__file__)"], env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
-    out = subprocess.run([python, "-S", "-s", "-c", LISTING, where, backend], cwd=tree, env=env, capture_output=True,
-                         text=True, check=True).stdout.splitlines()[-1].split()  # after what the backend prints
+    where = subprocess.run(
+        [python, "-c", "import isobuild._inside.loaded as m; print(m.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    out = (
+        subprocess.run(
+            [python, "-S", "-s", "-c", LISTING, where, backend],
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.splitlines()[-1]
+        .split()
+    )  # after what the backend prints
     return float(out[0]), int(out[1])
 
 
@@ -76,11 +91,19 @@ def _middle(values: list[float]) -> str:
     return f"{statistics.median(values):+.1f} [{low:+.1f} to {high:+.1f}]"
 
 
-def bench_usage(python: str, env: dict[str, str], copy: Callable[[str], Path], rounds: int,
-                projects: dict[str, str], backends: dict[str, str]) -> None:
+def bench_usage(
+    python: str,
+    env: dict[str, str],
+    copy: Callable[[str], Path],
+    rounds: int,
+    projects: dict[str, str],
+    backends: dict[str, str],
+) -> None:
     print(f"\n## 6. What a build used: the record (every build) and --only-declared (median of {rounds} rounds, ms)\n")
-    print("| project | isobuild | --only-declared | -x | --only-declared - isobuild: median of rounds [middle half] "
-          "| record: mapping, frontend (-v line) | record: listing, hook process (files) | hiding (-v line) |")
+    print(
+        "| project | isobuild | --only-declared | -x | --only-declared - isobuild: median of rounds [middle half] "
+        "| record: mapping, frontend (-v line) | record: listing, hook process (files) | hiding (-v line) |"
+    )
     print("|---" * 8 + "|")
     base = [python, "-m", "isobuild", "wheel", ".", "-o", "out", "-v"]
     variants = {"isobuild": base, "--only-declared": [*base, "--only-declared"], "-x": [*base, "-x"]}
@@ -102,6 +125,9 @@ def bench_usage(python: str, env: dict[str, str], copy: Callable[[str], Path], r
         listings = [_listing_ms(python, env, copy(project), backends[label]) for _ in range(min(rounds, 5))]
         med = {name: statistics.median(values) for name, values in walls.items()}
         extra = [a - b for a, b in zip(walls["--only-declared"], walls["isobuild"])]
-        print(f"| {label} | {med['isobuild']:.0f} | {med['--only-declared']:.0f} | {med['-x']:.0f} | {_middle(extra)} "
-              f"| {statistics.median(record):.1f} | {statistics.median(ms for ms, _ in listings):.2f} "
-              f"({listings[0][1]}) | {statistics.median(hiding):.1f} |", flush=True)
+        print(
+            f"| {label} | {med['isobuild']:.0f} | {med['--only-declared']:.0f} | {med['-x']:.0f} | {_middle(extra)} "
+            f"| {statistics.median(record):.1f} | {statistics.median(ms for ms, _ in listings):.2f} "
+            f"({listings[0][1]}) | {statistics.median(hiding):.1f} |",
+            flush=True,
+        )

@@ -86,8 +86,12 @@ def c_build_env(python: str, version: str) -> dict[str, str]:
 def require_interpreter(version: str) -> str:
     python = find_interpreter(version)
     if python is None:
-        why = (f"run `python3 tools/fetch_pythons.py {version}` to fetch Debian's (it caches them in "
-               f"{FETCHED.cache_dir()})" if version in FETCHED.VERSIONS else "looked in `pyenv root`/versions and PATH")
+        why = (
+            f"run `python3 tools/fetch_pythons.py {version}` to fetch Debian's (it caches them in "
+            f"{FETCHED.cache_dir()})"
+            if version in FETCHED.VERSIONS
+            else "looked in `pyenv root`/versions and PATH"
+        )
         pytest.skip(f"no Python {version} on this machine ({why})")
     return python
 
@@ -121,9 +125,21 @@ def build_env(version: str) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         pip, options = _pip_for(version)
-        subprocess.run([*pip, "install", *options, "--quiet", "--disable-pip-version-check", "--no-compile",
-                        "--target", str(target), *BACKENDS],
-                       check=True, env=clean_env(PIP_NO_WARN_SCRIPT_LOCATION="1", PIP_ROOT_USER_ACTION="ignore"))
+        subprocess.run(
+            [
+                *pip,
+                "install",
+                *options,
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--target",
+                str(target),
+                *BACKENDS,
+            ],
+            check=True,
+            env=clean_env(PIP_NO_WARN_SCRIPT_LOCATION="1", PIP_ROOT_USER_ACTION="ignore"),
+        )
         stamp.touch()
     return target
 
@@ -140,8 +156,9 @@ def _pip_for(version: str) -> tuple[list[str], list[str]]:
 
 def _not_installed(packages: tuple[str, ...]) -> list[str]:
     """Debian packages not installed: with none missing, apt_install neither updates nor installs."""
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n", *packages],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n", *packages], capture_output=True, text=True
+    ).stdout
     installed = {line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["ii"]}
     return [p for p in packages if p not in installed]
 
@@ -191,18 +208,32 @@ def isobuild_command(python: str | None = None) -> list[str]:
     return [python or sys.executable, *([os.path.abspath(PYZ)] if PYZ else ["-m", "isobuild"])]
 
 
-def run_isobuild(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
-                 python: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+def run_isobuild(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    python: str | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[bytes]:
     """``python -m isobuild ARGS`` as a pipeline runs it: a real process, bytes out."""
-    return subprocess.run([*isobuild_command(python), *args], env=env if env is not None else clean_env(),
-                          cwd=cwd, capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [*isobuild_command(python), *args],
+        env=env if env is not None else clean_env(),
+        cwd=cwd,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def make_pyz(directory: Path) -> Path:
     """isobuild.pyz built from this checkout by the documented command (pins from the index)."""
     output = directory / "isobuild.pyz"
-    subprocess.run([sys.executable, str(REPO / "tools" / "make_pyz.py"), "-o", str(output)], check=True,
-                   env=clean_env(PIP_ROOT_USER_ACTION="ignore"), capture_output=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "tools" / "make_pyz.py"), "-o", str(output)],
+        check=True,
+        env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+        capture_output=True,
+    )
     return output
 
 
@@ -253,12 +284,19 @@ def poison_site(site: Path, markers: Path, tag: str) -> Path:
     (site / f"zz_poison_{tag}.pth").write_text(mark("pth").replace("\n", "; ").rstrip("; ") + "\n")
     (site / "sitecustomize.py").write_text(mark("sitecustomize"))
     (site / "usercustomize.py").write_text(mark("usercustomize"))
-    (site / "poisonmod.py").write_text(mark("import") + textwrap.dedent(f"""
+    (site / "poisonmod.py").write_text(
+        mark("import")
+        + textwrap.dedent(f"""
         def hook(*args, **kwargs):
             open(os.path.join({str(markers)!r}, "entrypoint-{tag}-%d" % os.getpid()), "w").close()
-        """))
-    groups = ["setuptools.finalize_distribution_options", "distutils.setup_keywords",
-              "setuptools.file_finders", "egg_info.writers"]
+        """)
+    )
+    groups = [
+        "setuptools.finalize_distribution_options",
+        "distutils.setup_keywords",
+        "setuptools.file_finders",
+        "egg_info.writers",
+    ]
     entry_points = "".join(f"[{group}]\npoison_{tag} = poisonmod:hook\n\n" for group in groups)
     _dist_info(site, "poison", "1.0", entry_points + "[console_scripts]\npoison = poisonmod:hook\n")
     _dist_info(site, FIXTURE_DEP, "1.0")
@@ -309,6 +347,7 @@ def fake_home(tmp_path: Path) -> Path:
 
 # ---------------------------------------------------------------- hand-made wheels
 
+
 def digest(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
@@ -327,13 +366,23 @@ def snapshot(root: Path) -> dict[str, tuple[str, bytes | str]]:
     return found
 
 
-def make_wheel(directory: Path, files: dict[str, bytes], *, name: str = "demo", version: str = "1.0",
-               record: str | None = None, symlinks: tuple[str, ...] = (), wheel_name: str | None = None) -> Path:
+def make_wheel(
+    directory: Path,
+    files: dict[str, bytes],
+    *,
+    name: str = "demo",
+    version: str = "1.0",
+    record: str | None = None,
+    symlinks: tuple[str, ...] = (),
+    wheel_name: str | None = None,
+) -> Path:
     """A wheel with a correct RECORD unless ``record`` replaces it; dist-info files are added when absent."""
     info = f"{name}-{version}.dist-info"
     files = dict(files)
     files.setdefault(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode())
-    files.setdefault(f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    files.setdefault(
+        f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     lines = [f"{p},{digest(d)},{len(d)}" for p, d in files.items() if d is not None] + [f"{info}/RECORD,,"]
     path = directory / (wheel_name or f"{name}-{version}-py3-none-any.whl")
     directory.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,9 @@ from conftest import PYZ
 
 # isobuild's own code, by where it lives (not by a directory name, which a clone called isobuild/ also
 # has): the package the tests run, which holds _inside/ and _shim/, and isobuild.pyz's members.
-OWN_CODE = tuple(os.path.realpath(path) + os.sep
-                 for path in [os.path.dirname(isobuild.__file__), *([PYZ] if PYZ else [])])
+OWN_CODE = tuple(
+    os.path.realpath(path) + os.sep for path in [os.path.dirname(isobuild.__file__), *([PYZ] if PYZ else [])]
+)
 FRAME = re.compile(r'^ +File "(.+)", line \d+', re.MULTILINE)
 
 
@@ -22,7 +23,8 @@ def own_traceback(err: str) -> bool:
     """A traceback with a frame in isobuild's own code; a backend's traceback (its frames, pyproject-hooks',
     the stdlib's) is the backend's failure, reported as documented, wherever the checkout lives."""
     return "Traceback (most recent call last):" in err and any(
-        os.path.realpath(path).startswith(OWN_CODE) for path in FRAME.findall(err))
+        os.path.realpath(path).startswith(OWN_CODE) for path in FRAME.findall(err)
+    )
 
 
 def alive(pid: int) -> bool:

@@ -86,7 +86,9 @@ def test_setuptools_wheel_on_each_target(tmp_path: Path, version: str) -> None:
     poisoned = make_poisoned(tmp_path, python, version)
     src = copy_fixture("setuptools-pyproject", tmp_path)
 
-    wheel = Path(_ok(run_isobuild("wheel", str(src), "--python", python, env=poisoned.env(str(build_env(version))))).strip())
+    wheel = Path(
+        _ok(run_isobuild("wheel", str(src), "--python", python, env=poisoned.env(str(build_env(version))))).strip()
+    )
 
     assert wheel.name == "sample_setuptools-1.0-py3-none-any.whl"
     assert poisoned.fired() == []
@@ -97,8 +99,21 @@ def test_config_settings_reach_the_backend(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     env = make_poisoned(tmp_path, require_interpreter(VERSION), VERSION).env(PROBE_REPORT=str(report))
 
-    _ok(run_isobuild("wheel", str(src), "-C", "a=1", "-C", "a=2", "-C", "flag", "--config-json",
-                     '{"b": ["x"], "a": "overridden"}', env=env))
+    _ok(
+        run_isobuild(
+            "wheel",
+            str(src),
+            "-C",
+            "a=1",
+            "-C",
+            "a=2",
+            "-C",
+            "flag",
+            "--config-json",
+            '{"b": ["x"], "a": "overridden"}',
+            env=env,
+        )
+    )
 
     assert read_report(report)["config_settings"] == {"a": ["1", "2"], "flag": "", "b": ["x"]}
 
@@ -127,8 +142,9 @@ def test_a_requirement_missing_further_down_is_named_in_the_headline(tmp_path: P
     build_env = tmp_path / "build-env"
     info = build_env / "isobuild_fixture_dep-1.2.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n"
-                                   "Requires-Dist: editables>=0.3\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\nRequires-Dist: editables>=0.3\n"
+    )
     src = copy_fixture("requires-dep", tmp_path)
     env = clean_env(PYTHONPATH=str(build_env))
 
@@ -137,7 +153,8 @@ def test_a_requirement_missing_further_down_is_named_in_the_headline(tmp_path: P
     assert result.returncode == MissingDependencies.exit_code
     lines = result.stderr.decode().splitlines()
     assert next(line for line in lines if line.startswith("ERROR ")).endswith(
-        ": isobuild-fixture-dep>=1.0 (needs editables>=0.3)")
+        ": isobuild-fixture-dep>=1.0 (needs editables>=0.3)"
+    )
     assert "also one that another needs (here: editables)" in next(line for line in lines if line.startswith("hint: "))
     removed = run_isobuild("wheel", str(src), "--remove", "editables", env=env)
     assert removed.returncode == 0, removed.stderr.decode(errors="replace")
@@ -146,13 +163,17 @@ def test_a_requirement_missing_further_down_is_named_in_the_headline(tmp_path: P
 def test_what_is_missing_further_down_is_named_once_without_markers(tmp_path: Path) -> None:
     """Two chains to one missing requirement, one through a marker: the headline names it once, as is."""
     build_env = tmp_path / "build-env"
-    requires = {"isobuild_fixture_dep": ["mid-a", "mid-b"],
-                "mid_a": ['editables>=0.3; python_version >= "3"'], "mid_b": ["editables>=0.3"]}
+    requires = {
+        "isobuild_fixture_dep": ["mid-a", "mid-b"],
+        "mid_a": ['editables>=0.3; python_version >= "3"'],
+        "mid_b": ["editables>=0.3"],
+    }
     for name, deps in requires.items():
         info = build_env / f"{name}-1.2.dist-info"
         info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2\n"
-                                       + "".join(f"Requires-Dist: {dep}\n" for dep in deps))
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2\n" + "".join(f"Requires-Dist: {dep}\n" for dep in deps)
+        )
     src = copy_fixture("requires-dep", tmp_path)
 
     result = run_isobuild("wheel", str(src), env=clean_env(PYTHONPATH=str(build_env)))

@@ -44,8 +44,23 @@ def toolchain() -> dict[str, Path]:
     cache = CACHE / f"bootstrap-sdists-{hashlib.sha256(' '.join(PINS).encode()).hexdigest()[:8]}"
     if not (cache / ".complete").exists():
         shutil.rmtree(cache, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                        "--dest", str(cache), *PINS], check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--dest",
+                str(cache),
+                *PINS,
+            ],
+            check=True,
+            env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+        )
         (cache / ".complete").touch()
     return {path.name.rpartition("-")[0]: path for path in cache.glob("*.tar.gz")}
 
@@ -61,8 +76,10 @@ def own_sdists(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """isobuild's sdist, made from this checkout (flit_core from the suite's build env), and the probe's."""
     out = tmp_path_factory.mktemp("own-sdists")
     flit = build_env(f"{sys.version_info[0]}.{sys.version_info[1]}")
-    return [_sdist(REPO, out, PYTHONPATH=str(flit)),
-            _sdist(copy_fixture("probe", tmp_path_factory.mktemp("probe")), out)]
+    return [
+        _sdist(REPO, out, PYTHONPATH=str(flit)),
+        _sdist(copy_fixture("probe", tmp_path_factory.mktemp("probe")), out),
+    ]
 
 
 def _sdists_dir(tmp_path: Path, sdists: list[Path]) -> Path:
@@ -78,8 +95,13 @@ def _bootstrap(python: str, tmp_path: Path, *args: str, **env: str) -> subproces
     tmpdir, home = tmp_path / "tmp", tmp_path / "home"
     tmpdir.mkdir()
     home.mkdir()
-    result = subprocess.run([python, str(LAUNCHER), *args], capture_output=True, text=True, timeout=300,
-                            env=clean_env(TMPDIR=str(tmpdir), HOME=str(home), **env))
+    result = subprocess.run(
+        [python, str(LAUNCHER), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(TMPDIR=str(tmpdir), HOME=str(home), **env),
+    )
     assert list(tmpdir.iterdir()) == [], result.stderr  # no temp dir left behind, success or failure
     return result
 
@@ -90,8 +112,13 @@ def _installed_isobuild_builds_flit(tmp_path: Path, python: str, bindir: Path, s
     probe = "import isobuild.cli, packaging; print(isobuild.__file__, packaging.__file__)"
     where = subprocess.run([python, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout.split()
     assert all(Path(path).is_relative_to(site) for path in where), where  # not the interpreter's packaging 26.2
-    result = subprocess.run([str(bindir / "isobuild"), "wheel", str(copy_fixture("flit", tmp_path)), "-o",
-                             str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [str(bindir / "isobuild"), "wheel", str(copy_fixture("flit", tmp_path)), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     wheel = Path(result.stdout.strip())
     assert wheel.name == "sample_flit-1.0-py2.py3-none-any.whl"
@@ -103,17 +130,27 @@ def _dist_infos(site: Path) -> set[str]:
 
 
 def test_bootstrap_into_a_destdir_the_hooks_seeing_flit_core_alone(
-        tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path]) -> None:
+    tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path]
+) -> None:
     """Python 3.11 needs no tomli; the probe's sdist, built with the rest, reports what the hooks saw."""
     python = base_python()  # the real interpreter, whose own site-packages holds packaging 26.2
     sdists = _sdists_dir(tmp_path, [path for name, path in toolchain.items() if name != "tomli"] + own_sdists)
     report, root = tmp_path / "probe.json", tmp_path / "root"
-    result = _bootstrap(python, tmp_path, str(sdists), "--prefix", "/usr", "--destdir", str(root),
-                        PROBE_REPORT=str(report), PYTHONPATH=str(FIXTURES))
+    result = _bootstrap(
+        python,
+        tmp_path,
+        str(sdists),
+        "--prefix",
+        "/usr",
+        "--destdir",
+        str(root),
+        PROBE_REPORT=str(report),
+        PYTHONPATH=str(FIXTURES),
+    )
     assert result.returncode == 0, result.stderr
     assert "PYTHONPATH ignored: the hooks' build env is flit_core alone" in result.stderr
     site = root / "usr" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    expected = {path.name[:-len(".tar.gz")] + ".dist-info" for path in sdists.iterdir()}
+    expected = {path.name[: -len(".tar.gz")] + ".dist-info" for path in sdists.iterdir()}
     assert _dist_infos(site) == expected and len(expected) == 7
     assert sorted(result.stdout.split()) == sorted(str(site / name) for name in expected)
     assert (root / "usr" / "bin" / "isobuild").read_text().splitlines()[0] == f"#!{python}"
@@ -137,8 +174,9 @@ def test_bootstrap_on_python_3_9_with_tomli(tmp_path: Path, toolchain: dict[str,
 
 
 @pytest.mark.parametrize("version", ["3.15"])
-def test_bootstrap_on_the_newest_python(tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path],
-                                        version: str) -> None:
+def test_bootstrap_on_the_newest_python(
+    tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path], version: str
+) -> None:
     """Debian's python3.15 (no pip, dist-packages, posix_local by default) runs the launcher; --prefix
     installs into posix_prefix, and the isobuild installed there builds a project on 3.15."""
     python = require_interpreter(version)
@@ -164,33 +202,43 @@ def _tarball(path: Path, files: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize("case", ["missing", "two", "no-package", "not-a-dir"])
 def test_bad_input_is_one_line_naming_it_and_nothing_is_left(
-        tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path], case: str) -> None:
+    tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path], case: str
+) -> None:
     sdists = _sdists_dir(tmp_path, [path for name, path in toolchain.items() if name != "packaging"] + own_sdists[:1])
-    culprit = {"missing": "no sdist of packaging in", "two": "packaging-1.0.tar.gz and packaging-26.3.tar.gz",
-               "no-package": "packaging-1.0.tar.gz: no package packaging/ at its top or in src/",
-               "not-a-dir": "nowhere: not a directory of sdists"}[case]
+    culprit = {
+        "missing": "no sdist of packaging in",
+        "two": "packaging-1.0.tar.gz and packaging-26.3.tar.gz",
+        "no-package": "packaging-1.0.tar.gz: no package packaging/ at its top or in src/",
+        "not-a-dir": "nowhere: not a directory of sdists",
+    }[case]
     if case in ("two", "no-package"):
         _tarball(sdists / "packaging-1.0.tar.gz", {"packaging-1.0/pyproject.toml": "[project]\nname = 'packaging'\n"})
     if case == "two":
         shutil.copy(toolchain["packaging"], sdists)
     prefix = tmp_path / "prefix"
-    result = _bootstrap(base_python(), tmp_path, str(tmp_path / "nowhere" if case == "not-a-dir" else sdists),
-                        "--prefix", str(prefix))
+    result = _bootstrap(
+        base_python(), tmp_path, str(tmp_path / "nowhere" if case == "not-a-dir" else sdists), "--prefix", str(prefix)
+    )
     assert result.returncode == BadInput.exit_code, result.stderr
     assert result.stderr.count("\n") == 1 and culprit in result.stderr, result.stderr
     assert result.stderr.startswith("bootstrap: ERROR ") and not prefix.exists()
 
 
 def test_a_failed_build_installs_nothing_and_exits_with_isobuilds_code(
-        tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path]) -> None:
+    tmp_path: Path, toolchain: dict[str, Path], own_sdists: list[Path]
+) -> None:
     """An sdist whose backend is not flit_core: its requirement is missing from the build env (exit 3)."""
     sdists = _sdists_dir(tmp_path, [*toolchain.values(), own_sdists[0]])
-    _tarball(sdists / "needs_setuptools-1.0.tar.gz",
-             {"needs_setuptools-1.0/pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'})
+    _tarball(
+        sdists / "needs_setuptools-1.0.tar.gz",
+        {"needs_setuptools-1.0/pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'},
+    )
     prefix = tmp_path / "prefix"
     result = _bootstrap(base_python(), tmp_path, str(sdists), "--prefix", str(prefix))
     assert result.returncode == MissingDependencies.exit_code, result.stderr
     assert "missing build dependencies" in result.stderr and "setuptools" in result.stderr
-    assert result.stderr.splitlines()[-1] == ("bootstrap: ERROR isobuild wheel needs_setuptools-1.0.tar.gz failed"
-                                              " (exit 3; its error is above); nothing was installed")
+    assert result.stderr.splitlines()[-1] == (
+        "bootstrap: ERROR isobuild wheel needs_setuptools-1.0.tar.gz failed"
+        " (exit 3; its error is above); nothing was installed"
+    )
     assert not prefix.exists()

@@ -36,12 +36,25 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _argv(command: str, src: Path, tmp_path: Path, *args: str) -> list[str]:
     extra = _extra(tmp_path) if not (tmp_path / "extra").exists() else tmp_path / "extra"
-    return [command, str(src), "--python", require_interpreter(VERSION), "-o", str(tmp_path / "out"),
-            "--path", str(extra), "--path", str(_setuptools_scm()), "--check-declared", *args]
+    return [
+        command,
+        str(src),
+        "--python",
+        require_interpreter(VERSION),
+        "-o",
+        str(tmp_path / "out"),
+        "--path",
+        str(extra),
+        "--path",
+        str(_setuptools_scm()),
+        "--check-declared",
+        *args,
+    ]
 
 
-def _check(src: Path, tmp_path: Path, *args: str, command: str = "wheel") -> tuple[subprocess.CompletedProcess[bytes],
-                                                                                     dict[str, Any]]:
+def _check(
+    src: Path, tmp_path: Path, *args: str, command: str = "wheel"
+) -> tuple[subprocess.CompletedProcess[bytes], dict[str, Any]]:
     """``isobuild COMMAND SRC --check-declared --json``: the process and its JSON."""
     result = run_isobuild(*_argv(command, src, tmp_path, "--json", *args), env=_env(tmp_path), timeout=600)
     assert result.returncode in (0, UndeclaredMatters.exit_code), result.stderr.decode(errors="replace")
@@ -74,15 +87,25 @@ def test_what_changes_nothing_is_harmless(tmp_path: Path, fixture: str) -> None:
     assert "isobuild:   harmless: " not in stderr  # they are listed with -v only
 
 
-@pytest.mark.parametrize(("fixture", "name", "changed"), [
-    ("declared-hatch-hook", "isobuild-undeclared", FAILED),  # imported by a build hook
-    ("declared-codegen", "isobuild-codegen", FAILED),  # run as a Python child
-    ("declared-metadata", "isobuild-undeclared", FAILED),  # looked up with importlib.metadata: no import
-    ("check-generated", "isobuild-undeclared", "members differ: sample_generated-1.0.dist-info/RECORD, "
-                                               "sample_generated/_flavor.py"),
-    ("check-scm-version", "setuptools-scm", "sample_scm_version-0.0.0-py3-none-any.whl instead of "
-                                            "sample_scm_version-1.0-py3-none-any.whl; members differ: "),
-])
+@pytest.mark.parametrize(
+    ("fixture", "name", "changed"),
+    [
+        ("declared-hatch-hook", "isobuild-undeclared", FAILED),  # imported by a build hook
+        ("declared-codegen", "isobuild-codegen", FAILED),  # run as a Python child
+        ("declared-metadata", "isobuild-undeclared", FAILED),  # looked up with importlib.metadata: no import
+        (
+            "check-generated",
+            "isobuild-undeclared",
+            "members differ: sample_generated-1.0.dist-info/RECORD, sample_generated/_flavor.py",
+        ),
+        (
+            "check-scm-version",
+            "setuptools-scm",
+            "sample_scm_version-0.0.0-py3-none-any.whl instead of "
+            "sample_scm_version-1.0-py3-none-any.whl; members differ: ",
+        ),
+    ],
+)
 def test_what_the_artifact_needs_matters(tmp_path: Path, fixture: str, name: str, changed: str) -> None:
     src = copy_fixture(fixture, tmp_path)
 
@@ -111,7 +134,8 @@ def test_a_metadata_lookup_without_import_is_named(tmp_path: Path) -> None:
     assert result.returncode == UndeclaredMatters.exit_code
     assert "isobuild-undeclared" not in _undeclared(info)  # never imported: the record does not list it
     assert info["declared_check"]["matters"] == {
-        "isobuild-undeclared": "members differ: sample_lookup-1.0.dist-info/RECORD, sample_lookup/_found.py"}
+        "isobuild-undeclared": "members differ: sample_lookup-1.0.dist-info/RECORD, sample_lookup/_found.py"
+    }
 
 
 def test_a_use_the_record_does_not_see_is_reported_as_unrecorded(tmp_path: Path) -> None:
@@ -130,7 +154,8 @@ def test_a_use_the_record_does_not_see_is_reported_as_unrecorded(tmp_path: Path)
         "        out = os.path.join(self.root, 'src', 'sample_generated', '_flavor.py')\n"
         "        with open(out, 'w') as f:\n"
         "            f.write('PLUGINS = {!r}\\n'.format(names))\n"
-        "        build_data['force_include'][out] = 'sample_generated/_flavor.py'\n")
+        "        build_data['force_include'][out] = 'sample_generated/_flavor.py'\n"
+    )
     _write_dist(_extra(tmp_path), "isobuild-plugin-a", "1.0", {"isobuild_plugins/plugin_a.py": ""})
 
     result, info = _check(src, tmp_path)
@@ -138,11 +163,13 @@ def test_a_use_the_record_does_not_see_is_reported_as_unrecorded(tmp_path: Path)
     assert result.returncode == UndeclaredMatters.exit_code
     matters = info["declared_check"]["matters"]
     assert list(matters) == [UNRECORDED] and matters[UNRECORDED].startswith(
-        "members differ: sample_generated-1.0.dist-info/RECORD, sample_generated/_flavor.py; no undeclared distribution")
+        "members differ: sample_generated-1.0.dist-info/RECORD, sample_generated/_flavor.py; no undeclared distribution"
+    )
     assert "the record does not see" in matters[UNRECORDED]
     assert info["declared_check"]["harmless"] == []
-    assert "the build uses something it does not declare where the record does not see it" in \
-        result.stderr.decode(errors="replace")
+    assert "the build uses something it does not declare where the record does not see it" in result.stderr.decode(
+        errors="replace"
+    )
 
 
 def test_backend_path_is_the_projects_own_even_with_egg_info_metadata(tmp_path: Path) -> None:
@@ -170,8 +197,9 @@ def _noisy(tmp_path: Path) -> Path:
     """fixtures/unreproducible, whose backend also imports an undeclared package it does not need."""
     src = copy_fixture("unreproducible", tmp_path)
     backend = src / "_backend" / "noisy_backend.py"
-    backend.write_text(backend.read_text() + "\ntry:\n    import isobuild_undeclared  # noqa: F401\nexcept ImportError:\n"
-                                             "    pass\n")
+    backend.write_text(
+        backend.read_text() + "\ntry:\n    import isobuild_undeclared  # noqa: F401\nexcept ImportError:\n    pass\n"
+    )
     return src
 
 
@@ -182,8 +210,10 @@ def test_members_that_differ_between_two_usual_builds_are_never_blamed(tmp_path:
     check = info["declared_check"]
     assert check["matters"] == {} and check["harmless"] == ["isobuild-undeclared"]
     assert check["unreproducible"] == ["noisy-1.0.dist-info/RECORD", "noisy/token.py"]
-    assert "these members differ between two usual builds: noisy-1.0.dist-info/RECORD, noisy/token.py" in \
-        result.stderr.decode(errors="replace")
+    assert (
+        "these members differ between two usual builds: noisy-1.0.dist-info/RECORD, noisy/token.py"
+        in result.stderr.decode(errors="replace")
+    )
 
 
 def test_sdist_and_editable(tmp_path: Path) -> None:
@@ -192,7 +222,8 @@ def test_sdist_and_editable(tmp_path: Path) -> None:
     assert result.returncode == UndeclaredMatters.exit_code
     assert info["path"].endswith(".tar.gz")
     assert info["declared_check"]["matters"] == {
-        "isobuild-undeclared": "members differ: sample_generated-1.0/sample_generated/_flavor.py"}
+        "isobuild-undeclared": "members differ: sample_generated-1.0/sample_generated/_flavor.py"
+    }
     result, info = _check(copy_fixture("flit", tmp_path / "b"), tmp_path / "b", command="editable")
     assert result.returncode == 0 and info["declared_check"]["matters"] == {}
 
@@ -204,8 +235,17 @@ def test_an_environment_of_the_declared_closure_alone_needs_no_comparison(tmp_pa
         shutil.copytree(found, env_dir / found.name)
     env = {**_env(tmp_path), "PYTHONPATH": str(env_dir)}
 
-    result = run_isobuild("wheel", str(copy_fixture("flit", tmp_path)), "--python", require_interpreter(VERSION),
-                          "-o", str(tmp_path / "out"), "--check-declared", "--json", env=env)
+    result = run_isobuild(
+        "wheel",
+        str(copy_fixture("flit", tmp_path)),
+        "--python",
+        require_interpreter(VERSION),
+        "-o",
+        str(tmp_path / "out"),
+        "--check-declared",
+        "--json",
+        env=env,
+    )
 
     stderr = result.stderr.decode(errors="replace")
     assert result.returncode == 0, stderr
@@ -215,8 +255,11 @@ def test_an_environment_of_the_declared_closure_alone_needs_no_comparison(tmp_pa
 
 
 def test_verbose_lists_the_harmless_ones(tmp_path: Path) -> None:
-    result = run_isobuild(*_argv("wheel", copy_fixture("declared-setuptools-scm", tmp_path), tmp_path, "-v"),
-                          env=_env(tmp_path), timeout=600)
+    result = run_isobuild(
+        *_argv("wheel", copy_fixture("declared-setuptools-scm", tmp_path), tmp_path, "-v"),
+        env=_env(tmp_path),
+        timeout=600,
+    )
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     lines = result.stderr.decode(errors="replace").splitlines()
@@ -229,8 +272,17 @@ def test_srcdir_is_left_as_a_usual_build_leaves_it(tmp_path: Path) -> None:
     plain = copy_fixture("check-scm-version", tmp_path / "plain")
     checked = copy_fixture("check-scm-version", tmp_path / "checked")
     env = _env(tmp_path)
-    usual = run_isobuild("wheel", str(plain), "--python", require_interpreter(VERSION), "-o", str(tmp_path / "o"),
-                         "--path", str(_setuptools_scm()), env=env)
+    usual = run_isobuild(
+        "wheel",
+        str(plain),
+        "--python",
+        require_interpreter(VERSION),
+        "-o",
+        str(tmp_path / "o"),
+        "--path",
+        str(_setuptools_scm()),
+        env=env,
+    )
     assert usual.returncode == 0, usual.stderr.decode(errors="replace")
 
     result, _ = _check(checked, tmp_path)
@@ -239,9 +291,14 @@ def test_srcdir_is_left_as_a_usual_build_leaves_it(tmp_path: Path) -> None:
     assert snapshot(checked) == snapshot(plain)
 
 
-@pytest.mark.parametrize(("args", "refused"), [(["-x"], "needs the dependency check"),
-                                               (["--only-declared"], "not combined with --only-declared"),
-                                               (["--check-reproducible"], "--check-reproducible each run builds")])
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        (["-x"], "needs the dependency check"),
+        (["--only-declared"], "not combined with --only-declared"),
+        (["--check-reproducible"], "--check-reproducible each run builds"),
+    ],
+)
 def test_what_it_does_not_combine_with(tmp_path: Path, args: list[str], refused: str) -> None:
     result = run_isobuild(*_argv("wheel", copy_fixture("flit", tmp_path), tmp_path, *args), env=_env(tmp_path))
 
@@ -263,7 +320,8 @@ def test_a_build_that_fails_only_in_the_copy_cannot_be_checked(tmp_path: Path) -
         "class CustomBuildHook(BuildHookInterface):\n"
         "    def initialize(self, version, build_data):\n"
         "        if '/declared/tree/' in self.root:\n"
-        "            raise RuntimeError('this tree must not move')\n")
+        "            raise RuntimeError('this tree must not move')\n"
+    )
 
     result = run_isobuild(*_argv("wheel", src, tmp_path), env=_env(tmp_path), timeout=600)
 
@@ -278,9 +336,13 @@ def test_an_interrupt_during_the_comparison_builds_leaves_no_copy_and_no_process
     """SIGTERM once the usual build is in OUTDIR: exit 130, the command's temp dir (the copies) gone."""
     errors = tmp_path / "stderr"
     with open(errors, "wb") as err:
-        proc = subprocess.Popen([*isobuild_command(), *_argv("wheel", copy_fixture("check-scm-version", tmp_path),
-                                                             tmp_path, "-v")],
-                                env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            [*isobuild_command(), *_argv("wheel", copy_fixture("check-scm-version", tmp_path), tmp_path, "-v")],
+            env=_env(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 300
         while b"--check-declared build 2 (only declared): hooks run by" not in errors.read_bytes():

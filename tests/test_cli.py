@@ -39,8 +39,9 @@ class _Stream(io.StringIO):
 
 
 @pytest.mark.parametrize("tty, no_color, coloured", [(True, None, True), (True, "1", False), (False, None, False)])
-def test_colour_only_on_a_tty_without_no_color(monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None,
-                                                coloured: bool) -> None:
+def test_colour_only_on_a_tty_without_no_color(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None, coloured: bool
+) -> None:
     if no_color is None:
         monkeypatch.delenv("NO_COLOR", raising=False)
     else:
@@ -76,8 +77,10 @@ def test_console_script_and_no_temp_left_on_success(tmp_path: Path) -> None:
 def test_progress_lines_have_times(tmp_path: Path) -> None:
     result = run_isobuild("wheel", str(copy_fixture("probe", tmp_path)))
     lines = [line for line in result.stderr.decode().splitlines() if line.startswith("isobuild: ")]
-    assert any(line.startswith("isobuild: build_wheel: probe-1.0-py3-none-any.whl (") and line.endswith(" s)")
-               for line in lines), lines
+    assert any(
+        line.startswith("isobuild: build_wheel: probe-1.0-py3-none-any.whl (") and line.endswith(" s)")
+        for line in lines
+    ), lines
 
 
 @pytest.mark.slow
@@ -87,12 +90,28 @@ def test_isobuild_runs_on_python_3_9(tmp_path: Path) -> None:
     deps = CACHE / "isobuild-deps-3.9"
     if not (deps / ".complete").exists():
         shutil.rmtree(deps, ignore_errors=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target",
-                        str(deps), str(REPO)], check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(deps),
+                str(REPO),
+            ],
+            check=True,
+            env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+        )
         (deps / ".complete").touch()
     src = copy_fixture("probe", tmp_path)
-    result = subprocess.run([*isobuild_command(python), "wheel", str(src), "--json"],
-                            env=clean_env(PYTHONPATH=str(deps)), capture_output=True)
+    result = subprocess.run(
+        [*isobuild_command(python), "wheel", str(src), "--json"],
+        env=clean_env(PYTHONPATH=str(deps)),
+        capture_output=True,
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert b'"python_version": "3.9.' in result.stdout
 
@@ -132,8 +151,13 @@ def test_a_result_that_cannot_be_written_is_an_error(tmp_path: Path, where: str)
         read_end, stdout = os.pipe()
         os.close(read_end)
     try:
-        result = subprocess.run([*isobuild_command(), "wheel", str(src), "-q"], stdout=stdout,
-                                stderr=subprocess.PIPE, env=clean_env(), timeout=300)
+        result = subprocess.run(
+            [*isobuild_command(), "wheel", str(src), "-q"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+            timeout=300,
+        )
     finally:
         os.close(stdout)
     err = result.stderr.decode()

@@ -19,8 +19,15 @@ import pytest
 from conftest import FIXTURES, REPO, apt_install, copy_fixture
 
 # bookworm's `flit` ships flit_core too; its python3-hatchling is hatchling.
-DEBIAN_PACKAGES = ("dh-python", "pybuild-plugin-pyproject", "debhelper", "dpkg-dev", "python3-all",
-                   "flit", "python3-hatchling")
+DEBIAN_PACKAGES = (
+    "dh-python",
+    "pybuild-plugin-pyproject",
+    "debhelper",
+    "dpkg-dev",
+    "python3-all",
+    "flit",
+    "python3-hatchling",
+)
 FIXTURE_PACKAGES = {"debian-flit": "python3-debflit", "debian-hatch": "python3-debhatch"}
 BUILDD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # as a buildd: python3 is Debian's, not pyenv's
 DIST_PACKAGES = "usr/lib/python3/dist-packages"
@@ -32,6 +39,7 @@ RULES = _BLOCK.group(1) if _BLOCK else ""
 
 # ---------------------------------------------------------------- the toolchain, once
 
+
 @pytest.fixture(scope="session")
 def toolchain() -> None:
     """Debian's packaging tools and the fixtures' backends, installed with apt-get unless present."""
@@ -41,6 +49,7 @@ def toolchain() -> None:
 
 
 # ---------------------------------------------------------------- building
+
 
 @dataclass
 class Build:
@@ -61,10 +70,16 @@ def dpkg_buildpackage(tmp_path: Path, fixture: str, variant: str, pyz: Path, **e
         (src / "debian" / "rules").write_text(RULES)
         (src / "debian" / "rules").chmod(0o755)
     (where / "home").mkdir()
-    env = {"PATH": BUILDD_PATH, "HOME": str(where / "home"), "LANG": "C.UTF-8",
-           "ISOBUILD": f"/usr/bin/python3 {pyz}", **env}
-    result = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = {
+        "PATH": BUILDD_PATH,
+        "HOME": str(where / "home"),
+        "LANG": "C.UTF-8",
+        "ISOBUILD": f"/usr/bin/python3 {pyz}",
+        **env,
+    }
+    result = subprocess.run(
+        ["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env, capture_output=True, text=True, timeout=600
+    )
     log = result.stdout + result.stderr
     (where / "build.log").write_text(log)
     debs = sorted(where.glob(f"{FIXTURE_PACKAGES[fixture]}_*.deb"))
@@ -77,6 +92,7 @@ def built(build: Build) -> Path:
 
 
 # ---------------------------------------------------------------- comparing
+
 
 @dataclass
 class Deb:
@@ -101,8 +117,11 @@ def open_deb(deb: Path, where: Path) -> Deb:
 def record_paths(tree: Path, record: str) -> dict[str, bool]:
     """Each RECORD path, and whether it names a file of the package once installed."""
     base = tree / DIST_PACKAGES
-    return {row[0]: (base / row[0]).resolve().is_relative_to(tree) and (base / row[0]).exists()
-            for row in csv.reader(record.splitlines()) if row}
+    return {
+        row[0]: (base / row[0]).resolve().is_relative_to(tree) and (base / row[0]).exists()
+        for row in csv.reader(record.splitlines())
+        if row
+    }
 
 
 def script_lines_only(pybuild: bytes, isobuild: bytes) -> bool:
@@ -133,18 +152,24 @@ def _difference(pa: Path, pb: Path) -> str | None:
 
 def compare_files(a: Deb, b: Deb, out: Comparison) -> None:
     """Every extracted path: bytes, mode, link target; a RECORD may differ in its script lines only."""
-    names = sorted({p.relative_to(a.tree).as_posix() for p in a.tree.rglob("*")}
-                   | {p.relative_to(b.tree).as_posix() for p in b.tree.rglob("*")})
+    names = sorted(
+        {p.relative_to(a.tree).as_posix() for p in a.tree.rglob("*")}
+        | {p.relative_to(b.tree).as_posix() for p in b.tree.rglob("*")}
+    )
     for name in names:
         difference = _difference(a.tree / name, b.tree / name)
-        if difference == "contents differ" and name.endswith(".dist-info/RECORD") \
-                and script_lines_only((a.tree / name).read_bytes(), (b.tree / name).read_bytes()):
+        if (
+            difference == "contents differ"
+            and name.endswith(".dist-info/RECORD")
+            and script_lines_only((a.tree / name).read_bytes(), (b.tree / name).read_bytes())
+        ):
             out.named.add(name)
         elif difference:
             out.problems.append(f"{name}: {difference}")
     identical = len(names) - len(out.named) - len(out.problems)
-    out.lines.append(f"  dpkg -x: {len(names)} paths, {identical} identical (bytes, mode, link), "
-                     f"{len(out.named)} named difference")
+    out.lines.append(
+        f"  dpkg -x: {len(names)} paths, {identical} identical (bytes, mode, link), {len(out.named)} named difference"
+    )
     for name in sorted(out.named):
         explain_record(name, a, b, out)
 
@@ -154,19 +179,26 @@ def explain_record(name: str, a: Deb, b: Deb, out: Comparison) -> None:
     for who, deb in (("pybuild", a), ("isobuild", b)):
         paths = record_paths(deb.tree, (deb.tree / name).read_text())
         dangling = sorted(p for p, ok in paths.items() if not ok)
-        out.lines.append(f"    {who}'s {name.rsplit('/', 2)[1]}/RECORD: {len(paths) - len(dangling)} paths"
-                         f" that the package has, dangling: {dangling or 'none'}")
+        out.lines.append(
+            f"    {who}'s {name.rsplit('/', 2)[1]}/RECORD: {len(paths) - len(dangling)} paths"
+            f" that the package has, dangling: {dangling or 'none'}"
+        )
         if who == "isobuild" and dangling:
             out.problems.append(f"{name}: isobuild's RECORD names what the package lacks: {dangling}")
 
 
 def compare_listing(a: Deb, b: Deb, out: Comparison) -> None:
-    diffs = [f"{m}: {a.listing.get(m)} vs {b.listing.get(m)}" for m in sorted(a.listing.keys() | b.listing.keys())
-             if a.listing.get(m) != b.listing.get(m)
-             and not (m.removeprefix("./") in out.named and a.listing[m][:2] == b.listing[m][:2])]
+    diffs = [
+        f"{m}: {a.listing.get(m)} vs {b.listing.get(m)}"
+        for m in sorted(a.listing.keys() | b.listing.keys())
+        if a.listing.get(m) != b.listing.get(m)
+        and not (m.removeprefix("./") in out.named and a.listing[m][:2] == b.listing[m][:2])
+    ]
     out.problems.extend(f"dpkg -c: {d}" for d in diffs)
-    out.lines.append(f"  dpkg -c: {len(a.listing)} vs {len(b.listing)} members; names, modes, owners, sizes, links"
-                     f" {'the same' if not diffs else 'DIFFER'}{' (the RECORD sizes aside)' if out.named else ''}")
+    out.lines.append(
+        f"  dpkg -c: {len(a.listing)} vs {len(b.listing)} members; names, modes, owners, sizes, links"
+        f" {'the same' if not diffs else 'DIFFER'}{' (the RECORD sizes aside)' if out.named else ''}"
+    )
 
 
 def _control_part(directory: Path, part: str, named: set[str]) -> object:
@@ -183,17 +215,19 @@ def _control_part(directory: Path, part: str, named: set[str]) -> object:
 def compare_control(a: Deb, b: Deb, out: Comparison) -> None:
     """DEBIAN/: control (Depends, Installed-Size), postinst/prerm; md5sums may differ in named files."""
     parts = sorted({p.name for p in a.control.iterdir()} | {p.name for p in b.control.iterdir()})
-    differ = [part for part in parts if _control_part(a.control, part, out.named)
-              != _control_part(b.control, part, out.named)]
+    differ = [
+        part for part in parts if _control_part(a.control, part, out.named) != _control_part(b.control, part, out.named)
+    ]
     out.problems.extend(f"DEBIAN/{part} differs" for part in differ)
-    out.lines.append(f"  DEBIAN/: {', '.join(parts)}: {'the same' if not differ else 'DIFFER: ' + str(differ)}"
-                     f"{' (md5sums of the named difference aside)' if out.named else ''}")
+    out.lines.append(
+        f"  DEBIAN/: {', '.join(parts)}: {'the same' if not differ else 'DIFFER: ' + str(differ)}"
+        f"{' (md5sums of the named difference aside)' if out.named else ''}"
+    )
 
 
 def compare_shebangs(a: Deb, b: Deb, out: Comparison) -> None:
     for script in sorted((a.tree / "usr" / "bin").iterdir()):
-        lines = [(d / "usr" / "bin" / script.name).read_bytes().split(b"\n", 1)[0].decode()
-                 for d in (a.tree, b.tree)]
+        lines = [(d / "usr" / "bin" / script.name).read_bytes().split(b"\n", 1)[0].decode() for d in (a.tree, b.tree)]
         out.lines.append(f"  usr/bin/{script.name}: shebang {lines[0]!r} (pybuild), {lines[1]!r} (isobuild)")
         if lines != ["#!/usr/bin/python3"] * 2:
             out.problems.append(f"usr/bin/{script.name}: shebangs {lines}")
@@ -206,6 +240,7 @@ def report(tmp_path: Path, name: str, lines: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- the tests
+
 
 def test_the_documented_rules_are_found_and_fixtures_ship_stock_pybuild_rules() -> None:
     assert "override_dh_auto_build:\n\t$(ISOBUILD) wheel" in RULES, "no ```make debian-rules block in ## Debian"
@@ -226,8 +261,12 @@ def test_isobuild_rules_make_the_same_deb_as_pybuild(toolchain: None, tmp_path: 
     compare_control(a, b, out)
     compare_shebangs(a, b, out)
     for script in sorted((b.tree / "usr" / "bin").iterdir()):
-        run = subprocess.run(["/usr/bin/python3", str(script)], capture_output=True, text=True,
-                             env={"PATH": BUILDD_PATH, "PYTHONPATH": str(b.tree / DIST_PACKAGES)})
+        run = subprocess.run(
+            ["/usr/bin/python3", str(script)],
+            capture_output=True,
+            text=True,
+            env={"PATH": BUILDD_PATH, "PYTHONPATH": str(b.tree / DIST_PACKAGES)},
+        )
         out.lines.append(f"  isobuild's usr/bin/{script.name} runs: exit {run.returncode}, {run.stdout.strip()!r}")
         assert run.returncode == 0, run.stderr
     verdict = f"identical but for the named difference in {sorted(out.named)}" if out.named else "identical"
@@ -244,7 +283,8 @@ def poison_user_base(base: Path, version: str) -> Path:
     (site / "flit_core" / "__init__.py").write_text('__version__ = "3.8.0"\n')
     (site / "flit_core" / "buildapi.py").write_text(
         f"open({str(base / 'imported')!r}, 'w').close()\n"
-        "raise ImportError('stale flit_core from the user site (PYTHONUSERBASE)')\n")
+        "raise ImportError('stale flit_core from the user site (PYTHONUSERBASE)')\n"
+    )
     info = site / "flit_core-3.8.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flit_core\nVersion: 3.8.0\n")
@@ -254,18 +294,26 @@ def poison_user_base(base: Path, version: str) -> Path:
 
 @pytest.mark.slow
 def test_a_broken_flit_core_in_the_user_site_breaks_pybuild_not_isobuild(
-        toolchain: None, tmp_path: Path, pyz: Path) -> None:
-    version = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    toolchain: None, tmp_path: Path, pyz: Path
+) -> None:
+    version = subprocess.run(
+        ["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     clean = built(dpkg_buildpackage(tmp_path, "debian-flit", "isobuild", pyz))
     lines = [f"debian-flit with PYTHONUSERBASE's user site (python{version}) holding a flit_core that raises"]
     for variant in ("pybuild-poisoned", "isobuild-poisoned"):
         marker = poison_user_base(tmp_path / f"userbase-{variant}", version)
-        build = dpkg_buildpackage(tmp_path, "debian-flit", variant, pyz,
-                                  PYTHONUSERBASE=str(tmp_path / f"userbase-{variant}"))
+        build = dpkg_buildpackage(
+            tmp_path, "debian-flit", variant, pyz, PYTHONUSERBASE=str(tmp_path / f"userbase-{variant}")
+        )
         failure = [line for line in build.log.splitlines() if line.startswith(("ImportError: stale", "ERROR "))]
-        lines.append(f"  {variant.split('-')[0]}: exit {build.returncode}, user-site flit_core imported: "
-                     f"{marker.exists()}{''.join(chr(10) + '    ' + line for line in failure)}")
+        lines.append(
+            f"  {variant.split('-')[0]}: exit {build.returncode}, user-site flit_core imported: "
+            f"{marker.exists()}{''.join(chr(10) + '    ' + line for line in failure)}"
+        )
         if variant.startswith("pybuild"):
             assert build.returncode != 0 and marker.exists() and failure, build.log[-4000:]
         else:

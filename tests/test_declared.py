@@ -20,10 +20,19 @@ from isobuild.usage import used
 from conftest import CACHE, build_env, clean_env, copy_fixture, require_interpreter, run_isobuild
 
 SHIM = Path(__file__).resolve().parent.parent / "src" / "isobuild" / "_shim" / "sitecustomize.py"
-MARKERS = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux", "os_name": "posix",
-           "platform_system": "Linux", "platform_machine": "x86_64", "implementation_name": "cpython",
-           "platform_python_implementation": "CPython", "platform_release": "", "platform_version": "",
-           "implementation_version": "3.11.9"}
+MARKERS = {
+    "python_version": "3.11",
+    "python_full_version": "3.11.9",
+    "sys_platform": "linux",
+    "os_name": "posix",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "platform_release": "",
+    "platform_version": "",
+    "implementation_version": "3.11.9",
+}
 
 
 def _dist(where: Path, name: str, version: str, *requires: str) -> None:
@@ -41,8 +50,9 @@ def _closure(env_dir: Path, requirements: list[str], policy: Policy = Policy()) 
 
 
 def test_the_closure_follows_requires_dist_markers_and_extras(tmp_path: Path) -> None:
-    _dist(tmp_path, "Backend_One", "1.0", "helper>=1", "windows-only; sys_platform == 'win32'",
-          "fancy; extra == 'fancy'")
+    _dist(
+        tmp_path, "Backend_One", "1.0", "helper>=1", "windows-only; sys_platform == 'win32'", "fancy; extra == 'fancy'"
+    )
     _dist(tmp_path, "helper", "2.0", "deep")
     _dist(tmp_path, "deep", "0.1")
     _dist(tmp_path, "fancy", "3.0")
@@ -50,8 +60,10 @@ def test_the_closure_follows_requires_dist_markers_and_extras(tmp_path: Path) ->
     _dist(tmp_path, "bystander", "1.0")
 
     plain = _closure(tmp_path, ["backend-one"])
-    assert plain == {name: Resolved(name, version, str(tmp_path))
-                     for name, version in (("backend-one", "1.0"), ("helper", "2.0"), ("deep", "0.1"))}
+    assert plain == {
+        name: Resolved(name, version, str(tmp_path))
+        for name, version in (("backend-one", "1.0"), ("helper", "2.0"), ("deep", "0.1"))
+    }
     assert set(_closure(tmp_path, ["backend-one[fancy]"])) == {"backend-one", "helper", "deep", "fancy"}
     assert _closure(tmp_path, ["bystander; python_version < '3'"]) == {}
 
@@ -130,9 +142,24 @@ def pip_target(name: str, *args: str, **env: str) -> Path:
     target = CACHE / f"{name}-{VERSION}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
-        subprocess.run([require_interpreter(VERSION), "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-                        "--disable-pip-version-check", "--target", str(target), *args],
-                       check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore", **env), timeout=300)
+        subprocess.run(
+            [
+                require_interpreter(VERSION),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-compile",
+                "--disable-pip-version-check",
+                "--target",
+                str(target),
+                *args,
+            ],
+            check=True,
+            env=clean_env(PIP_ROOT_USER_ACTION="ignore", **env),
+            timeout=300,
+        )
         (target / ".complete").touch()
     return target
 
@@ -168,8 +195,9 @@ def test_a_build_hook_importing_an_undeclared_package(tmp_path: Path) -> None:
     info, _ = _build(copy_fixture("declared-hatch-hook", tmp_path), tmp_path, "--path", str(extra))
 
     deps = info["dependencies"]
-    assert deps["undeclared"] == [{"name": "isobuild-undeclared", "version": "2.0", "location": str(extra),
-                                   "how": "import"}]
+    assert deps["undeclared"] == [
+        {"name": "isobuild-undeclared", "version": "2.0", "location": str(extra), "how": "import"}
+    ]
     assert deps["unowned"] == [{"path": str(extra / "isobuild_loose_module.py"), "how": "import"}]
     assert "hatchling" in _names(deps["used"])
 
@@ -178,13 +206,19 @@ def test_a_code_generator_run_as_a_python_child(tmp_path: Path) -> None:
     """Its package has a Debian-style .egg-info: no RECORD, no installed-files.txt, top_level.txt only."""
     extra = tmp_path / "extra"
     generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
-    write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
-                                                   "isobuild_codegen/__main__.py": generator}, record=False)
+    write_dist(
+        extra,
+        "isobuild-codegen",
+        "0.5",
+        {"isobuild_codegen/__init__.py": "", "isobuild_codegen/__main__.py": generator},
+        record=False,
+    )
 
     info, _ = _build(copy_fixture("declared-codegen", tmp_path), tmp_path, "--path", str(extra))
 
-    assert info["dependencies"]["undeclared"] == [{"name": "isobuild-codegen", "version": "0.5",
-                                                   "location": str(extra), "how": "child process"}]
+    assert info["dependencies"]["undeclared"] == [
+        {"name": "isobuild-codegen", "version": "0.5", "location": str(extra), "how": "child process"}
+    ]
     with zipfile.ZipFile(info["path"]) as zf:
         assert zf.read("sample_codegen/_generated.py") == b"VALUE = 1\n"
 
@@ -203,8 +237,18 @@ def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_pa
     src = copy_fixture("declared-hatch-hook", tmp_path)
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
 
-    result = run_isobuild("install", str(src), "--python", require_interpreter(VERSION), "--path", str(extra),
-                          "--prefix", str(tmp_path / "prefix"), "-v", env=env)
+    result = run_isobuild(
+        "install",
+        str(src),
+        "--python",
+        require_interpreter(VERSION),
+        "--path",
+        str(extra),
+        "--prefix",
+        str(tmp_path / "prefix"),
+        "-v",
+        env=env,
+    )
 
     stderr = result.stderr.decode(errors="replace")
     assert result.returncode == 0, stderr
@@ -214,21 +258,36 @@ def test_install_srcdir_says_when_the_build_used_what_it_does_not_declare(tmp_pa
 
 # ---------------------------------------------------------------- --only-declared
 
+
 def extra_dists(tmp_path: Path) -> Path:
     """A --path dir holding what the fixtures use without declaring it."""
     extra = tmp_path / "extra"
     write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
     generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
-    write_dist(extra, "isobuild-codegen", "0.5", {"isobuild_codegen/__init__.py": "",
-                                                   "isobuild_codegen/__main__.py": generator}, record=False)
+    write_dist(
+        extra,
+        "isobuild-codegen",
+        "0.5",
+        {"isobuild_codegen/__init__.py": "", "isobuild_codegen/__main__.py": generator},
+        record=False,
+    )
     return extra
 
 
 def _only_declared(src: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
-    return run_isobuild("wheel", str(src), "--python", require_interpreter(VERSION), "-o", str(tmp_path / "out"),
-                        "--only-declared", *args, env=env)
+    return run_isobuild(
+        "wheel",
+        str(src),
+        "--python",
+        require_interpreter(VERSION),
+        "-o",
+        str(tmp_path / "out"),
+        "--only-declared",
+        *args,
+        env=env,
+    )
 
 
 def _members(wheel: str | Path) -> dict[str, bytes]:
@@ -250,19 +309,26 @@ def test_only_declared_builds_what_a_clean_project_builds(tmp_path: Path, fixtur
 
 
 def test_only_declared_hides_setuptools_scm_from_setuptools_entry_points(tmp_path: Path) -> None:
-    result = _only_declared(copy_fixture("declared-setuptools-scm", tmp_path), tmp_path,
-                            "--path", str(setuptools_scm()), "--json")
+    result = _only_declared(
+        copy_fixture("declared-setuptools-scm", tmp_path), tmp_path, "--path", str(setuptools_scm()), "--json"
+    )
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     deps = json.loads(result.stdout)["dependencies"]
     assert "setuptools" in _names(deps["used"]) and "setuptools-scm" not in _names(deps["used"])
 
 
-@pytest.mark.parametrize(("fixture", "hidden"), [("declared-hatch-hook", "isobuild-undeclared"),
-                                                 ("declared-metadata", "isobuild-undeclared"),
-                                                 ("declared-codegen", "isobuild-codegen")])
+@pytest.mark.parametrize(
+    ("fixture", "hidden"),
+    [
+        ("declared-hatch-hook", "isobuild-undeclared"),
+        ("declared-metadata", "isobuild-undeclared"),
+        ("declared-codegen", "isobuild-codegen"),
+    ],
+)
 def test_a_build_that_needs_a_hidden_distribution_fails_with_a_hint_naming_it(
-        tmp_path: Path, fixture: str, hidden: str) -> None:
+    tmp_path: Path, fixture: str, hidden: str
+) -> None:
     """By import in the hook process, by importlib.metadata, by import in a Python child."""
     src = copy_fixture(fixture, tmp_path)
     extra = extra_dists(tmp_path)
@@ -316,8 +382,13 @@ print(json.dumps(results))
 """
     out = subprocess.run([require_interpreter(VERSION), "-S", "-c", script], capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr.decode(errors="replace")
-    assert json.loads(out.stdout) == {"version": "1.0", "names": ["ns-kept"], "ns-gone": "not found",
-                                      "nsp.gone": "No module named 'nsp.gone'", "gone_top": "No module named 'gone_top'"}
+    assert json.loads(out.stdout) == {
+        "version": "1.0",
+        "names": ["ns-kept"],
+        "ns-gone": "not found",
+        "nsp.gone": "No module named 'nsp.gone'",
+        "gone_top": "No module named 'gone_top'",
+    }
 
 
 @pytest.mark.parametrize("declared", [False, True])
@@ -332,8 +403,9 @@ def test_a_hidden_distributions_pth_file_is_never_run(tmp_path: Path, declared: 
     src = copy_fixture("declared-codegen", tmp_path)
     requires = ["hatchling", "isobuild-codegen", *(["isobuild-pth"] if declared else [])]
     build_requires = f"requires = {json.dumps(requires)}"
-    (src / "pyproject.toml").write_text((src / "pyproject.toml").read_text().replace('requires = ["hatchling"]',
-                                                                                     build_requires))
+    (src / "pyproject.toml").write_text(
+        (src / "pyproject.toml").read_text().replace('requires = ["hatchling"]', build_requires)
+    )
 
     usual, _ = _build(src, tmp_path / "usual", "--path", str(extra))
     assert len(list(marker.iterdir())) == 2  # the hook process and the code generator
@@ -351,13 +423,19 @@ def test_the_importlib_metadata_backports_own_finder_does_not_find_a_hidden_dist
     a declared distribution, not a hidden one."""
     backport = pip_target("declared-importlib-metadata", "importlib-metadata", "zipp", "lazy-importer")
     src = copy_fixture("declared-metadata", tmp_path)
-    (src / "hatch_build.py").write_text((src / "hatch_build.py").read_text().replace(
-        "import importlib.metadata\n", "import importlib_metadata\n").replace(
-        'importlib.metadata.version("isobuild-undeclared")',
-        'importlib_metadata.version("hatchling"), importlib_metadata.version("isobuild-undeclared")'))
+    (src / "hatch_build.py").write_text(
+        (src / "hatch_build.py")
+        .read_text()
+        .replace("import importlib.metadata\n", "import importlib_metadata\n")
+        .replace(
+            'importlib.metadata.version("isobuild-undeclared")',
+            'importlib_metadata.version("hatchling"), importlib_metadata.version("isobuild-undeclared")',
+        )
+    )
     pyproject = src / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('requires = ["hatchling"]',
-                                                       'requires = ["hatchling", "importlib-metadata"]'))
+    pyproject.write_text(
+        pyproject.read_text().replace('requires = ["hatchling"]', 'requires = ["hatchling", "importlib-metadata"]')
+    )
     extra = extra_dists(tmp_path)
     _build(src, tmp_path / "usual", "--path", str(extra), "--path", str(backport))  # found where it is not hidden
 
@@ -374,9 +452,18 @@ def test_install_srcdir_only_declared(tmp_path: Path) -> None:
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
     prefix = tmp_path / "prefix"
 
-    result = run_isobuild("install", str(copy_fixture("declared-hatch-hook", tmp_path)), "--only-declared",
-                          "--python", require_interpreter(VERSION), "--path", str(extra), "--prefix", str(prefix),
-                          env=env)
+    result = run_isobuild(
+        "install",
+        str(copy_fixture("declared-hatch-hook", tmp_path)),
+        "--only-declared",
+        "--python",
+        require_interpreter(VERSION),
+        "--path",
+        str(extra),
+        "--prefix",
+        str(prefix),
+        env=env,
+    )
 
     assert result.returncode == BackendFailed.exit_code
     assert b"--only-declared hid isobuild-undeclared, which the build asked for" in result.stderr

@@ -50,9 +50,14 @@ def _environment(tmp_path: Path) -> tuple[Path, list[Path]]:
     plugin = "def finalize(dist):\n    pass  # configured by nothing here, as pbr without pbr=True\n"
     write_dist(extra, "isobuild-setuptools-plugin", "1.0", {"isobuild_setuptools_plugin.py": plugin})
     (extra / "isobuild_setuptools_plugin-1.0.dist-info" / "entry_points.txt").write_text(
-        "[setuptools.finalize_distribution_options]\nisobuild = isobuild_setuptools_plugin:finalize\n")
-    numpylike = pip_target("declared-numpylike", "--no-build-isolation",
-                            str(FIXTURES / "declared-numpy-headers" / "numpylike"), PYTHONPATH=str(build_env(VERSION)))
+        "[setuptools.finalize_distribution_options]\nisobuild = isobuild_setuptools_plugin:finalize\n"
+    )
+    numpylike = pip_target(
+        "declared-numpylike",
+        "--no-build-isolation",
+        str(FIXTURES / "declared-numpy-headers" / "numpylike"),
+        PYTHONPATH=str(build_env(VERSION)),
+    )
     paths = [extra]
     for source in (setuptools_scm(), numpylike):
         paths.append(tmp_path / source.name)
@@ -84,19 +89,30 @@ def _remove_all_but(directory: Path, kept: set[tuple[str, str]]) -> None:
         shutil.rmtree(info, ignore_errors=True)
 
 
-def _wheel(src: Path, fixture: str, env: Path, paths: list[Path], out: Path, *args: str) -> \
-        subprocess.CompletedProcess[bytes]:
+def _wheel(
+    src: Path, fixture: str, env: Path, paths: list[Path], out: Path, *args: str
+) -> subprocess.CompletedProcess[bytes]:
     """A fresh copy of ``fixture`` at ``src`` (always the same path: a C extension records it), built."""
     shutil.rmtree(src, ignore_errors=True)
     shutil.copytree(FIXTURES / fixture, src)
-    return run_isobuild("wheel", str(src), "--python", require_interpreter(VERSION), "-o", str(out), "--json",
-                        *(arg for path in paths for arg in ("--path", str(path))), *args,
-                        env=clean_env(PYTHONPATH=str(env), SOURCE_DATE_EPOCH="1700000000"))
+    return run_isobuild(
+        "wheel",
+        str(src),
+        "--python",
+        require_interpreter(VERSION),
+        "-o",
+        str(out),
+        "--json",
+        *(arg for path in paths for arg in ("--path", str(path))),
+        *args,
+        env=clean_env(PYTHONPATH=str(env), SOURCE_DATE_EPOCH="1700000000"),
+    )
 
 
 @pytest.mark.parametrize(("fixture", "undeclared", "hint"), CASES, ids=[case[0] for case in CASES])
-def test_each_fixture_against_the_declared_closure_alone(tmp_path: Path, fixture: str, undeclared: dict[str, str],
-                                                         hint: tuple[str, ...]) -> None:
+def test_each_fixture_against_the_declared_closure_alone(
+    tmp_path: Path, fixture: str, undeclared: dict[str, str], hint: tuple[str, ...]
+) -> None:
     """The record of a normal build; --only-declared's exit code, hint and wheel; and the wheel (or the
     failure) of a normal build in the same dirs once every undeclared distribution is uninstalled."""
     env, paths = _environment(tmp_path)
@@ -156,5 +172,8 @@ print(json.dumps({{"twice": twice.__file__, "scanned": scanned, "refused": hider
 """
     out = subprocess.run([require_interpreter(VERSION), "-S", "-c", script], capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr.decode(errors="replace")
-    assert json.loads(out.stdout) == {"twice": str(later / "twice.py"), "scanned": [],
-                                      "refused": ["gone", str(site / "gone.py")]}
+    assert json.loads(out.stdout) == {
+        "twice": str(later / "twice.py"),
+        "scanned": [],
+        "refused": ["gone", str(site / "gone.py")],
+    }

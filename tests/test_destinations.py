@@ -67,8 +67,9 @@ def test_a_link_out_of_destdir_is_refused_naming_it_and_nothing_is_written(tmp_p
         (outside / "stale.pyc").write_bytes(b"old")
     before, outside_before = snapshot(dest), snapshot(outside)
     for overwrite in ([], ["--overwrite"]):
-        result = run_isobuild("install", str(make_wheel(tmp_path / "w", FULL)), "--prefix", "/usr",
-                              "--destdir", str(dest), *overwrite)
+        result = run_isobuild(
+            "install", str(make_wheel(tmp_path / "w", FULL)), "--prefix", "/usr", "--destdir", str(dest), *overwrite
+        )
         err = result.stderr.decode(errors="replace")
         assert result.returncode == REFUSED, err
         assert str(link) in err and "Traceback" not in err
@@ -153,17 +154,23 @@ def test_a_link_made_after_the_plan_is_not_followed_out_at_write_time(tmp_path: 
 
 # ---------------------------------------------------------------- a .data script named like an entry point
 
-LAUNCHER = (b"#!python\n# EASY-INSTALL-ENTRY-SCRIPT: 'demo==1.0','%s','demo-cli'\n__requires__ = 'demo==1.0'\n"
-            b"import sys\nfrom pkg_resources import load_entry_point\n\nif __name__ == '__main__':\n"
-            b"    sys.exit(load_entry_point('demo==1.0', '%s', 'demo-cli')())\n")
+LAUNCHER = (
+    b"#!python\n# EASY-INSTALL-ENTRY-SCRIPT: 'demo==1.0','%s','demo-cli'\n__requires__ = 'demo==1.0'\n"
+    b"import sys\nfrom pkg_resources import load_entry_point\n\nif __name__ == '__main__':\n"
+    b"    sys.exit(load_entry_point('demo==1.0', '%s', 'demo-cli')())\n"
+)
 
 
 @pytest.mark.parametrize("section", ["console", "gui"])
 def test_a_data_script_that_clashes_with_an_entry_point_is_refused(tmp_path: Path, section: str) -> None:
-    wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"def main():\n    pass\n",
-                                        "demo-1.0.data/scripts/demo-cli": b"#!/bin/sh\necho the wheel's own\n",
-                                        "demo-1.0.dist-info/entry_points.txt":
-                                            f"[{section}_scripts]\ndemo-cli = demo:main\n".encode()})
+    wheel = make_wheel(
+        tmp_path / "w",
+        {
+            "demo/__init__.py": b"def main():\n    pass\n",
+            "demo-1.0.data/scripts/demo-cli": b"#!/bin/sh\necho the wheel's own\n",
+            "demo-1.0.dist-info/entry_points.txt": f"[{section}_scripts]\ndemo-cli = demo:main\n".encode(),
+        },
+    )
     prefix = tmp_path / "prefix"
     result = run_isobuild("install", str(wheel), "--prefix", str(prefix))
     err = result.stderr.decode(errors="replace")
@@ -175,10 +182,14 @@ def test_a_data_script_that_clashes_with_an_entry_point_is_refused(tmp_path: Pat
 @pytest.mark.parametrize("section", ["console", "gui"])
 def test_setuptools_own_launcher_for_the_entry_point_is_left_out(tmp_path: Path, section: str) -> None:
     group = f"{section}_scripts".encode()
-    wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"def main():\n    pass\n",
-                                        "demo-1.0.data/scripts/demo-cli": LAUNCHER % (group, group),
-                                        "demo-1.0.dist-info/entry_points.txt":
-                                            f"[{section}_scripts]\ndemo-cli = demo:main\n".encode()})
+    wheel = make_wheel(
+        tmp_path / "w",
+        {
+            "demo/__init__.py": b"def main():\n    pass\n",
+            "demo-1.0.data/scripts/demo-cli": LAUNCHER % (group, group),
+            "demo-1.0.dist-info/entry_points.txt": f"[{section}_scripts]\ndemo-cli = demo:main\n".encode(),
+        },
+    )
     prefix = tmp_path / "prefix"
     result = run_isobuild("install", str(wheel), "--prefix", str(prefix))
     assert result.returncode == 0, result.stderr.decode(errors="replace")
@@ -187,15 +198,21 @@ def test_setuptools_own_launcher_for_the_entry_point_is_left_out(tmp_path: Path,
 
 
 def test_a_launcher_for_another_entry_point_is_no_launcher_of_this_one(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"def main():\n    pass\n",
-                                        "demo-1.0.data/scripts/demo-cli": LAUNCHER.replace(b"'demo-cli'", b"'other'")
-                                        % (b"console_scripts", b"console_scripts"),
-                                        "demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS})
+    wheel = make_wheel(
+        tmp_path / "w",
+        {
+            "demo/__init__.py": b"def main():\n    pass\n",
+            "demo-1.0.data/scripts/demo-cli": LAUNCHER.replace(b"'demo-cli'", b"'other'")
+            % (b"console_scripts", b"console_scripts"),
+            "demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS,
+        },
+    )
     result = run_isobuild("install", str(wheel), "--prefix", str(tmp_path / "prefix"))
     assert result.returncode == REFUSED, result.stderr.decode(errors="replace")
 
 
 # ---------------------------------------------------------------- modes, as installer gives them
+
 
 def _executable_member(wheel: Path, member: str) -> None:
     """Rewrite the wheel with ``member``'s zip mode 0o755 (make_wheel writes none)."""
@@ -211,40 +228,97 @@ def _executable_member(wheel: Path, member: str) -> None:
 
 
 def _modes(root: Path) -> dict[str, int]:
-    return {str(p.relative_to(root)): p.stat().st_mode & 0o7777 for p in root.rglob("*")
-            if p.is_file() and ".dist-info" not in str(p)}
+    return {
+        str(p.relative_to(root)): p.stat().st_mode & 0o7777
+        for p in root.rglob("*")
+        if p.is_file() and ".dist-info" not in str(p)
+    }
 
 
 @pytest.mark.parametrize("umask", [0o077, 0o022, 0o002])
 def test_modes_are_installers_under_any_umask(tmp_path: Path, umask: int) -> None:
-    wheel = make_wheel(tmp_path / "w", {
-        "demo/__init__.py": b"def main():\n    pass\n", "demo/run.sh": b"#!/bin/sh\n",
-        "demo-1.0.data/scripts/tool": b"#!/bin/sh\necho tool\n", "demo-1.0.data/data/share/demo/readme": b"x\n",
-        "demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS + b"[gui_scripts]\ndemo-gui = demo:main\n"})
+    wheel = make_wheel(
+        tmp_path / "w",
+        {
+            "demo/__init__.py": b"def main():\n    pass\n",
+            "demo/run.sh": b"#!/bin/sh\n",
+            "demo-1.0.data/scripts/tool": b"#!/bin/sh\necho tool\n",
+            "demo-1.0.data/data/share/demo/readme": b"x\n",
+            "demo-1.0.dist-info/entry_points.txt": ENTRY_POINTS + b"[gui_scripts]\ndemo-gui = demo:main\n",
+        },
+    )
     _executable_member(wheel, "demo/run.sh")
     _executable_member(wheel, "demo-1.0.data/scripts/tool")
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     umasked = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh"]
-    subprocess.run([*umasked, *isobuild_command(), "install", str(wheel), "--prefix", "/usr", "--destdir", str(ours),
-                    "--no-compile", "-q"], check=True, env=clean_env(), timeout=300)
-    subprocess.run([*umasked, sys.executable, "-m", "installer", "--prefix", "/usr", "--destdir", str(theirs),
-                    "--no-compile-bytecode", str(wheel)], check=True, env=clean_env(), timeout=300)
+    subprocess.run(
+        [
+            *umasked,
+            *isobuild_command(),
+            "install",
+            str(wheel),
+            "--prefix",
+            "/usr",
+            "--destdir",
+            str(ours),
+            "--no-compile",
+            "-q",
+        ],
+        check=True,
+        env=clean_env(),
+        timeout=300,
+    )
+    subprocess.run(
+        [
+            *umasked,
+            sys.executable,
+            "-m",
+            "installer",
+            "--prefix",
+            "/usr",
+            "--destdir",
+            str(theirs),
+            "--no-compile-bytecode",
+            str(wheel),
+        ],
+        check=True,
+        env=clean_env(),
+        timeout=300,
+    )
     assert _modes(ours) == _modes(theirs)
     assert _modes(ours)["usr/bin/demo-cli"] == (0o777 & ~umask) | 0o111
 
 
 # ---------------------------------------------------------------- concurrent installs, one new deep prefix
 
+
 def test_concurrent_installs_that_create_one_deep_prefix_never_refuse_one_another(tmp_path: Path) -> None:
     prefix = "/" + "/".join(f"p{i}" for i in range(60))
     files = {f"pkg{{i}}/m{j}/__init__.py": b"X = 1\n" for j in range(20)}
-    wheels = [make_wheel(tmp_path / f"w{i}", {k.format(i=i): v for k, v in files.items()}, name=f"pkg{i}")
-              for i in range(8)]
+    wheels = [
+        make_wheel(tmp_path / f"w{i}", {k.format(i=i): v for k, v in files.items()}, name=f"pkg{i}") for i in range(8)
+    ]
     for round_ in range(3):
         dest = tmp_path / f"dest{round_}"
-        procs = [subprocess.Popen([*isobuild_command(), "install", str(w), "--prefix", prefix, "--destdir", str(dest),
-                                   "--no-compile", "-q"], env=clean_env(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE) for w in wheels]
+        procs = [
+            subprocess.Popen(
+                [
+                    *isobuild_command(),
+                    "install",
+                    str(w),
+                    "--prefix",
+                    prefix,
+                    "--destdir",
+                    str(dest),
+                    "--no-compile",
+                    "-q",
+                ],
+                env=clean_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for w in wheels
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err.decode(errors="replace")

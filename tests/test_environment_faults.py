@@ -23,7 +23,7 @@ WHEEL = "probe-1.0-py3-none-any.whl"
 
 # The probe backend (fixtures/probe), wrapped: each config setting adds one misbehaviour before the
 # probe's own build_wheel runs.
-WRAPPER = '''
+WRAPPER = """
 import os, subprocess, sys, time
 from probe_backend import *
 import probe_backend
@@ -46,7 +46,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         with open(cs["child-report"], "wb") as f:
             f.write(child.stdout)
     return probe_backend.build_wheel(wheel_directory, config_settings, metadata_directory)
-'''
+"""
 
 
 def wrapped_probe(tmp_path: Path) -> Path:
@@ -55,7 +55,6 @@ def wrapped_probe(tmp_path: Path) -> Path:
     pyproject = src / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"probe_backend"', '"envfault_backend"'))
     return src
-
 
 
 def _no_bug(err: bytes) -> None:
@@ -72,7 +71,8 @@ ENCODINGS = [("ascii", "out-\u00e9"), ("utf-8", os.fsdecode(b"out-\xff"))]
 
 @pytest.mark.parametrize(("encoding", "name"), ENCODINGS)
 def test_a_built_path_stdout_cannot_encode_is_printed_as_its_bytes(tmp_path: Path, encoding: str, name: str) -> None:
-    """Not exit 1 after the wheel was placed: the path goes out as the bytes it has on disk (-v: stderr names it too)."""
+    """Not exit 1 after the wheel was placed: the path goes out as the bytes it has on disk (-v: stderr names
+    it too)."""
     src, outdir = copy_fixture("probe", tmp_path), tmp_path / name
     result = run_isobuild("wheel", str(src), "-o", str(outdir), "-v", env=clean_env(PYTHONIOENCODING=encoding))
     _no_bug(result.stderr)
@@ -83,11 +83,13 @@ def test_a_built_path_stdout_cannot_encode_is_printed_as_its_bytes(tmp_path: Pat
 
 @pytest.mark.parametrize(("encoding", "name"), ENCODINGS)
 @pytest.mark.parametrize("form", ["-v", "--json"])
-def test_an_installed_path_stdout_cannot_encode_is_printed_and_the_install_stays(tmp_path: Path, encoding: str,
-                                                                              name: str, form: str) -> None:
+def test_an_installed_path_stdout_cannot_encode_is_printed_and_the_install_stays(
+    tmp_path: Path, encoding: str, name: str, form: str
+) -> None:
     wheel, prefix = make_wheel(tmp_path / "w", {"demo/__init__.py": b"VALUE = 1\n"}), tmp_path / name
-    result = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--no-compile", form,
-                          env=clean_env(PYTHONIOENCODING=encoding))
+    result = run_isobuild(
+        "install", str(wheel), "--prefix", str(prefix), "--no-compile", form, env=clean_env(PYTHONIOENCODING=encoding)
+    )
     _no_bug(result.stderr)
     assert result.returncode == 0, result.stderr
     dist_info = next(prefix.rglob("demo-1.0.dist-info"))
@@ -100,16 +102,25 @@ def test_an_installed_path_stdout_cannot_encode_is_printed_and_the_install_stays
 
 # ---------------------------------------------------------------- stderr nobody reads (finding 8)
 
-@pytest.mark.parametrize(("settings", "expected"), [((), 0), (("-C", "fail=on purpose", "-q"), BackendFailed.exit_code)])
-def test_stderr_whose_reader_is_gone_leaves_the_result_to_the_build(tmp_path: Path, settings: tuple[str, ...],
-                                                                    expected: int) -> None:
+
+@pytest.mark.parametrize(
+    ("settings", "expected"), [((), 0), (("-C", "fail=on purpose", "-q"), BackendFailed.exit_code)]
+)
+def test_stderr_whose_reader_is_gone_leaves_the_result_to_the_build(
+    tmp_path: Path, settings: tuple[str, ...], expected: int
+) -> None:
     """Not 'interrupted' (130), not a filesystem error: the lines are dropped, the build's result is the exit code."""
     src = copy_fixture("probe", tmp_path)
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        result = subprocess.run([*isobuild_command(), "wheel", str(src), *settings], stdout=subprocess.PIPE,
-                                stderr=write_end, env=clean_env(), timeout=300)
+        result = subprocess.run(
+            [*isobuild_command(), "wheel", str(src), *settings],
+            stdout=subprocess.PIPE,
+            stderr=write_end,
+            env=clean_env(),
+            timeout=300,
+        )
     finally:
         os.close(write_end)
     assert result.returncode == expected
@@ -121,8 +132,12 @@ def test_stderr_whose_reader_is_gone_leaves_the_result_to_the_build(tmp_path: Pa
 
 def test_stderr_whose_reader_goes_away_mid_build_leaves_the_result_to_the_build(tmp_path: Path) -> None:
     src, gate = wrapped_probe(tmp_path), tmp_path / "gate"
-    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"gate={gate}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=clean_env())
+    proc = subprocess.Popen(
+        [*isobuild_command(), "wheel", str(src), "-C", f"gate={gate}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
     assert proc.stderr is not None and proc.stdout is not None
     proc.stderr.readline()  # isobuild has started writing progress lines; then nobody reads them any more
     proc.stderr.close()
@@ -134,6 +149,7 @@ def test_stderr_whose_reader_goes_away_mid_build_leaves_the_result_to_the_build(
 
 # ---------------------------------------------------------------- a deleted working directory (finding 8)
 
+
 def test_a_deleted_working_directory_is_named(tmp_path: Path) -> None:
     src, gone = copy_fixture("probe", tmp_path), tmp_path / "gone"
     gone.mkdir()
@@ -142,8 +158,13 @@ def test_a_deleted_working_directory_is_named(tmp_path: Path) -> None:
         os.chdir(gone)
         os.rmdir(gone)
 
-    result = subprocess.run([*isobuild_command(), "wheel", str(src)], capture_output=True, env=clean_env(),
-                            preexec_fn=leave_a_deleted_cwd, timeout=300)
+    result = subprocess.run(
+        [*isobuild_command(), "wheel", str(src)],
+        capture_output=True,
+        env=clean_env(),
+        preexec_fn=leave_a_deleted_cwd,
+        timeout=300,
+    )
     err = result.stderr.decode(errors="replace")
     assert result.returncode == BadInput.exit_code, err
     assert f"ERROR the working directory no longer exists: {gone}\nhint: " in err, err
@@ -151,6 +172,7 @@ def test_a_deleted_working_directory_is_named(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the sweep's proof (finding 8)
+
 
 def _entries(directory: Path, prefix: str) -> list[str]:
     return sorted(name for name in os.listdir(directory) if name.startswith(prefix))
@@ -164,14 +186,22 @@ def test_a_build_in_another_pid_namespace_sweeps_nothing_of_a_live_build(tmp_pat
     temp, outdir, started, gate = tmp_path / "tmp", tmp_path / "out", tmp_path / "started", tmp_path / "gate"
     temp.mkdir()
     env = clean_env(TMPDIR=str(temp))
-    proc = subprocess.Popen([*isobuild_command(), "wheel", str(first), "-o", str(outdir), "-C", f"started={started}",
-                             "-C", f"gate={gate}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [*isobuild_command(), "wheel", str(first), "-o", str(outdir), "-C", f"started={started}", "-C", f"gate={gate}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         wait_for(started)
         live = (_entries(temp, "isobuild-"), _entries(outdir, ".isobuild-"))
         assert [len(names) for names in live] == [1, 1], live
-        other = subprocess.run(["unshare", "--pid", "--fork", *isobuild_command(), "wheel", str(second), "-o",
-                                str(outdir), "-q"], capture_output=True, env=env, timeout=300)
+        other = subprocess.run(
+            ["unshare", "--pid", "--fork", *isobuild_command(), "wheel", str(second), "-o", str(outdir), "-q"],
+            capture_output=True,
+            env=env,
+            timeout=300,
+        )
         assert other.returncode == 0, other.stderr.decode(errors="replace")
         assert (_entries(temp, "isobuild-"), _entries(outdir, ".isobuild-")) == live
     finally:
@@ -197,6 +227,7 @@ def test_a_dir_a_sigkill_left_is_swept_even_when_its_pid_is_alive_again(tmp_path
 
 # ---------------------------------------------------------------- a staging dir swapped for a symlink (finding 8)
 
+
 def test_a_backend_that_replaces_its_staging_dir_with_a_symlink_fails_and_leaves_nothing(tmp_path: Path) -> None:
     src, elsewhere = wrapped_probe(tmp_path), tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -212,14 +243,16 @@ def test_a_backend_that_replaces_its_staging_dir_with_a_symlink_fails_and_leaves
 
 # ---------------------------------------------------------------- build environments near the kernel's limits
 
+
 def test_pythonpath_and_nix_pythonpath_of_70_kb_each_reach_a_backends_child(tmp_path: Path) -> None:
     """One variable over 128 KiB (MAX_ARG_STRLEN) makes every exec fail: the children's sys.path is not one."""
     src, report = wrapped_probe(tmp_path), tmp_path / "child.json"
     entries = [str(tmp_path / "env" / f"{'d' * 90}{i:04}") for i in range(900)]
     pythonpath, nix = os.pathsep.join(entries[:450]), os.pathsep.join(entries[450:])
     assert 60_000 < len(pythonpath) < 128 * 1024 and 60_000 < len(nix) < 128 * 1024
-    result = run_isobuild("wheel", str(src), "-C", f"child-report={report}",
-                          env=clean_env(PYTHONPATH=pythonpath, NIX_PYTHONPATH=nix))
+    result = run_isobuild(
+        "wheel", str(src), "-C", f"child-report={report}", env=clean_env(PYTHONPATH=pythonpath, NIX_PYTHONPATH=nix)
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-3000:]
     child_path = json.loads(report.read_text())
     assert entries[0] in child_path and entries[-1] in child_path  # the hooks' sys.path, put back in the child

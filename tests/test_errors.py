@@ -31,16 +31,35 @@ BACKEND_FILES = {"_b/b.py": "def build_wheel(d, c=None, m=None):\n    raise Syst
 
 PYPROJECT_CASES = {
     "invalid-toml": (b'[build-system]\nrequires = ["setuptools"\n', {}, "is not valid TOML", "line 3"),
-    "invalid-toml-midfile": (b'[build-system]\nrequires = [1 2]\n', {}, "is not valid TOML", "line 2"),
+    "invalid-toml-midfile": (b"[build-system]\nrequires = [1 2]\n", {}, "is not valid TOML", "line 2"),
     "not-utf8": (b'[project]\nname = "caf\xe9"\n', {}, "is not UTF-8", "line 2, column 12"),
     "build-system-not-table": (b'build-system = "setuptools"\n', {}, "`build-system` must be a table", None),
-    "requires-not-list": (b'[build-system]\nrequires = "setuptools"\n', {}, "`requires` must be an array of strings", None),
+    "requires-not-list": (
+        b'[build-system]\nrequires = "setuptools"\n',
+        {},
+        "`requires` must be an array of strings",
+        None,
+    ),
     "requires-missing": (b'[build-system]\nbuild-backend = "x"\n', {}, "`requires` is a required property", None),
-    "backend-not-string": (b'[build-system]\nrequires = []\nbuild-backend = 3\n', {}, "`build-backend` must be a string", None),
-    "invalid-requirement": (b'[build-system]\nrequires = ["setuptools >>= 1"]\nbuild-backend = "x"\n', {},
-                            "invalid requirement 'setuptools >>= 1'", None),
+    "backend-not-string": (
+        b"[build-system]\nrequires = []\nbuild-backend = 3\n",
+        {},
+        "`build-backend` must be a string",
+        None,
+    ),
+    "invalid-requirement": (
+        b'[build-system]\nrequires = ["setuptools >>= 1"]\nbuild-backend = "x"\n',
+        {},
+        "invalid requirement 'setuptools >>= 1'",
+        None,
+    ),
     "backend-path-absolute": (INTREE.replace(b'"_b"', b'"/tmp"'), BACKEND_FILES, "'/tmp' is absolute", None),
-    "backend-path-outside": (INTREE.replace(b'"_b"', b'"../.."'), BACKEND_FILES, "points outside the source tree", None),
+    "backend-path-outside": (
+        INTREE.replace(b'"_b"', b'"../.."'),
+        BACKEND_FILES,
+        "points outside the source tree",
+        None,
+    ),
     "backend-path-missing": (INTREE.replace(b'"_b"', b'"nope"'), BACKEND_FILES, "'nope' does not exist", None),
 }
 
@@ -52,8 +71,13 @@ def _assert_clean_failure(result, code: int, *fragments: str) -> str:  # type: i
     assert "ERROR " in err
     for fragment in fragments:
         assert fragment in err, err
-    for own in ("isobuild/cli/", "isobuild/builder.py", "isobuild/runner.py", "isobuild/hookprocess.py",
-                "isobuild/_inside/"):
+    for own in (
+        "isobuild/cli/",
+        "isobuild/builder.py",
+        "isobuild/runner.py",
+        "isobuild/hookprocess.py",
+        "isobuild/_inside/",
+    ):
         assert own not in err, f"isobuild traceback: {err}"
     return err
 
@@ -122,11 +146,14 @@ def test_target_that_is_not_python(tmp_path: Path) -> None:
     _assert_clean_failure(result, INTERPRETER, "/bin/true could not start isobuild's hook process")
 
 
-@pytest.mark.parametrize("content, mode, message", [
-    (b"not a program\n", 0o755, "cannot run the target interpreter {}: Exec format error"),
-    (b"#!/bin/sh\necho python\n", 0o644, "--python {}: not an interpreter (not executable)"),
-    (b"#!/bin/sh\necho '{\"sys_path\": 1}'\n", 0o755, "{} answered the hook process setup with nonsense"),
-])
+@pytest.mark.parametrize(
+    "content, mode, message",
+    [
+        (b"not a program\n", 0o755, "cannot run the target interpreter {}: Exec format error"),
+        (b"#!/bin/sh\necho python\n", 0o644, "--python {}: not an interpreter (not executable)"),
+        (b"#!/bin/sh\necho '{\"sys_path\": 1}'\n", 0o755, "{} answered the hook process setup with nonsense"),
+    ],
+)
 def test_a_target_that_cannot_run_the_hooks_is_exit_6(tmp_path: Path, content: bytes, mode: int, message: str) -> None:
     python = tmp_path / "python3"
     python.write_bytes(content)

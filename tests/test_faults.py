@@ -27,12 +27,18 @@ BAD_INPUT, BACKEND_FAILED, INTERPRETER = BadInput.exit_code, BackendFailed.exit_
 INSTALL_FAILED, INTERRUPTED = InstallFailed.exit_code, Interrupted.exit_code
 
 
-
 def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> None:
     outdir = tmp_path / "deep" / "new" / "out"
     sources = [copy_fixture("probe", tmp_path / f"copy{i}") for i in range(10)]
-    procs = [subprocess.Popen([*isobuild_command(), "wheel", str(src), "-o", str(outdir), "-q"],
-                              env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for src in sources]
+    procs = [
+        subprocess.Popen(
+            [*isobuild_command(), "wheel", str(src), "-o", str(outdir), "-q"],
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for src in sources
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode(errors="replace")
@@ -41,12 +47,17 @@ def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("delay", [0.05, 0.08, 0.15, 0.25, 0.4, 0.8])
-def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(tmp_path: Path, signum: int,
-                                                                          delay: float) -> None:
+def test_a_signal_at_any_moment_of_a_build_is_exit_130_and_leaves_nothing(
+    tmp_path: Path, signum: int, delay: float
+) -> None:
     src = copy_fixture("probe", tmp_path)
     pidfile = tmp_path / "grandchild.pid"
-    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # The delay counts from isobuild's first byte on stderr (run from the tests' venv, it names the venv's
     # base first): a signal during the interpreter's own start-up, before isobuild's first line, is
     # Python's (README, "Signals"), and a loaded machine stretches that start-up past any fixed delay.
@@ -82,9 +93,15 @@ def strace() -> str:
 _SWEPT = ("mkdir,mkdirat", "rename,renameat,renameat2", "unlink,unlinkat", "rmdir", "wait4")
 
 
-def _signal_after_each_call(strace: str, argv: list[str], tmp_path: Path, reset: Callable[[], None],
-                            check: Callable[[str, subprocess.CompletedProcess[bytes]], bool],
-                            signum: int = signal.SIGTERM, step: int = 1) -> dict[str, list[bool]]:
+def _signal_after_each_call(
+    strace: str,
+    argv: list[str],
+    tmp_path: Path,
+    reset: Callable[[], None],
+    check: Callable[[str, subprocess.CompletedProcess[bytes]], bool],
+    signum: int = signal.SIGTERM,
+    step: int = 1,
+) -> dict[str, list[bool]]:
     """For each swept call and N = 1, 1 + step, ...: ``reset()``, run isobuild ARGV with ``signum`` after the
     Nth such call, ``check(the call it followed, result)``, until a run sees no signal. Returns, per call,
     what check said of each run (True: the command's work was committed)."""
@@ -96,10 +113,23 @@ def _signal_after_each_call(strace: str, argv: list[str], tmp_path: Path, reset:
             reset()
             shutil.rmtree(temp, ignore_errors=True)
             temp.mkdir()
-            result = subprocess.run([strace, "-qq", "-o", str(trace), "-e", f"trace={calls}", "-e",
-                                     f"inject={calls}:signal={name[3:]}:when={nth}", *isobuild_command(), *argv],
-                                    env=clean_env(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1"),
-                                    capture_output=True, timeout=120)
+            result = subprocess.run(
+                [
+                    strace,
+                    "-qq",
+                    "-o",
+                    str(trace),
+                    "-e",
+                    f"trace={calls}",
+                    "-e",
+                    f"inject={calls}:signal={name[3:]}:when={nth}",
+                    *isobuild_command(),
+                    *argv,
+                ],
+                env=clean_env(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1"),
+                capture_output=True,
+                timeout=120,
+            )
             lines = trace.read_text().splitlines()
             hits = [i for i, line in enumerate(lines) if line.startswith(f"--- {name}")]
             if not hits:
@@ -152,14 +182,16 @@ def _installed(prefix: Path) -> dict[str, tuple[str, bytes | str]] | None:
         if rel.endswith(".pyc"):
             found[rel] = (kind, data[16:])
         elif rel.endswith(".dist-info/RECORD") and isinstance(data, bytes):
-            lines = [line.split(b",")[0] if line.split(b",")[0].endswith(b".pyc") else line
-                     for line in data.splitlines()]
+            lines = [
+                line.split(b",")[0] if line.split(b",")[0].endswith(b".pyc") else line for line in data.splitlines()
+            ]
             found[rel] = (kind, b"\n".join(lines))
     return found
 
 
-def test_a_signal_after_any_call_of_an_install_from_source_leaves_no_prefix_or_the_whole(tmp_path: Path,
-                                                                                         strace: str) -> None:
+def test_a_signal_after_any_call_of_an_install_from_source_leaves_no_prefix_or_the_whole(
+    tmp_path: Path, strace: str
+) -> None:
     src, prefix = tmp_path / "probe", tmp_path / "prefix"
     copy_fixture("probe", tmp_path)
     assert run_isobuild("install", str(src), "--prefix", str(prefix)).returncode == 0
@@ -171,21 +203,33 @@ def test_a_signal_after_any_call_of_an_install_from_source_leaves_no_prefix_or_t
         assert now in (None, done), moment
         return now is not None
 
-    _committed_last(_signal_after_each_call(strace, ["install", str(src), "--prefix", str(prefix), "-q"], tmp_path,
-                                            lambda: shutil.rmtree(prefix, ignore_errors=True), check))
+    _committed_last(
+        _signal_after_each_call(
+            strace,
+            ["install", str(src), "--prefix", str(prefix), "-q"],
+            tmp_path,
+            lambda: shutil.rmtree(prefix, ignore_errors=True),
+            check,
+        )
+    )
 
 
 # SIGHUP (an ssh drop) and SIGQUIT (Ctrl-\) are SIGTERM's twins (interrupts.FATAL): swept on the overwrite,
 # every 2nd call, which keeps the suite's time in bounds.
 @pytest.mark.parametrize(("signum", "step"), [(signal.SIGTERM, 1), (signal.SIGHUP, 2), (signal.SIGQUIT, 2)])
-def test_a_signal_after_any_call_of_an_overwrite_leaves_the_old_install_or_the_new(tmp_path: Path, strace: str,
-                                                                                    signum: int, step: int) -> None:
+def test_a_signal_after_any_call_of_an_overwrite_leaves_the_old_install_or_the_new(
+    tmp_path: Path, strace: str, signum: int, step: int
+) -> None:
     prefix = tmp_path / "prefix"
     old = make_wheel(tmp_path / "old", {"probe/__init__.py": b"OLD = 1\n"}, name="probe", version="0.9")
     assert run_isobuild("install", str(old), "--prefix", str(prefix)).returncode == 0
     before = _installed(prefix)
-    new = make_wheel(tmp_path / "new", {"probe/__init__.py": b"NEW = 1\n", "probe/more.py": b"MORE = 1\n"},
-                     name="probe", version="0.9")
+    new = make_wheel(
+        tmp_path / "new",
+        {"probe/__init__.py": b"NEW = 1\n", "probe/more.py": b"MORE = 1\n"},
+        name="probe",
+        version="0.9",
+    )
     assert run_isobuild("install", str(new), "--prefix", str(prefix), "--overwrite").returncode == 0
     after = _installed(prefix)
 
@@ -198,17 +242,41 @@ def test_a_signal_after_any_call_of_an_overwrite_leaves_the_old_install_or_the_n
         assert now in (before, after), moment
         return now == after
 
-    _committed_last(_signal_after_each_call(strace, ["install", str(new), "--prefix", str(prefix), "--overwrite", "-q"],
-                                            tmp_path, restore, check_overwrite, signum, step), 5 // step)
+    _committed_last(
+        _signal_after_each_call(
+            strace,
+            ["install", str(new), "--prefix", str(prefix), "--overwrite", "-q"],
+            tmp_path,
+            restore,
+            check_overwrite,
+            signum,
+            step,
+        ),
+        5 // step,
+    )
 
 
 def test_the_artifact_is_renamed_into_outdir_once_the_hook_process_has_exited(tmp_path: Path, strace: str) -> None:
     """So that nothing the hook process does at its exit (the backend's atexit handlers) can follow the
     commit point, and an interrupt while it exits leaves OUTDIR as it was."""
     src, trace = copy_fixture("probe", tmp_path), tmp_path / "trace"
-    result = subprocess.run([strace, "-qq", "-o", str(trace), "-e", "trace=rename,renameat,renameat2,wait4",
-                             *isobuild_command(), "wheel", str(src), "-q"], capture_output=True, timeout=120,
-                            env=clean_env(PYTHONDONTWRITEBYTECODE="1"))
+    result = subprocess.run(
+        [
+            strace,
+            "-qq",
+            "-o",
+            str(trace),
+            "-e",
+            "trace=rename,renameat,renameat2,wait4",
+            *isobuild_command(),
+            "wheel",
+            str(src),
+            "-q",
+        ],
+        capture_output=True,
+        timeout=120,
+        env=clean_env(PYTHONDONTWRITEBYTECODE="1"),
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     lines = trace.read_text().splitlines()
     reaped = [i for i, line in enumerate(lines) if line.startswith("wait4(") and not line.endswith("= 0")]
@@ -229,9 +297,12 @@ def test_a_sigkilled_frontend_takes_the_hook_process_with_it_and_the_next_build_
     src = copy_fixture("probe", tmp_path)
     pidfile, report, temp = tmp_path / "grandchild.pid", tmp_path / "report.json", tmp_path / "tmp"
     temp.mkdir()
-    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}", "-C", "temp-file=1"],
-                            env=clean_env(PROBE_REPORT=str(report), TMPDIR=str(temp)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}", "-C", "temp-file=1"],
+        env=clean_env(PROBE_REPORT=str(report), TMPDIR=str(temp)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     wait_for(pidfile)
     hook_process, grandchild = json.loads(report.read_text())["pid"], int(pidfile.read_text())
     proc.kill()
@@ -391,8 +462,13 @@ def test_a_target_that_answers_nonsense_is_exit_6(tmp_path: Path, answer: str) -
 
 def test_a_closed_stdout_is_exit_120(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
-    result = subprocess.run([*isobuild_command(), "wheel", str(src), "-q"], env=clean_env(),
-                            stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
+    result = subprocess.run(
+        [*isobuild_command(), "wheel", str(src), "-q"],
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+        timeout=120,
+    )
     assert result.returncode == OutputFailed.exit_code, result.stderr.decode(errors="replace")
     assert b"cannot write the result to stdout" in result.stderr
 

@@ -34,20 +34,25 @@ def _typo_project(tmp_path: Path) -> Path:
     """As idna's pyproject.toml once had it: [build_system] for [build-system], a setup.py beside it."""
     src = tmp_path / "typo"
     src.mkdir()
-    (src / "pyproject.toml").write_text(textwrap.dedent("""\
+    (src / "pyproject.toml").write_text(
+        textwrap.dedent("""\
         [build_system]
         requires = ["flit_core >=3.2,<4"]
         build-backend = "flit_core.buildapi"
-        """))
-    (src / "setup.py").write_text('from setuptools import setup\nsetup(name="typo", version="1.0", py_modules=["typo"])\n')
+        """)
+    )
+    (src / "setup.py").write_text(
+        'from setuptools import setup\nsetup(name="typo", version="1.0", py_modules=["typo"])\n'
+    )
     (src / "typo.py").write_text("")
     return src
 
 
 def test_quiet_still_warns_about_a_misspelt_build_system_table(tmp_path: Path) -> None:
     src = _typo_project(tmp_path)
-    result = run_isobuild("wheel", "-q", str(src), "-o", str(tmp_path / "out"),
-                          env=clean_env(PYTHONPATH=str(build_env(VERSION))))
+    result = run_isobuild(
+        "wheel", "-q", str(src), "-o", str(tmp_path / "out"), env=clean_env(PYTHONPATH=str(build_env(VERSION)))
+    )
     err = result.stderr.decode()
     assert result.returncode == 0, err
     assert "warning:" in err and "[build_system] is not [build-system]: did you mean 'build-system'?" in err
@@ -56,8 +61,9 @@ def test_quiet_still_warns_about_a_misspelt_build_system_table(tmp_path: Path) -
 
 def test_quiet_still_says_a_requirement_was_relaxed(tmp_path: Path) -> None:
     src = copy_fixture("setuptools-pyproject", tmp_path)
-    result = run_isobuild("requires", "-q", "--relax", "setuptools", str(src),
-                          env=clean_env(PYTHONPATH=str(build_env(VERSION))))
+    result = run_isobuild(
+        "requires", "-q", "--relax", "setuptools", str(src), env=clean_env(PYTHONPATH=str(build_env(VERSION)))
+    )
     err = result.stderr.decode()
     assert result.returncode == 0, err
     assert "warning: relaxed: setuptools>=61" in err and "checked build-system.requires" not in err
@@ -95,7 +101,9 @@ def test_installers_no_compile_bytecode_and_overwrite_existing_are_aliases(tmp_p
     assert not [p for p in _installed(prefix) if p.endswith(".pyc")]
     again = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--no-compile-bytecode")
     assert again.returncode == RefusedWheel.exit_code
-    replaced = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--no-compile-bytecode", "--overwrite-existing")
+    replaced = run_isobuild(
+        "install", str(wheel), "--prefix", str(prefix), "--no-compile-bytecode", "--overwrite-existing"
+    )
     assert replaced.returncode == 0, replaced.stderr.decode()
 
 
@@ -119,8 +127,9 @@ REFUSED = [(command, option) for names in REFUSED_OPTIONS for option in names fo
 
 
 @pytest.mark.parametrize("command, option", REFUSED + [(None, "-w"), (None, "-s")])
-def test_other_frontends_options_are_refused_with_isobuilds_way(tmp_path: Path, command: str | None,
-                                                                option: str) -> None:
+def test_other_frontends_options_are_refused_with_isobuilds_way(
+    tmp_path: Path, command: str | None, option: str
+) -> None:
     args = [command] if command else []
     result = run_isobuild(*args, option, "x", str(tmp_path / "missing"))
     err = result.stderr.decode()
@@ -134,8 +143,10 @@ def test_gpep517s_commands_are_refused_with_isobuilds(tmp_path: Path, command: s
     result = run_isobuild(command, "--wheel-dir", str(tmp_path), "x.whl")
     err = result.stderr.decode()
     assert result.returncode == BadInput.exit_code, err
-    assert err.splitlines() == [f"ERROR {command} is not an isobuild command",
-                                f"hint: isobuild's is `{REFUSED_COMMANDS[command]}`"]
+    assert err.splitlines() == [
+        f"ERROR {command} is not an isobuild command",
+        f"hint: isobuild's is `{REFUSED_COMMANDS[command]}`",
+    ]
 
 
 # ---------------------------------------------------------------- --json, documented
@@ -222,7 +233,9 @@ def test_builds_and_env_print_the_documented_keys(tmp_path: Path) -> None:
 
 
 def test_install_says_what_it_wrote_in_one_line_and_v_in_readable_lines(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path / "in", {"demo.py": b"x = 1\n", "demo-1.0.data/scripts/demo-tool": b"#!python\nprint(1)\n"})
+    wheel = make_wheel(
+        tmp_path / "in", {"demo.py": b"x = 1\n", "demo-1.0.data/scripts/demo-tool": b"#!python\nprint(1)\n"}
+    )
     prefix = tmp_path / "prefix"
     result = run_isobuild("install", str(wheel), "--prefix", str(prefix), "-v")
     err = result.stderr.decode()
@@ -235,8 +248,10 @@ def test_install_says_what_it_wrote_in_one_line_and_v_in_readable_lines(tmp_path
 
 
 def test_check_tallies_and_shows_marker_excluded_requirements_only_with_v(tmp_path: Path) -> None:
-    metadata = ("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: setuptools\n"
-                "Requires-Dist: isobuild-never; python_version < '3'\n")
+    metadata = (
+        "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: setuptools\n"
+        "Requires-Dist: isobuild-never; python_version < '3'\n"
+    )
     wheel = make_wheel(tmp_path / "in", {"demo.py": b"", "demo-1.0.dist-info/METADATA": metadata.encode()})
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
     plain = run_isobuild("check", str(wheel), env=env)
@@ -256,15 +271,25 @@ def _backend_named(tmp_path: Path, backend: str, backend_path: bool) -> Path:
     return _edited(tmp_path, fixture, r'build-backend = "[^"]*"', f'build-backend = "{backend}"')
 
 
-@pytest.mark.parametrize("backend, backend_path, says", [
-    ("setuptool.build_meta", False, "no distribution in the hooks' sys.path provides 'setuptool' "
-                                    "(did you mean 'setuptools'?)"),
-    ("setuptools.build_met", False, "'setuptools' is there (setuptools "),
-    ("probe_backnd", True, "no distribution in the hooks' backend-path provides 'probe_backnd' "
-                           "(did you mean 'probe_backend'?)"),
-])
-def test_a_backend_that_is_not_there_gets_a_hint_not_a_traceback(tmp_path: Path, backend: str, backend_path: bool,
-                                                                 says: str) -> None:
+@pytest.mark.parametrize(
+    "backend, backend_path, says",
+    [
+        (
+            "setuptool.build_meta",
+            False,
+            "no distribution in the hooks' sys.path provides 'setuptool' (did you mean 'setuptools'?)",
+        ),
+        ("setuptools.build_met", False, "'setuptools' is there (setuptools "),
+        (
+            "probe_backnd",
+            True,
+            "no distribution in the hooks' backend-path provides 'probe_backnd' (did you mean 'probe_backend'?)",
+        ),
+    ],
+)
+def test_a_backend_that_is_not_there_gets_a_hint_not_a_traceback(
+    tmp_path: Path, backend: str, backend_path: bool, says: str
+) -> None:
     env = clean_env(PYTHONPATH=str(build_env(VERSION)))
     result = run_isobuild("wheel", "-q", str(_backend_named(tmp_path, backend, backend_path)), env=env)
     err = result.stderr.decode()
@@ -276,16 +301,17 @@ def test_a_backend_that_is_not_there_gets_a_hint_not_a_traceback(tmp_path: Path,
         assert "but not 'setuptools.build_met' (did you mean 'setuptools.build_meta'?)" in lines[1]
 
 
-@pytest.mark.parametrize("python, why", [("/usr/bin", "a directory"), ("python9", "not found on PATH"),
-                                         ("/usr/bin/python9", "no such file")])
-def test_an_interpreter_that_is_not_one_is_one_exit_code_and_one_message(tmp_path: Path, python: str,
-                                                                         why: str) -> None:
+@pytest.mark.parametrize(
+    "python, why", [("/usr/bin", "a directory"), ("python9", "not found on PATH"), ("/usr/bin/python9", "no such file")]
+)
+def test_an_interpreter_that_is_not_one_is_one_exit_code_and_one_message(tmp_path: Path, python: str, why: str) -> None:
     for command in ("wheel", "env", "install"):
         result = run_isobuild(command, "--python", python, str(copy_fixture("probe", tmp_path / command)))
         assert result.returncode == InterpreterError.exit_code, result.stderr.decode()
         assert result.stderr.decode().splitlines() == [
             f"ERROR --python {python}: not an interpreter ({why})",
-            "hint: name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3"]
+            "hint: name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3",
+        ]
 
 
 # ---------------------------------------------------------------- --version, man page, completion
@@ -336,8 +362,9 @@ def test_the_committed_man_page_and_completion_are_what_the_tool_writes_now(tmp_
     fresh = subprocess.run([*tool, "-o", str(tmp_path)], capture_output=True, timeout=120)
     assert fresh.returncode == 0, fresh.stderr.decode()
     for committed in (MAN_PAGE, BASH, ZSH):
-        assert (tmp_path / committed.relative_to(REPO / "data")).read_bytes() == committed.read_bytes(), \
+        assert (tmp_path / committed.relative_to(REPO / "data")).read_bytes() == committed.read_bytes(), (
             f"{committed} is stale: run python3 tools/make_manpage.py"
+        )
     assert subprocess.run([*tool, "--check"], capture_output=True, timeout=120).returncode == 0
 
 
@@ -354,8 +381,12 @@ def _renderer() -> list[str]:
 
 def test_the_man_page_renders(tmp_path: Path) -> None:
     command = _renderer()
-    result = subprocess.run([*command, str(MAN_PAGE)], capture_output=True, timeout=120,
-                            env=clean_env(MANPAGER="cat", PAGER="cat", MANWIDTH="100", LC_ALL="C.UTF-8"))
+    result = subprocess.run(
+        [*command, str(MAN_PAGE)],
+        capture_output=True,
+        timeout=120,
+        env=clean_env(MANPAGER="cat", PAGER="cat", MANWIDTH="100", LC_ALL="C.UTF-8"),
+    )
     text = re.sub(r".\x08", "", result.stdout.decode())  # overstrike bold, where the renderer uses it
     assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
     assert "isobuild - PEP 517 build frontend for packaging pipelines" in text
@@ -366,10 +397,13 @@ def test_the_man_page_renders(tmp_path: Path) -> None:
 
 def _complete(*words: str) -> list[str]:
     """What bash offers for ``isobuild WORDS`` (the last word is the one being completed)."""
-    script = (f'source "$1"; shift; COMP_WORDS=(isobuild "$@"); COMP_CWORD={len(words)}; _isobuild; '
-              'printf "%s\\n" "${COMPREPLY[@]}"')
-    result = subprocess.run(["bash", "--norc", "--noprofile", "-c", script, "bash", str(BASH), *words],
-                            capture_output=True, timeout=60)
+    script = (
+        f'source "$1"; shift; COMP_WORDS=(isobuild "$@"); COMP_CWORD={len(words)}; _isobuild; '
+        'printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    result = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script, "bash", str(BASH), *words], capture_output=True, timeout=60
+    )
     assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()
     return sorted(filter(None, result.stdout.decode().splitlines()))
 
@@ -377,8 +411,22 @@ def _complete(*words: str) -> list[str]:
 def test_bash_completion_offers_the_commands_and_their_options() -> None:
     if shutil.which("bash") is None:
         pytest.skip("no bash here")
-    assert _complete("") == sorted(["wheel", "sdist", "editable", "metadata", "requires", "install", "check", "env",
-                                    "-h", "--help", "-V", "--version"])
+    assert _complete("") == sorted(
+        [
+            "wheel",
+            "sdist",
+            "editable",
+            "metadata",
+            "requires",
+            "install",
+            "check",
+            "env",
+            "-h",
+            "--help",
+            "-V",
+            "--version",
+        ]
+    )
     assert _complete("in") == ["install"]
     assert _complete("install", "--over") == ["--overwrite", "--overwrite-existing"]
     assert _complete("requires", "--for", "") == ["editable", "sdist", "wheel"]

@@ -28,13 +28,49 @@ from isobuild.errors import (
 from conftest import clean_env, copy_fixture, isobuild_command, make_wheel
 from helpers import own_traceback
 
-DOCUMENTED = {0} | {error.exit_code for error in (BadInput, MissingDependencies, BackendFailed, BackendUnavailable,
-                                                  InterpreterError, RefusedWheel, InstallFailed, OutputFailed)}
-TOKENS = [b"[", b"]", b"{", b"}", b"=", b'"', b"'", b"\n", b"\\", b"\\u0000", b"\x00", b"#", b"\xff\xfe",
-          b"requires = 1", b'build-backend = ""', b'backend-path = ["/etc"]', b'backend-path = ["../.."]',
-          b"[build-system]", b"[[build-system]]", b"requires = [\"a; python_version ~= '3'\"]", b"\xc3\xa9",
-          b"requires = [\"\\u0000\"]", b'build-backend = "os:path"', b"x = " + b"[" * 300 + b"]" * 300,
-          b"build-backend = 'probe_backend:nothing'", b'requires = ["probe_backend>=99"]', b"\r", b"\t"]
+DOCUMENTED = {0} | {
+    error.exit_code
+    for error in (
+        BadInput,
+        MissingDependencies,
+        BackendFailed,
+        BackendUnavailable,
+        InterpreterError,
+        RefusedWheel,
+        InstallFailed,
+        OutputFailed,
+    )
+}
+TOKENS = [
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"=",
+    b'"',
+    b"'",
+    b"\n",
+    b"\\",
+    b"\\u0000",
+    b"\x00",
+    b"#",
+    b"\xff\xfe",
+    b"requires = 1",
+    b'build-backend = ""',
+    b'backend-path = ["/etc"]',
+    b'backend-path = ["../.."]',
+    b"[build-system]",
+    b"[[build-system]]",
+    b"requires = [\"a; python_version ~= '3'\"]",
+    b"\xc3\xa9",
+    b'requires = ["\\u0000"]',
+    b'build-backend = "os:path"',
+    b"x = " + b"[" * 300 + b"]" * 300,
+    b"build-backend = 'probe_backend:nothing'",
+    b'requires = ["probe_backend>=99"]',
+    b"\r",
+    b"\t",
+]
 
 
 def _mutant(base: bytes, rng: random.Random) -> bytes:
@@ -43,7 +79,7 @@ def _mutant(base: bytes, rng: random.Random) -> bytes:
         at = rng.randrange(len(data) + 1)
         operation = rng.randrange(4)
         if operation == 0 and data:
-            del data[at:at + rng.randint(1, 12)]
+            del data[at : at + rng.randint(1, 12)]
         elif operation == 1:
             data[at:at] = rng.choice(TOKENS)
         elif operation == 2:
@@ -59,8 +95,7 @@ def _mutant(base: bytes, rng: random.Random) -> bytes:
 def _check(argv: list[str], cwd: Path, own: Path | None = None) -> str | None:
     """None if isobuild answered as documented; else what went wrong."""
     try:
-        result = subprocess.run([*isobuild_command(), *argv], cwd=cwd, env=clean_env(),
-                                capture_output=True, timeout=60)
+        result = subprocess.run([*isobuild_command(), *argv], cwd=cwd, env=clean_env(), capture_output=True, timeout=60)
     except subprocess.TimeoutExpired:
         return f"{argv}: no answer in 60 s"
     err = result.stderr.decode(errors="replace")
@@ -88,13 +123,70 @@ def test_hundreds_of_mutated_pyproject_files(tmp_path: Path) -> None:
 
 def _argv(rng: random.Random, tmp_path: Path, src: Path, wheel: Path) -> list[str]:
     """A random command line; what it could write stays under ``tmp_path`` (its own dir of it)."""
-    values = ["", ".", "..", "/nonexistent", str(src), str(wheel), str(src / "pyproject.toml"), "-", "--", "x" * 300,
-              "é", "0", "-1", "99999999999", "0,1,2,3", "a=b", "=", "{}", "[]", '{"a":', "/bin/true", "/bin/false",
-              sys.executable, "\t", " ", "python3", "-sP", "-s -E", "posix_prefix", "nope_scheme", "checked-hash"]
-    options = ["-C", "--config-setting", "--config-json", "--python", "--path", "--optimize", "-j", "--scheme",
-               "--interpreter", "--invalidation-mode", "--for", "--installer", "--shebang-flags"]
-    flags = ["-x", "-q", "-v", "--json", "--system-site", "--overwrite", "--no-compile", "--requested", "--help",
-             "--no-tag-check", "--hardlink-dupes", "--no-installer-file", "--frobnicate", "--version"]
+    values = [
+        "",
+        ".",
+        "..",
+        "/nonexistent",
+        str(src),
+        str(wheel),
+        str(src / "pyproject.toml"),
+        "-",
+        "--",
+        "x" * 300,
+        "é",
+        "0",
+        "-1",
+        "99999999999",
+        "0,1,2,3",
+        "a=b",
+        "=",
+        "{}",
+        "[]",
+        '{"a":',
+        "/bin/true",
+        "/bin/false",
+        sys.executable,
+        "\t",
+        " ",
+        "python3",
+        "-sP",
+        "-s -E",
+        "posix_prefix",
+        "nope_scheme",
+        "checked-hash",
+    ]
+    options = [
+        "-C",
+        "--config-setting",
+        "--config-json",
+        "--python",
+        "--path",
+        "--optimize",
+        "-j",
+        "--scheme",
+        "--interpreter",
+        "--invalidation-mode",
+        "--for",
+        "--installer",
+        "--shebang-flags",
+    ]
+    flags = [
+        "-x",
+        "-q",
+        "-v",
+        "--json",
+        "--system-site",
+        "--overwrite",
+        "--no-compile",
+        "--requested",
+        "--help",
+        "--no-tag-check",
+        "--hardlink-dupes",
+        "--no-installer-file",
+        "--frobnicate",
+        "--version",
+    ]
     command = rng.choice(["wheel", "sdist", "editable", "metadata", "requires", "env", "install", "install", "bogus"])
     argv = [command] + ([rng.choice([str(src), str(wheel), rng.choice(values)])] if rng.random() < 0.9 else [])
     for _ in range(rng.randint(0, 4)):
@@ -124,9 +216,11 @@ def test_the_traceback_check_goes_by_isobuilds_frames_not_by_directory_names() -
     one with a frame of isobuild's own code is, wherever that code lives."""
     cli = os.path.join(os.path.dirname(isobuild.__file__), "cli", "__init__.py")
     ours = f'Traceback (most recent call last):\n  File "{cli}", line 1, in main\nTypeError: x\n'
-    backend = ('Traceback (most recent call last):\n  File "/tmp/x/isobuild/isobuild/.venv/lib/python3.11/'
-               'site-packages/pyproject_hooks/_in_process/_in_process.py", line 406, in <module>\n    main()\n'
-               "FileNotFoundError: [Errno 2] No such file or directory: '/tmp/isobuild/output.json'\n")
+    backend = (
+        'Traceback (most recent call last):\n  File "/tmp/x/isobuild/isobuild/.venv/lib/python3.11/'
+        'site-packages/pyproject_hooks/_in_process/_in_process.py", line 406, in <module>\n    main()\n'
+        "FileNotFoundError: [Errno 2] No such file or directory: '/tmp/isobuild/output.json'\n"
+    )
     assert own_traceback(ours) and not own_traceback(backend)
     assert not own_traceback("ERROR /home/isobuild/isobuild/_inside/pyproject.toml: 'x' is not a table\n")
 

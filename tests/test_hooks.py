@@ -39,8 +39,13 @@ def test_hook_process_inherits_no_stray_descriptor(tmp_path: Path) -> None:
     stray = 97
     os.dup2(write_end, stray)
     try:
-        proc = subprocess.run([*isobuild_command(), "wheel", str(src)], pass_fds=(stray,),
-                              env=clean_env(PROBE_REPORT=str(report)), capture_output=True, timeout=300)
+        proc = subprocess.run(
+            [*isobuild_command(), "wheel", str(src)],
+            pass_fds=(stray,),
+            env=clean_env(PROBE_REPORT=str(report)),
+            capture_output=True,
+            timeout=300,
+        )
     finally:
         for fd in (read_end, write_end, stray):
             os.close(fd)
@@ -58,8 +63,10 @@ def test_a_missing_requirement_in_get_requires_answer_means_no_build_hook_at_all
     assert not (src / "dist").exists()
 
 
-@pytest.mark.parametrize("options, hook", [(["-C", "requires-fail=broken-words"], "get_requires"),
-                                           (["-x", "-C", "fail=broken-words"], "build_wheel")])
+@pytest.mark.parametrize(
+    "options, hook",
+    [(["-C", "requires-fail=broken-words"], "get_requires"), (["-x", "-C", "fail=broken-words"], "build_wheel")],
+)
 def test_a_failure_shows_once_with_the_backends_traceback(tmp_path: Path, options: list[str], hook: str) -> None:
     """The traceback as the backend raised it, without the runner's frames; the hook is not run again."""
     src = copy_fixture("probe", tmp_path)
@@ -76,7 +83,8 @@ def test_a_failure_shows_once_with_the_backends_traceback(tmp_path: Path, option
 
 @pytest.mark.parametrize("options", [["-C", "requires-warn=careful-words"], ["-x", "-C", "warn=careful-words"]])
 def test_warnings_of_a_hook_reach_the_frontend_as_pyproject_hooks_forwards_them(
-        tmp_path: Path, options: list[str]) -> None:
+    tmp_path: Path, options: list[str]
+) -> None:
     src = copy_fixture("probe", tmp_path)
     result = run_isobuild("wheel", str(src), *options)
     err = result.stderr.decode()
@@ -102,7 +110,9 @@ def test_unreadable_metadata_of_a_requirement_is_reported_by_the_check(tmp_path:
     site = tmp_path / "site"
     info = site / "latin.egg-info"
     info.mkdir(parents=True)
-    (info / "PKG-INFO").write_bytes("Metadata-Version: 1.1\nName: latin\nVersion: 1.0\nAuthor: Jos\xe9\n".encode("latin-1"))
+    (info / "PKG-INFO").write_bytes(
+        "Metadata-Version: 1.1\nName: latin\nVersion: 1.0\nAuthor: Jos\xe9\n".encode("latin-1")
+    )
     src = _probe_requiring(tmp_path, "latin>=1")
     result = run_isobuild("wheel", str(src), env=clean_env(PYTHONPATH=str(site)))
     err = result.stderr.decode(errors="replace")
@@ -135,7 +145,12 @@ def test_compiling_with_a_pool_works_whatever_the_default_start_method(tmp_path:
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )
     lines = [json.dumps({"levels": [0], "mode": None, "jobs": 2})] + [json.dumps(pair) for pair in sources]
-    proc = subprocess.run([sys.executable, "-S", "-s", "-c", driver, INSIDE[0], str(TOO_OLD)], input="\n".join(lines) + "\n",
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-s", "-c", driver, INSIDE[0], str(TOO_OLD)],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 100

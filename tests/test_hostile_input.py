@@ -84,13 +84,19 @@ def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
     return path
 
 
-def _wheel_from(archive: Path, tmp_path: Path, frontend: str = "venv",
-                preexec_fn: Callable[[], None] | None = None) -> tuple[int, str]:
+def _wheel_from(
+    archive: Path, tmp_path: Path, frontend: str = "venv", preexec_fn: Callable[[], None] | None = None
+) -> tuple[int, str]:
     """``isobuild wheel ARCHIVE`` with a TMPDIR of its own, which must be empty afterwards."""
     scratch = tmp_path / "tmp"
     scratch.mkdir(exist_ok=True)
-    result = subprocess.run([*_frontend(frontend), "wheel", str(archive), "-o", str(tmp_path / "out")],
-                            env=clean_env(TMPDIR=str(scratch)), capture_output=True, timeout=300, preexec_fn=preexec_fn)
+    result = subprocess.run(
+        [*_frontend(frontend), "wheel", str(archive), "-o", str(tmp_path / "out")],
+        env=clean_env(TMPDIR=str(scratch)),
+        capture_output=True,
+        timeout=300,
+        preexec_fn=preexec_fn,
+    )
     err: str = result.stderr.decode(errors="replace")
     assert "internal error" not in err, err
     assert os.listdir(scratch) == [], "the unpacked tree was left behind"
@@ -124,8 +130,11 @@ def _cve_2025_4517(tmp_path: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
     members.append(_link(linkpath, os.path.join(*[".."] * len(steps))))
     members.append(_link("escape", os.path.join(linkpath, *[".."] * (len(steps) + 1))))
     outside = str(tmp_path).lstrip("/")
-    members += [_link("flaglink", f"escape/{outside}/flag", tarfile.LNKTYPE), _file("flaglink", b"overwrite"),
-                _file(f"escape/{outside}/newfile", b"new")]
+    members += [
+        _link("flaglink", f"escape/{outside}/flag", tarfile.LNKTYPE),
+        _file("flaglink", b"overwrite"),
+        _file(f"escape/{outside}/newfile", b"new"),
+    ]
     return members
 
 
@@ -150,18 +159,30 @@ def _variants(tmp_path: Path) -> dict[str, tuple[str, list[tuple[tarfile.TarInfo
     return {
         "dotdot-through-a-link": (f"{_via()}/{outside}/flag", [up, _file(f"{_via()}/{outside}/flag", b"overwrite")]),
         "file-under-a-dir-link": ("l", [up, _link("l", f"{_via()}/{outside}"), _file("l/newfile")]),
-        "hard-link-via-a-link": ("h", [up, _link("h", f"{_via()}/{outside}/flag", tarfile.LNKTYPE),
-                                       _file("h", b"overwrite")]),
-        "link-replaced-by-a-later-link": ("l", [_dir("d"), _link("l", "d"), _file("l/ok"),
-                                                up, _link("l", f"{_via()}/{outside}"), _file("l/newfile")]),
+        "hard-link-via-a-link": (
+            "h",
+            [up, _link("h", f"{_via()}/{outside}/flag", tarfile.LNKTYPE), _file("h", b"overwrite")],
+        ),
+        "link-replaced-by-a-later-link": (
+            "l",
+            [_dir("d"), _link("l", "d"), _file("l/ok"), up, _link("l", f"{_via()}/{outside}"), _file("l/newfile")],
+        ),
         # a, inside when made, leads out once x (a link to the top) exists: x/.. is then above the top
         "link-redirected-later": ("a", [_link("a", f"x/../{outside}"), _link("x", ".")]),
     }
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
-@pytest.mark.parametrize("variant", ["dotdot-through-a-link", "file-under-a-dir-link", "hard-link-via-a-link",
-                                     "link-replaced-by-a-later-link", "link-redirected-later"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "dotdot-through-a-link",
+        "file-under-a-dir-link",
+        "hard-link-via-a-link",
+        "link-replaced-by-a-later-link",
+        "link-redirected-later",
+    ],
+)
 def test_links_that_lead_out_only_for_real_are_refused(tmp_path: Path, frontend: str, variant: str) -> None:
     _witness(tmp_path)
     member, members = _variants(tmp_path)[variant]
@@ -193,16 +214,20 @@ def test_bootstrap_unpacks_with_the_same_checks(tmp_path: Path) -> None:
         (sdists / f"{name}-1.0.tar.gz").write_bytes(b"")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    result = subprocess.run([base_python(), str(REPO / "tools" / "bootstrap.py"), str(sdists), "--prefix",
-                             str(tmp_path / "prefix")], capture_output=True, text=True, timeout=300,
-                            env=clean_env(TMPDIR=str(scratch)))
+    result = subprocess.run(
+        [base_python(), str(REPO / "tools" / "bootstrap.py"), str(sdists), "--prefix", str(tmp_path / "prefix")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(TMPDIR=str(scratch)),
+    )
     _untouched(tmp_path)
     assert result.returncode == BadInput.exit_code, result.stderr
     assert result.stderr.startswith("bootstrap: ERROR refusing packaging-1.0.tar.gz: member '"), result.stderr
     assert os.listdir(scratch) == []
 
 
-TREE_BACKEND = '''
+TREE_BACKEND = """
 import json, os, zipfile
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
@@ -222,7 +247,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         zf.writestr("tree-1.0.dist-info/METADATA", "Metadata-Version: 2.1\\nName: tree\\nVersion: 1.0\\n")
         zf.writestr("tree-1.0.dist-info/RECORD", "")
     return name
-'''
+"""
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
@@ -233,23 +258,37 @@ def test_links_inside_the_tree_are_unpacked_as_tar_does(tmp_path: Path, frontend
     archive = tmp_path / "in" / "tree-1.0.tar.gz"
     archive.parent.mkdir()
     with tarfile.open(archive, "w:gz") as tar:
-        for info, data in [_file("tree-1.0/pyproject.toml", pyproject),
-                           _file("tree-1.0/_backend/tree_backend.py", TREE_BACKEND.encode()),
-                           _file("tree-1.0/docs/a.txt", b"a"), _link("tree-1.0/to-docs", "docs"),
-                           _file("tree-1.0/to-docs/b.txt", b"b"), _link("tree-1.0/c.txt", "to-docs/a.txt"),
-                           _link("tree-1.0/hard.txt", "tree-1.0/docs/a.txt", tarfile.LNKTYPE),
-                           _link("tree-1.0/replaced.txt", "docs/a.txt"), _file("tree-1.0/replaced.txt", b"new")]:
+        for info, data in [
+            _file("tree-1.0/pyproject.toml", pyproject),
+            _file("tree-1.0/_backend/tree_backend.py", TREE_BACKEND.encode()),
+            _file("tree-1.0/docs/a.txt", b"a"),
+            _link("tree-1.0/to-docs", "docs"),
+            _file("tree-1.0/to-docs/b.txt", b"b"),
+            _link("tree-1.0/c.txt", "to-docs/a.txt"),
+            _link("tree-1.0/hard.txt", "tree-1.0/docs/a.txt", tarfile.LNKTYPE),
+            _link("tree-1.0/replaced.txt", "docs/a.txt"),
+            _file("tree-1.0/replaced.txt", b"new"),
+        ]:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
     report = tmp_path / "report.json"
-    result = subprocess.run([*_frontend(frontend), "wheel", str(archive), "-o", str(tmp_path / "out"),
-                             "-C", f"report={report}"], env=clean_env(TMPDIR=str(tmp_path)), capture_output=True,
-                            timeout=300)
+    result = subprocess.run(
+        [*_frontend(frontend), "wheel", str(archive), "-o", str(tmp_path / "out"), "-C", f"report={report}"],
+        env=clean_env(TMPDIR=str(tmp_path)),
+        capture_output=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     seen = json.loads(report.read_text())
-    assert {path: seen[path] for path in ("docs/a.txt", "docs/b.txt", "to-docs", "c.txt", "hard.txt",
-                                          "replaced.txt")} == {
-        "docs/a.txt": "a", "docs/b.txt": "b", "to-docs": "-> docs", "c.txt": "-> to-docs/a.txt", "hard.txt": "a",
-        "replaced.txt": "new"}
+    assert {
+        path: seen[path] for path in ("docs/a.txt", "docs/b.txt", "to-docs", "c.txt", "hard.txt", "replaced.txt")
+    } == {
+        "docs/a.txt": "a",
+        "docs/b.txt": "b",
+        "to-docs": "-> docs",
+        "c.txt": "-> to-docs/a.txt",
+        "hard.txt": "a",
+        "replaced.txt": "new",
+    }
 
 
 def _limit_memory() -> None:
@@ -268,8 +307,9 @@ def test_a_header_that_claims_8_gib_is_refused_without_allocating_it(tmp_path: P
     assert "ERROR refusing huge-1.0.tar.gz: a header in it claims 8589934592 bytes, over 16 MiB" in err
 
 
-@pytest.mark.parametrize("depth, why", [(2100, "has a name of 4213 characters, over 4096"),
-                                        (1200, "is nested deeper than 256 directories")])
+@pytest.mark.parametrize(
+    "depth, why", [(2100, "has a name of 4213 characters, over 4096"), (1200, "is nested deeper than 256 directories")]
+)
 @pytest.mark.parametrize("kind", ["tar.gz", "zip"])
 def test_a_member_nested_too_deep_is_refused(tmp_path: Path, kind: str, depth: int, why: str) -> None:
     name = "deep-1.0/" + "a/" * depth + "f.py"
@@ -293,7 +333,7 @@ def test_a_zip_member_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("linked-1.0/pyproject.toml", PYPROJECT)
         link = zipfile.ZipInfo("linked-1.0/link")
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         zf.writestr(link, "../../outside")
     code, err = _wheel_from(archive, tmp_path)
     assert code == BadInput.exit_code, err
@@ -310,8 +350,12 @@ def test_links_that_lead_deeper_than_the_limit_are_refused(tmp_path: Path) -> No
 
 
 def _install(wheel: Path, tmp_path: Path, frontend: str) -> tuple[int, str]:
-    result = subprocess.run([*_frontend(frontend), "install", str(wheel), "--prefix", str(tmp_path / "prefix")],
-                            env=clean_env(TMPDIR=str(tmp_path)), capture_output=True, timeout=300)
+    result = subprocess.run(
+        [*_frontend(frontend), "install", str(wheel), "--prefix", str(tmp_path / "prefix")],
+        env=clean_env(TMPDIR=str(tmp_path)),
+        capture_output=True,
+        timeout=300,
+    )
     err: str = result.stderr.decode(errors="replace")
     assert "internal error" not in err and not (tmp_path / "prefix").exists(), err
     return result.returncode, err
@@ -340,12 +384,16 @@ def test_a_record_with_a_nul_is_a_refused_wheel(tmp_path: Path, frontend: str) -
     assert "ERROR refusing demo-1.0-py3-none-any.whl: " in err
 
 
-@pytest.mark.parametrize("fixture, message", [
-    ("backend-newline-name", "returned 'newline-1.0-py3-none-any\\n.whl', which is not a file name"),
-    ("backend-symlink-wheel", "returned 'symlinked-1.0-py3-none-any.whl', which is a symlink, not the file itself"),
-])
-def test_an_artifact_name_that_is_no_plain_file_is_the_backends_failure(tmp_path: Path, fixture: str,
-                                                                         message: str) -> None:
+@pytest.mark.parametrize(
+    "fixture, message",
+    [
+        ("backend-newline-name", "returned 'newline-1.0-py3-none-any\\n.whl', which is not a file name"),
+        ("backend-symlink-wheel", "returned 'symlinked-1.0-py3-none-any.whl', which is a symlink, not the file itself"),
+    ],
+)
+def test_an_artifact_name_that_is_no_plain_file_is_the_backends_failure(
+    tmp_path: Path, fixture: str, message: str
+) -> None:
     """Checked before anything is printed or placed: a newline would print as two lines, a relative link
     renamed into OUTDIR would dangle there."""
     src = copy_fixture(fixture, tmp_path)

@@ -31,8 +31,10 @@ REFUSED, INSTALL_FAILED = RefusedWheel.exit_code, InstallFailed.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-GOOD = {"demo/__init__.py": b"def main():\n    print('demo ok')\n",
-        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"}
+GOOD = {
+    "demo/__init__.py": b"def main():\n    print('demo ok')\n",
+    "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n",
+}
 
 
 def _hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
@@ -47,24 +49,38 @@ def _hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
 
     case("absolute", "'/etc/evil' is absolute or escapes", extra={"/etc/evil": b"x"})
     case("dotdot", "'../evil.py' is absolute or escapes", extra={"../evil.py": b"x"})
-    case("data-escape", "'demo-1.0.data/purelib/../../../evil' is absolute or escapes",
-         extra={"demo-1.0.data/purelib/../../../evil": b"x"})
+    case(
+        "data-escape",
+        "'demo-1.0.data/purelib/../../../evil' is absolute or escapes",
+        extra={"demo-1.0.data/purelib/../../../evil": b"x"},
+    )
     case("data-unknown-key", "unknown scheme 'etc'", extra={"demo-1.0.data/etc/passwd": b"x"})
-    case("script-name", "console script name '../../evil' is not a plain file name",
-         extra={"demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\n../../evil = demo:main\n"})
-    case("bad-entry-points", "entry_points.txt is malformed",
-         extra={"demo-1.0.dist-info/entry_points.txt": b"[console_scripts\nnot ini at all\n"})
+    case(
+        "script-name",
+        "console script name '../../evil' is not a plain file name",
+        extra={"demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\n../../evil = demo:main\n"},
+    )
+    case(
+        "bad-entry-points",
+        "entry_points.txt is malformed",
+        extra={"demo-1.0.dist-info/entry_points.txt": b"[console_scripts\nnot ini at all\n"},
+    )
     case("symlink", "'demo/link' is a symlink", extra={"demo/link": b"/etc/passwd"}, symlinks=("demo/link",))
     case("no-record", "RECORD", record=False)
-    case("hash-mismatch", "demo/__init__.py",
-         record="demo/__init__.py,sha256=AAAA,34\ndemo-1.0.dist-info/RECORD,,\n")
-    case("unlisted-member", "is not mentioned in RECORD",
-         record=f"demo/__init__.py,{_digest(GOOD['demo/__init__.py'])},{len(GOOD['demo/__init__.py'])}\n")
+    case("hash-mismatch", "demo/__init__.py", record="demo/__init__.py,sha256=AAAA,34\ndemo-1.0.dist-info/RECORD,,\n")
+    case(
+        "unlisted-member",
+        "is not mentioned in RECORD",
+        record=f"demo/__init__.py,{_digest(GOOD['demo/__init__.py'])},{len(GOOD['demo/__init__.py'])}\n",
+    )
     case("no-wheel-file", "demo-1.0.dist-info/WHEEL is missing", extra={"demo-1.0.dist-info/WHEEL": None})
     case("bad-wheel-file", "WHEEL is malformed", extra={"demo-1.0.dist-info/WHEEL": b"Generator: x\n"})
     case("no-metadata", "demo-1.0.dist-info/METADATA is missing", extra={"demo-1.0.dist-info/METADATA": None})
-    case("metadata-mismatch", "METADATA names other 1.0",
-         extra={"demo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: other\nVersion: 1.0\n"})
+    case(
+        "metadata-mismatch",
+        "METADATA names other 1.0",
+        extra={"demo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: other\nVersion: 1.0\n"},
+    )
     case("distinfo-mismatch", "does not match the file name", wheel_name="demo-2.0-py3-none-any.whl")
     good = make_wheel(wheels / "base", GOOD)
     truncated = wheels / "truncated" / "demo-1.0-py3-none-any.whl"
@@ -75,15 +91,31 @@ def _hostile(tmp: Path) -> dict[str, tuple[Path, str]]:
     corrupt.parent.mkdir(parents=True)
     data = bytearray(good.read_bytes())
     offset = data.index(b"def main")
-    data[offset:offset + 3] = b"XYZ"
+    data[offset : offset + 3] = b"XYZ"
     corrupt.write_bytes(bytes(data))
     cases["corrupt"] = (corrupt, "corrupt or truncated zip")
     return cases
 
 
-HOSTILE_KEYS = ["absolute", "dotdot", "data-escape", "data-unknown-key", "script-name", "bad-entry-points", "symlink", "no-record",
-                "hash-mismatch", "unlisted-member", "no-wheel-file", "bad-wheel-file", "no-metadata",
-                "metadata-mismatch", "distinfo-mismatch", "truncated", "corrupt"]
+HOSTILE_KEYS = [
+    "absolute",
+    "dotdot",
+    "data-escape",
+    "data-unknown-key",
+    "script-name",
+    "bad-entry-points",
+    "symlink",
+    "no-record",
+    "hash-mismatch",
+    "unlisted-member",
+    "no-wheel-file",
+    "bad-wheel-file",
+    "no-metadata",
+    "metadata-mismatch",
+    "distinfo-mismatch",
+    "truncated",
+    "corrupt",
+]
 
 
 @pytest.mark.parametrize("key", HOSTILE_KEYS)
@@ -105,8 +137,9 @@ def test_fixture_console_script_runs_the_target(tmp_path: Path, version: str) ->
     src = copy_fixture("probe", tmp_path)
     stage, prefix = tmp_path / "stage", "/opt/isobuild-test"
 
-    result = run_isobuild("install", str(src), "--python", python, "--prefix", prefix, "--destdir", str(stage),
-                          "--shebang-flags=-s")  # argparse needs the = for a value that starts with -
+    result = run_isobuild(
+        "install", str(src), "--python", python, "--prefix", prefix, "--destdir", str(stage), "--shebang-flags=-s"
+    )  # argparse needs the = for a value that starts with -
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     script = stage / prefix.lstrip("/") / "bin" / "probe-cli"
@@ -136,7 +169,9 @@ def test_long_interpreter_path_uses_the_sh_trampoline(tmp_path: Path) -> None:
     script = prefix / "bin" / "demo-cli"
     assert script.read_bytes().startswith(b"#!/bin/sh\n'''exec' ")
     site = prefix / "lib" / f"python{VERSION}" / "site-packages"
-    assert subprocess.run([str(script)], env=clean_env(PYTHONPATH=str(site)), capture_output=True).stdout == b"demo ok\n"
+    assert (
+        subprocess.run([str(script)], env=clean_env(PYTHONPATH=str(site)), capture_output=True).stdout == b"demo ok\n"
+    )
 
 
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -145,18 +180,22 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 def _debian_python() -> str:
     if not os.path.exists(DEBIAN_PYTHON):
         pytest.skip("no /usr/bin/python3 here")
-    schemes = subprocess.run([DEBIAN_PYTHON, "-c", "import sysconfig; print(sysconfig.get_scheme_names())"],
-                             capture_output=True, text=True).stdout
+    schemes = subprocess.run(
+        [DEBIAN_PYTHON, "-c", "import sysconfig; print(sysconfig.get_scheme_names())"], capture_output=True, text=True
+    ).stdout
     if "deb_system" not in schemes:
         pytest.skip("/usr/bin/python3 is not Debian's (no deb_system scheme)")
     return DEBIAN_PYTHON
 
 
-@pytest.mark.parametrize("scheme, expected", [(None, "lib/python{v}/site-packages"), ("deb_system", "lib/python3/dist-packages")])
+@pytest.mark.parametrize(
+    "scheme, expected", [(None, "lib/python{v}/site-packages"), ("deb_system", "lib/python3/dist-packages")]
+)
 def test_debian_python_schemes(tmp_path: Path, scheme: str | None, expected: str) -> None:
     python = _debian_python()
-    version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+    ).stdout.strip()
     wheel = make_wheel(tmp_path / "w", GOOD)
     prefix = tmp_path / "P"
     args = ["--scheme", scheme] if scheme else []
@@ -167,16 +206,37 @@ def test_debian_python_schemes(tmp_path: Path, scheme: str | None, expected: str
 
 
 def test_matches_python_m_installer(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path / "w", {**GOOD, "demo-1.0.data/data/share/demo.txt": b"data",
-                                        "demo-1.0.data/scripts/tool": b"#!python\nprint('tool')\n"})
+    wheel = make_wheel(
+        tmp_path / "w",
+        {
+            **GOOD,
+            "demo-1.0.data/data/share/demo.txt": b"data",
+            "demo-1.0.data/scripts/tool": b"#!python\nprint('tool')\n",
+        },
+    )
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     assert run_isobuild("install", str(wheel), "--prefix", "/p", "--destdir", str(ours)).returncode == 0
-    subprocess.run([sys.executable, "-m", "installer", "--prefix", "/p", "--destdir", str(theirs), "--no-compile-bytecode",
-                    str(wheel)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "installer",
+            "--prefix",
+            "/p",
+            "--destdir",
+            str(theirs),
+            "--no-compile-bytecode",
+            str(wheel),
+        ],
+        check=True,
+    )
 
     def listing(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts}
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        }
 
     a, b = listing(ours), listing(theirs)
     installer_file = "p/lib/python{}/site-packages/demo-1.0.dist-info/INSTALLER".format(VERSION)
@@ -236,9 +296,23 @@ def test_a_directory_where_a_file_must_go_is_refused_before_writing(tmp_path: Pa
 def test_bytecode_options_installer_name_and_requested(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", GOOD)
     prefix = tmp_path / "prefix"
-    result = run_isobuild("install", str(wheel), "--prefix", str(prefix), "--optimize", "0,1,2", "-j", "2",
-                          "--invalidation-mode", "checked-hash", "--installer", "fedora-rpm", "--requested",
-                          "--interpreter", "/usr/bin/python3")
+    result = run_isobuild(
+        "install",
+        str(wheel),
+        "--prefix",
+        str(prefix),
+        "--optimize",
+        "0,1,2",
+        "-j",
+        "2",
+        "--invalidation-mode",
+        "checked-hash",
+        "--installer",
+        "fedora-rpm",
+        "--requested",
+        "--interpreter",
+        "/usr/bin/python3",
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     site = prefix / "lib" / f"python{VERSION}" / "site-packages"
     pycs = sorted((site / "demo" / "__pycache__").iterdir())
@@ -376,8 +450,12 @@ def test_an_install_interrupted_twice_stops_the_compiler_and_rolls_everything_ba
     wheel = make_wheel(tmp_path / "w", {f"big/m{i:03}.py": body for i in range(300)}, name="big")
     prefix = tmp_path / "prefix"
     with _adopting() as left_running:
-        proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix)],
-                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*isobuild_command(), "install", str(wheel), "--prefix", str(prefix)],
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while not any(prefix.rglob("*.pyc")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -69,12 +69,23 @@ def test_directory_symlinks_in_the_prefix_are_followed(tmp_path: Path) -> None:
 
 def test_a_failed_overwrite_puts_back_every_file_it_replaced(tmp_path: Path) -> None:
     prefix = tmp_path / "prefix"
-    old = make_wheel(tmp_path / "old", {"demo/__init__.py": b"OLD = 1\n",
-                                        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo = demo:x\n"})
+    old = make_wheel(
+        tmp_path / "old",
+        {
+            "demo/__init__.py": b"OLD = 1\n",
+            "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo = demo:x\n",
+        },
+    )
     assert run_isobuild("install", str(old), "--prefix", str(prefix)).returncode == 0
     before = snapshot(prefix)
-    failing = make_wheel(tmp_path / "new", {"demo/__init__.py": b"NEW = 1\n", UNWRITABLE: b"X = 1\n",
-                                            "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo = demo:y\n"})
+    failing = make_wheel(
+        tmp_path / "new",
+        {
+            "demo/__init__.py": b"NEW = 1\n",
+            UNWRITABLE: b"X = 1\n",
+            "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo = demo:y\n",
+        },
+    )
     result = run_isobuild("install", str(failing), "--prefix", str(prefix), "--overwrite")
     assert result.returncode == INSTALL_FAILED, result.stderr.decode(errors="replace")
     assert snapshot(prefix) == before  # sources, .pyc files, scripts, RECORD: all as they were
@@ -83,16 +94,25 @@ def test_a_failed_overwrite_puts_back_every_file_it_replaced(tmp_path: Path) -> 
 def test_concurrent_installs_into_one_new_prefix_all_succeed(tmp_path: Path) -> None:
     prefix = tmp_path / "deep" / "new" / "prefix"
     wheels = [make_wheel(tmp_path / f"w{i}", {f"pkg{i}/__init__.py": b"X = 1\n"}, name=f"pkg{i}") for i in range(6)]
-    procs = [subprocess.Popen([*isobuild_command(), "install", str(w), "--prefix", str(prefix), "-q"],
-                              env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for w in wheels]
+    procs = [
+        subprocess.Popen(
+            [*isobuild_command(), "install", str(w), "--prefix", str(prefix), "-q"],
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for w in wheels
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode(errors="replace")
-    assert sorted(p.name for p in (prefix / SITE).iterdir() if p.name.startswith("pkg") and "." not in p.name) == \
-        [f"pkg{i}" for i in range(6)]
+    assert sorted(p.name for p in (prefix / SITE).iterdir() if p.name.startswith("pkg") and "." not in p.name) == [
+        f"pkg{i}" for i in range(6)
+    ]
 
 
 # ---------------------------------------------------------------- hostile wheels, refused in bounded time
+
 
 def _with_raw_name(tmp_path: Path, raw: str) -> Path:
     """A wheel whose member name has a NUL (zipfile itself cuts such names when it reads them)."""
@@ -115,7 +135,7 @@ def _with_method(tmp_path: Path, method: int, flag_bits: int = 0) -> Path:
     central = data.find(b"PK\x01\x02")
     while central != -1:
         name_length = struct.unpack_from("<H", data, central + 28)[0]
-        if bytes(data[central + 46: central + 46 + name_length]) == b"demo/__init__.py":
+        if bytes(data[central + 46 : central + 46 + name_length]) == b"demo/__init__.py":
             struct.pack_into("<HH", data, central + 8, flag_bits, method)
         central = data.find(b"PK\x01\x02", central + 4)
     wheel.write_bytes(bytes(data))
@@ -145,8 +165,9 @@ def _hostile(tmp_path: Path, key: str) -> Path:
     elif key == "encrypted-member":
         return _with_method(tmp_path, zipfile.ZIP_STORED, flag_bits=0x1)
     elif key == "bad-version":
-        return make_wheel(tmp_path / key, base, version="1.0.not.a.version",
-                          wheel_name="demo-1.0.not.a.version-py3-none-any.whl")
+        return make_wheel(
+            tmp_path / key, base, version="1.0.not.a.version", wheel_name="demo-1.0.not.a.version-py3-none-any.whl"
+        )
     elif key == "bad-name":
         return make_wheel(tmp_path / key, base, name="de$mo")
     else:
@@ -155,10 +176,16 @@ def _hostile(tmp_path: Path, key: str) -> Path:
 
 
 HOSTILE = {
-    "data-dir-as-file": "names no scheme and file", "data-key-as-file": "names no scheme and file",
-    "record-md5": "with md5", "record-twice": "twice", "script-nul": "is not a plain file name",
-    "nul-member": "NUL or control character", "zstd-member": "compressed in a way", "encrypted-member": "encrypted",
-    "bad-version": "file name is not", "bad-name": "file name is not",
+    "data-dir-as-file": "names no scheme and file",
+    "data-key-as-file": "names no scheme and file",
+    "record-md5": "with md5",
+    "record-twice": "twice",
+    "script-nul": "is not a plain file name",
+    "nul-member": "NUL or control character",
+    "zstd-member": "compressed in a way",
+    "encrypted-member": "encrypted",
+    "bad-version": "file name is not",
+    "bad-name": "file name is not",
 }
 
 

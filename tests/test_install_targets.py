@@ -35,8 +35,13 @@ def test_a_venv_target_gets_the_venvs_own_scheme(tmp_path: Path) -> None:
     """Not the base interpreter's, which is what the venv's python reports under -S."""
     venv = tmp_path / "venv"
     subprocess.run([base_python(), "-m", "venv", "--without-pip", str(venv)], check=True)
-    wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"def main():\n    pass\n",
-                                        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"})
+    wheel = make_wheel(
+        tmp_path / "w",
+        {
+            "demo/__init__.py": b"def main():\n    pass\n",
+            "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n",
+        },
+    )
     dest = tmp_path / "dest"
     _ok(run_isobuild("install", str(wheel), "--python", str(venv / "bin" / "python"), "--destdir", str(dest)))
     staged = Path(str(dest) + str(venv))
@@ -52,12 +57,19 @@ def test_headers_go_under_the_projects_own_include_dir(tmp_path: Path) -> None:
     assert (prefix / "include" / f"python{VERSION}" / "demo" / "hdr.h").read_text() == "/* h */\n"
 
 
-@pytest.mark.parametrize("first, flags, expected", [
-    (b"#!python -E", "", "-E"), (b"#!python -E", "-s", "-sE"), (b"#!python3.11 -I", "", "-I"),
-    (b"#!pythonw", "-s", "-s"), (b"#!python", "", ""),
-])
-def test_a_python_script_keeps_the_rest_of_its_first_line(tmp_path: Path, first: bytes, flags: str,
-                                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    "first, flags, expected",
+    [
+        (b"#!python -E", "", "-E"),
+        (b"#!python -E", "-s", "-sE"),
+        (b"#!python3.11 -I", "", "-I"),
+        (b"#!pythonw", "-s", "-s"),
+        (b"#!python", "", ""),
+    ],
+)
+def test_a_python_script_keeps_the_rest_of_its_first_line(
+    tmp_path: Path, first: bytes, flags: str, expected: str
+) -> None:
     wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"", "demo-1.0.data/scripts/tool": first + b"\nprint(1)\n"})
     prefix = tmp_path / "prefix"
     _ok(run_isobuild("install", str(wheel), "--prefix", str(prefix), f"--shebang-flags={flags}"))
@@ -69,17 +81,23 @@ def test_setuptools_launchers_and_wrappers_are_left_to_the_entry_points(tmp_path
     """pip's rule: t1.exe and t1-script.py beside a console script t1 are not installed; setuptools
     0.9.8's easy_install-2.6 (its launcher as a .data script, and a console script) is installed once."""
     entry_points = b"[console_scripts]\nt1 = demo:main\neasy_install-2.6 = demo:main\n"
-    launcher = (b"#!python\n# EASY-INSTALL-ENTRY-SCRIPT: 'demo==1.0','console_scripts','easy_install-2.6'\n"
-                b"__requires__ = 'demo==1.0'\nimport sys\nfrom pkg_resources import load_entry_point\n\n"
-                b"if __name__ == '__main__':\n    sys.exit(\n"
-                b"        load_entry_point('demo==1.0', 'console_scripts', 'easy_install-2.6')()\n    )\n")
-    wheel = make_wheel(tmp_path / "w", {
-        "demo/__init__.py": b"def main():\n    print('from the entry point')\n",
-        "demo-1.0.dist-info/entry_points.txt": entry_points,
-        "demo-1.0.data/scripts/t1.exe": b"MZ windows launcher", "demo-1.0.data/scripts/t1-script.py": b"#!python\n",
-        "demo-1.0.data/scripts/easy_install-2.6": launcher,
-        "demo-1.0.data/scripts/other-tool": b"#!python\nprint('kept')\n",
-    })
+    launcher = (
+        b"#!python\n# EASY-INSTALL-ENTRY-SCRIPT: 'demo==1.0','console_scripts','easy_install-2.6'\n"
+        b"__requires__ = 'demo==1.0'\nimport sys\nfrom pkg_resources import load_entry_point\n\n"
+        b"if __name__ == '__main__':\n    sys.exit(\n"
+        b"        load_entry_point('demo==1.0', 'console_scripts', 'easy_install-2.6')()\n    )\n"
+    )
+    wheel = make_wheel(
+        tmp_path / "w",
+        {
+            "demo/__init__.py": b"def main():\n    print('from the entry point')\n",
+            "demo-1.0.dist-info/entry_points.txt": entry_points,
+            "demo-1.0.data/scripts/t1.exe": b"MZ windows launcher",
+            "demo-1.0.data/scripts/t1-script.py": b"#!python\n",
+            "demo-1.0.data/scripts/easy_install-2.6": launcher,
+            "demo-1.0.data/scripts/other-tool": b"#!python\nprint('kept')\n",
+        },
+    )
     prefix = tmp_path / "prefix"
     for overwrite in ([], ["--overwrite"]):
         _ok(run_isobuild("install", str(wheel), "--prefix", str(prefix), *overwrite))
@@ -101,9 +119,15 @@ def test_two_members_that_would_write_one_path_are_refused_naming_both(tmp_path:
     assert not prefix.exists()
 
 
-@pytest.mark.parametrize("wheel_version, code, note", [("0.1", 0, None), ("1.0", 0, None),
-                                                       ("1.9", 0, "Wheel-Version 1.9 is newer than 1.0"),
-                                                       ("2.0", REFUSED, "Wheel-Version 2.0")])
+@pytest.mark.parametrize(
+    "wheel_version, code, note",
+    [
+        ("0.1", 0, None),
+        ("1.0", 0, None),
+        ("1.9", 0, "Wheel-Version 1.9 is newer than 1.0"),
+        ("2.0", REFUSED, "Wheel-Version 2.0"),
+    ],
+)
 def test_wheel_version_as_the_spec_says(tmp_path: Path, wheel_version: str, code: int, note: str | None) -> None:
     wheel_file = f"Wheel-Version: {wheel_version}\nGenerator: old\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"", "demo-1.0.dist-info/WHEEL": wheel_file.encode()})
@@ -117,8 +141,11 @@ def test_wheel_version_as_the_spec_says(tmp_path: Path, wheel_version: str, code
 
 def _tagged(tmp_path: Path, tag: str) -> Path:
     wheel_file = f"Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: false\nTag: {tag}\n".encode()
-    return make_wheel(tmp_path / tag, {"demo/__init__.py": b"", "demo-1.0.dist-info/WHEEL": wheel_file},
-                      wheel_name=f"demo-1.0-{tag}.whl")
+    return make_wheel(
+        tmp_path / tag,
+        {"demo/__init__.py": b"", "demo-1.0.dist-info/WHEEL": wheel_file},
+        wheel_name=f"demo-1.0-{tag}.whl",
+    )
 
 
 def test_a_wheel_for_another_platform_is_refused_unless_no_tag_check(tmp_path: Path) -> None:
@@ -144,8 +171,9 @@ def test_tags_are_the_target_interpreters(tmp_path: Path) -> None:
 
 
 def test_hardlink_dupes_links_identical_bytecode_of_several_levels(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path / "w", {"demo/__init__.py": b"VALUE = 1\n",
-                                        "demo/doc.py": b'"""A docstring, gone at level 2."""\n'})
+    wheel = make_wheel(
+        tmp_path / "w", {"demo/__init__.py": b"VALUE = 1\n", "demo/doc.py": b'"""A docstring, gone at level 2."""\n'}
+    )
     prefix = tmp_path / "prefix"
     _ok(run_isobuild("install", str(wheel), "--prefix", str(prefix), "--optimize", "0,1,2", "--hardlink-dupes"))
     cache = prefix / SITE / "demo" / "__pycache__"
@@ -171,7 +199,9 @@ SOUND = {
     "sound-1.0.data/scripts/plain-tool": b"#!python\nprint('tool')\n",
     "sound-1.0.data/scripts/shell-tool": b"#!/bin/sh\necho tool\n",
     "sound-1.0.data/data/share/sound/readme": b"data file\n",
-    "sound-1.0.dist-info/entry_points.txt": b"[console_scripts]\nsound-cli = sound:main\n\n[gui_scripts]\nsound-gui = sound:main\n",
+    "sound-1.0.dist-info/entry_points.txt": (
+        b"[console_scripts]\nsound-cli = sound:main\n\n[gui_scripts]\nsound-gui = sound:main\n"
+    ),
 }
 ASIDE = ("INSTALLER", "REQUESTED", "direct_url.json")  # what each installer writes of its own
 
@@ -184,13 +214,54 @@ def _record(root: Path) -> set[str]:
 def test_a_sound_wheel_installs_file_for_file_as_installer_and_pip_install_it(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", SOUND, name="sound")
     ours, theirs, pips = tmp_path / "isobuild", tmp_path / "installer", tmp_path / "pip"
-    _ok(run_isobuild("install", str(wheel), "--prefix", "/usr", "--destdir", str(ours), "--no-compile",
-                     "--python", sys.executable))  # the interpreter installer and pip write into shebangs
-    subprocess.run([sys.executable, "-m", "installer", "--prefix", "/usr", "--destdir", str(theirs),
-                    "--no-compile-bytecode", str(wheel)], check=True, env=clean_env())
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--no-compile",
-                    "--prefix", "/usr", "--root", str(pips), "--disable-pip-version-check", str(wheel)],
-                   check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+    _ok(
+        run_isobuild(
+            "install",
+            str(wheel),
+            "--prefix",
+            "/usr",
+            "--destdir",
+            str(ours),
+            "--no-compile",
+            "--python",
+            sys.executable,
+        )
+    )  # the interpreter installer and pip write into shebangs
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "installer",
+            "--prefix",
+            "/usr",
+            "--destdir",
+            str(theirs),
+            "--no-compile-bytecode",
+            str(wheel),
+        ],
+        check=True,
+        env=clean_env(),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-compile",
+            "--prefix",
+            "/usr",
+            "--root",
+            str(pips),
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        check=True,
+        env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+    )
     ours_root, theirs_root, pips_root = ours / "usr", theirs / "usr", pips / "usr"
     aside = [f for f in _files(ours_root) if f.endswith(ASIDE)]
     kept = [f for f in _files(ours_root) if f not in aside]

@@ -62,10 +62,11 @@ def _check_one_version_each(prefix: Path) -> dict[str, str]:
             assert any(path.iterdir()), f"empty dir left: {path}"
         else:
             assert path in listed, f"not in any RECORD: {path}"
-    return {p.name.split("-")[0]: p.name[:-len(".dist-info")].split("-")[1] for p in infos}
+    return {p.name.split("-")[0]: p.name[: -len(".dist-info")].split("-")[1] for p in infos}
 
 
 # ---------------------------------------------------------------- every default-fatal signal rolls back
+
 
 def _big_wheel(tmp_path: Path) -> Path:
     """~1500 files, as sympy has."""
@@ -81,8 +82,12 @@ def test_sighup_and_sigquit_during_a_big_install_roll_it_back(tmp_path: Path, si
     (prefix / "share" / "users-file").write_text("kept\n")
     temp.mkdir()
     before = snapshot(prefix)
-    proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix)],
-                            env=clean_env(TMPDIR=str(temp)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*isobuild_command(), "install", str(wheel), "--prefix", str(prefix)],
+        env=clean_env(TMPDIR=str(temp)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while not (prefix / SITE / "big" / "sub03").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -99,25 +104,45 @@ def test_sighup_and_sigquit_during_a_big_install_roll_it_back(tmp_path: Path, si
 def test_a_sigpipe_sent_with_kill_is_ignored(tmp_path: Path, strace: str) -> None:  # noqa: F811
     """SIGPIPE stays ignored, as Python leaves it (interrupts.py): the install goes on and stands."""
     prefix = tmp_path / "prefix"
-    result = subprocess.run([strace, "-qq", "-o", os.devnull, "-e", "inject=openat:signal=PIPE:when=100+50",
-                             *isobuild_command(), "install", str(_demo(tmp_path, "1.0")), "--prefix", str(prefix)],
-                            env=clean_env(), capture_output=True, timeout=120)
+    result = subprocess.run(
+        [
+            strace,
+            "-qq",
+            "-o",
+            os.devnull,
+            "-e",
+            "inject=openat:signal=PIPE:when=100+50",
+            *isobuild_command(),
+            "install",
+            str(_demo(tmp_path, "1.0")),
+            "--prefix",
+            str(prefix),
+        ],
+        env=clean_env(),
+        capture_output=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert _check_one_version_each(prefix) == {"demo": "1.0"}
 
 
 # ---------------------------------------------------------------- a SIGKILL, then the next install
 
-def _traced(tracer: str, trace: Path, calls: str, argv: list[str], kill_at: tuple[str, int] | None = None
-            ) -> subprocess.CompletedProcess[bytes]:
+
+def _traced(
+    tracer: str, trace: Path, calls: str, argv: list[str], kill_at: tuple[str, int] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """isobuild ARGV under strace (whole paths in the trace), killed on entering the Nth call of one name."""
     inject = ["-e", f"inject={kill_at[0]}:signal=KILL:when={kill_at[1]}"] if kill_at else []
     temp = trace.with_name("tmp")  # empty each time: no sweep of a killed run's temp dir changes the count
     subprocess.run(["rm", "-rf", str(temp)], check=True)
     temp.mkdir()
-    return subprocess.run([tracer, "-qq", "-s", "4096", "-o", str(trace), "-e", f"trace={calls}", *inject,
-                           *isobuild_command(), *argv], env=clean_env(PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(temp)),
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [tracer, "-qq", "-s", "4096", "-o", str(trace), "-e", f"trace={calls}", *inject, *isobuild_command(), *argv],
+        env=clean_env(PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(temp)),
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def _moments(tracer: str, tmp_path: Path, calls: str, argv: list[str], prefix: Path) -> list[tuple[str, int]]:
@@ -134,15 +159,31 @@ def _moments(tracer: str, tmp_path: Path, calls: str, argv: list[str], prefix: P
         if str(prefix) in line:
             touching.append((name, counts[name]))
     assert len(touching) > 20, touching
-    picks = {0, 1, 2, 3, len(touching) // 3, len(touching) // 2, 2 * len(touching) // 3, len(touching) - 4,
-             len(touching) - 3, len(touching) - 2, len(touching) - 1}
+    picks = {
+        0,
+        1,
+        2,
+        3,
+        len(touching) // 3,
+        len(touching) // 2,
+        2 * len(touching) // 3,
+        len(touching) - 4,
+        len(touching) - 3,
+        len(touching) - 2,
+        len(touching) - 1,
+    }
     return [touching[i] for i in sorted(picks)]
 
 
-@pytest.mark.parametrize(("case", "calls"), [("install", "openat,mkdir,rename,unlink"),
-                                             ("overwrite", "openat,rename,unlink,rmdir")])
-def test_a_sigkilled_install_is_completed_or_rolled_back_by_the_next(tmp_path: Path, strace: str,  # noqa: F811
-                                                                     case: str, calls: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "calls"), [("install", "openat,mkdir,rename,unlink"), ("overwrite", "openat,rename,unlink,rmdir")]
+)
+def test_a_sigkilled_install_is_completed_or_rolled_back_by_the_next(
+    tmp_path: Path,
+    strace: str,  # noqa: F811
+    case: str,
+    calls: str,
+) -> None:
     prefix, old, new = tmp_path / "prefix", _demo(tmp_path, "1.0"), _demo(tmp_path, "2.0")
     other = make_wheel(tmp_path / "other", {"other/__init__.py": b"X = 1\n"}, name="other")
     argv = ["install", str(new), "--prefix", str(prefix), *(["--overwrite"] if case == "overwrite" else [])]
@@ -182,8 +223,12 @@ def test_a_sigkill_while_the_compiler_is_busy_is_recovered_once_the_compiler_is_
     wheel = make_wheel(tmp_path / "w", {f"big/m{i:03}.py": body for i in range(300)}, name="big")
     prefix = tmp_path / "prefix"
     other = make_wheel(tmp_path / "other", {"other/__init__.py": b"X = 1\n"}, name="other")
-    proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix), "-j", "1"],
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*isobuild_command(), "install", str(wheel), "--prefix", str(prefix), "-j", "1"],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60  # files are written faster than compiled: a backlog, once the last is
     while not (prefix / SITE / "big" / "m250.py").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -200,16 +245,27 @@ def test_a_sigkill_while_the_compiler_is_busy_is_recovered_once_the_compiler_is_
 
 # ---------------------------------------------------------------- concurrent installs serialize
 
+
 @pytest.mark.parametrize("where", ["prefix", "destdir"])
 def test_concurrent_overwrites_of_alternating_versions_leave_one_whole_version(tmp_path: Path, where: str) -> None:
     """The lock is on the destination root: the prefix, or DESTDIR/PREFIX."""
-    target = ["--prefix", str(tmp_path / "prefix")] if where == "prefix" else \
-        ["--prefix", "/usr", "--destdir", str(tmp_path / "destdir")]
+    target = (
+        ["--prefix", str(tmp_path / "prefix")]
+        if where == "prefix"
+        else ["--prefix", "/usr", "--destdir", str(tmp_path / "destdir")]
+    )
     root = tmp_path / "prefix" if where == "prefix" else tmp_path / "destdir" / "usr"
     assert run_isobuild("install", str(_demo(tmp_path, "0.5", files=200)), *target).returncode == 0
     wheels = [_demo(tmp_path, version, files=200) for version in ("1.0", "2.0")]
-    procs = [subprocess.Popen([*isobuild_command(), "install", str(wheels[i % 2]), *target, "--overwrite", "-q"],
-                              env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [*isobuild_command(), "install", str(wheels[i % 2]), *target, "--overwrite", "-q"],
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(8)
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode(errors="replace")
@@ -222,11 +278,17 @@ def test_a_planted_journal_changes_nothing_outside_its_root(tmp_path: Path) -> N
     prefix.mkdir()
     outside.write_text("mine\n")
     escape = f"{prefix}/../outside.txt"
-    records = [["begin", str(prefix)], ["create", str(outside)], ["create", escape], ["mkdir", str(tmp_path)],
-               ["backup", escape, str(tmp_path / ".outside.txt.isobuild-1.old")]]
+    records = [
+        ["begin", str(prefix)],
+        ["create", str(outside)],
+        ["create", escape],
+        ["mkdir", str(tmp_path)],
+        ["backup", escape, str(tmp_path / ".outside.txt.isobuild-1.old")],
+    ]
     (prefix / ".isobuild-journal-1").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (prefix / ".isobuild-journal-2").write_text(json.dumps(["begin", str(tmp_path)]) + "\n" +
-                                                json.dumps(["create", str(outside)]) + "\n")
+    (prefix / ".isobuild-journal-2").write_text(
+        json.dumps(["begin", str(tmp_path)]) + "\n" + json.dumps(["create", str(outside)]) + "\n"
+    )
     foreign = prefix / ".isobuild-journal-3"
     foreign.write_text(json.dumps(["begin", str(prefix)]) + "\n")
     os.chown(foreign, 65534, 65534)
@@ -237,8 +299,10 @@ def test_a_planted_journal_changes_nothing_outside_its_root(tmp_path: Path) -> N
     assert outside.read_text() == "mine\n"
     assert "(process 1) was rolled back" in err and "(process 4) was rolled back" in err
     assert err.count("as it is: not a journal of this user's") == 2
-    assert sorted(p.name for p in prefix.iterdir() if p.name.startswith(".isobuild-")) == \
-        [".isobuild-journal-2", ".isobuild-journal-3"]
+    assert sorted(p.name for p in prefix.iterdir() if p.name.startswith(".isobuild-")) == [
+        ".isobuild-journal-2",
+        ".isobuild-journal-3",
+    ]
 
 
 def test_a_journal_with_relative_paths_is_acted_on_nowhere(tmp_path: Path) -> None:
@@ -249,8 +313,12 @@ def test_a_journal_with_relative_paths_is_acted_on_nowhere(tmp_path: Path) -> No
     (prefix / "victim.txt").write_text("mine\n")
     (prefix / "sub" / "x.py").write_text("mine\n")
     (prefix / "sub" / ".x.py.isobuild-1.gone").write_text("backup\n")
-    records = [["begin", str(prefix)], ["create", "victim.txt"], ["mkdir", "sub"],
-               ["remove", "sub/x.py", "sub/.x.py.isobuild-1.gone", str(prefix)]]
+    records = [
+        ["begin", str(prefix)],
+        ["create", "victim.txt"],
+        ["mkdir", "sub"],
+        ["remove", "sub/x.py", "sub/.x.py.isobuild-1.gone", str(prefix)],
+    ]
     (prefix / ".isobuild-journal-1").write_text("".join(json.dumps(r) + "\n" for r in records))
     before = {p: p.read_text() for p in prefix.rglob("*") if p.is_file() and "journal" not in p.name}
     result = run_isobuild("install", str(_demo(tmp_path, "1.0")), "--prefix", str(prefix), cwd=prefix)
@@ -266,9 +334,13 @@ def test_an_overwrite_replaces_the_installed_version(tmp_path: Path) -> None:
     prefix = tmp_path / "prefix"
     assert run_isobuild("install", str(_demo(tmp_path, "1.0")), "--prefix", str(prefix)).returncode == 0
     before = snapshot(prefix)
-    failing = make_wheel(tmp_path / "failing", {"demo/__init__.py": b"X = 1\n", "demo/zz_" + "x" * 300 + ".py": b""},
-                         version="2.0")
-    assert run_isobuild("install", str(failing), "--prefix", str(prefix), "--overwrite").returncode == InstallFailed.exit_code
+    failing = make_wheel(
+        tmp_path / "failing", {"demo/__init__.py": b"X = 1\n", "demo/zz_" + "x" * 300 + ".py": b""}, version="2.0"
+    )
+    assert (
+        run_isobuild("install", str(failing), "--prefix", str(prefix), "--overwrite").returncode
+        == InstallFailed.exit_code
+    )
     assert snapshot(prefix) == before
     result = run_isobuild("install", str(_demo(tmp_path, "2.0")), "--prefix", str(prefix), "--overwrite")
     assert result.returncode == 0, result.stderr.decode(errors="replace")

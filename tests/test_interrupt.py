@@ -22,8 +22,12 @@ def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None
     pidfile = tmp_path / "grandchild.pid"
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = subprocess.Popen([*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
-                            env=clean_env(TMPDIR=str(tmpdir)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*isobuild_command(), "wheel", str(src), "-C", f"spawn-sleep={pidfile}"],
+        env=clean_env(TMPDIR=str(tmpdir)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while not (pidfile.exists() and pidfile.read_text().strip()):
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -44,8 +48,9 @@ def test_interrupt_kills_hook_process_group(tmp_path: Path, signum: int) -> None
     assert not (src / "dist").exists()
 
 
-def test_a_successful_build_leaves_nothing_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_successful_build_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The backend's atexit handlers have run, the hook process has exited and been reaped, and
     what it left running in its group is killed, all before main() returns."""
     from isobuild.cli import main
@@ -72,6 +77,10 @@ def test_a_backends_child_stops_on_sigterm(tmp_path: Path) -> None:
     """The frontend holds SIGINT and SIGTERM while it starts the hook process; the mask must not reach the
     backend's children (a build tool that stops its helpers with SIGTERM, or `timeout`, would hang)."""
     src = copy_fixture("probe", tmp_path)
-    result = subprocess.run([*isobuild_command(), "wheel", str(src), "-C", "terminate-child=1"], env=clean_env(),
-                            capture_output=True, timeout=120)
+    result = subprocess.run(
+        [*isobuild_command(), "wheel", str(src), "-C", "terminate-child=1"],
+        env=clean_env(),
+        capture_output=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")

@@ -22,8 +22,12 @@ from conftest import (
 
 
 def _sysconfig_purelib(python: str) -> str:
-    return subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def _inside(path: str, root: Path | str) -> bool:
@@ -43,8 +47,9 @@ def test_hooks_see_stdlib_and_build_env_only(tmp_path: Path, version: str, targe
     src = copy_fixture("probe", tmp_path)
     report = tmp_path / "report.json"
 
-    result = run_isobuild("wheel", str(src), "--python", target,
-                          env=poisoned.env(str(build_env), PROBE_REPORT=str(report)))
+    result = run_isobuild(
+        "wheel", str(src), "--python", target, env=poisoned.env(str(build_env), PROBE_REPORT=str(report))
+    )
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     wheel = Path(result.stdout.decode().strip())
@@ -126,8 +131,9 @@ def test_the_system_site_hint_counts_the_build_environment_too(tmp_path: Path) -
     build_env = tmp_path / "build-env"
     info = build_env / f"{FIXTURE_DEP}-1.2.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\n"
-                                   "Requires-Dist: wheel>=99\n")  # the poisoned site's wheel is 99.0
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: isobuild-fixture-dep\nVersion: 1.2\nRequires-Dist: wheel>=99\n"
+    )  # the poisoned site's wheel is 99.0
     src = copy_fixture("requires-dep", tmp_path)
     pyproject = src / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("isobuild-fixture-dep>=1.0", "isobuild-fixture-dep>=1.1"))
@@ -162,8 +168,15 @@ def test_path_dirs_are_site_dirs_and_reach_children(tmp_path: Path) -> None:
     src = copy_fixture("probe", tmp_path)
     report = tmp_path / "report.json"
 
-    result = run_isobuild("wheel", str(src), "--python", python, "--path", str(extra),
-                          env=make_poisoned(tmp_path, python, "3.11").env(PROBE_REPORT=str(report)))
+    result = run_isobuild(
+        "wheel",
+        str(src),
+        "--python",
+        python,
+        "--path",
+        str(extra),
+        env=make_poisoned(tmp_path, python, "3.11").env(PROBE_REPORT=str(report)),
+    )
 
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     data = read_report(report)
@@ -176,9 +189,13 @@ def test_environment_variables(tmp_path: Path) -> None:
     poisoned = make_poisoned(tmp_path, python, "3.11")
     src = copy_fixture("probe", tmp_path)
     report = tmp_path / "report.json"
-    env = poisoned.env(PROBE_REPORT=str(report), SOURCE_DATE_EPOCH="315532800",
-                       PYTHONUSERBASE=str(poisoned.home / ".local"), PYTHONSTARTUP=str(tmp_path / "startup.py"),
-                       PYTHONNOUSERSITE="")
+    env = poisoned.env(
+        PROBE_REPORT=str(report),
+        SOURCE_DATE_EPOCH="315532800",
+        PYTHONUSERBASE=str(poisoned.home / ".local"),
+        PYTHONSTARTUP=str(tmp_path / "startup.py"),
+        PYTHONNOUSERSITE="",
+    )
 
     result = run_isobuild("wheel", str(src), "--python", python, env=env)
 
@@ -265,9 +282,19 @@ def _foreign_report(tmp_path: Path, foreign: str, module: str, hooks_python: str
 
     src = copy_fixture("probe", tmp_path)
     report = tmp_path / "foreign.json"
-    result = run_isobuild("wheel", str(src), "--python", hooks_python, "-C", f"foreign-python={foreign}",
-                          "-C", f"foreign-report={report}", "-C", f"foreign-import={module}",
-                          env=make_poisoned(tmp_path, hooks_python, hooks_python.rsplit("python", 1)[1]).env())
+    result = run_isobuild(
+        "wheel",
+        str(src),
+        "--python",
+        hooks_python,
+        "-C",
+        f"foreign-python={foreign}",
+        "-C",
+        f"foreign-report={report}",
+        "-C",
+        f"foreign-import={module}",
+        env=make_poisoned(tmp_path, hooks_python, hooks_python.rsplit("python", 1)[1]).env(),
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     found: dict = json.loads(report.read_text())  # type: ignore[type-arg]
     return found
@@ -295,8 +322,13 @@ def test_another_interpreter_run_by_a_hook_keeps_its_own_site_and_sitecustomize(
 def test_debian_python3_run_by_a_hook_imports_from_its_dist_packages(tmp_path: Path) -> None:
     """``/usr/bin/python3 -c "import yaml"`` from a hook works as under build, Debian's sitecustomize included."""
     system = "/usr/bin/python3"
-    probe = subprocess.run([system, "-c", "import yaml, sitecustomize; print(sitecustomize.__file__)"],
-                           capture_output=True, text=True) if os.path.exists(system) else None
+    probe = (
+        subprocess.run(
+            [system, "-c", "import yaml, sitecustomize; print(sitecustomize.__file__)"], capture_output=True, text=True
+        )
+        if os.path.exists(system)
+        else None
+    )
     if probe is None or probe.returncode != 0:
         pytest.skip(f"{system} with PyYAML and a sitecustomize is not on this machine")
 

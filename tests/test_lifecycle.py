@@ -20,7 +20,7 @@ from helpers import wait_for
 
 # A backend whose build_wheel reports its pid, its parent (the frontend) and pyproject-hooks' control dir
 # (the in-process script's last argument), then waits to be interrupted.
-WAITING_BACKEND = '''
+WAITING_BACKEND = """
 import os, sys, time
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
@@ -28,7 +28,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         f.write("%d %d %s" % (os.getpid(), os.getppid(), sys.argv[-1]))
     os.rename(os.environ["GATE"] + ".part", os.environ["GATE"])
     time.sleep(120)
-'''
+"""
 
 
 def _strace() -> str:
@@ -45,11 +45,28 @@ def test_an_interrupt_kills_the_hook_process_before_pyproject_hooks_removes_its_
     src, gate, trace, temp = tmp_path / "src", tmp_path / "gate", tmp_path / "trace", tmp_path / "tmp"
     src.mkdir()
     temp.mkdir()
-    (src / "pyproject.toml").write_text('[build-system]\nrequires = []\nbuild-backend = "waiting"\nbackend-path = ["."]\n')
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "waiting"\nbackend-path = ["."]\n'
+    )
     (src / "waiting.py").write_text(WAITING_BACKEND)
-    proc = subprocess.Popen([strace, "-f", "-qq", "-o", str(trace), "-e", "trace=kill,rmdir,unlinkat",
-                             *isobuild_command(), "wheel", str(src), "-x"],
-                            env=clean_env(TMPDIR=str(temp), GATE=str(gate)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-o",
+            str(trace),
+            "-e",
+            "trace=kill,rmdir,unlinkat",
+            *isobuild_command(),
+            "wheel",
+            str(src),
+            "-x",
+        ],
+        env=clean_env(TMPDIR=str(temp), GATE=str(gate)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for(gate)
         hook_process, frontend, control = gate.read_text().split(" ", 2)
@@ -64,8 +81,11 @@ def test_an_interrupt_kills_the_hook_process_before_pyproject_hooks_removes_its_
     lines = [line for line in trace.read_text().splitlines() if line.startswith(f"{frontend} ")]
     killed = [i for i, line in enumerate(lines) if re.search(rf"kill\(-{hook_process}, SIGKILL\)", line)]
     name = re.escape(os.path.basename(control))
-    removed = [i for i, line in enumerate(lines)
-               if re.search(rf'(rmdir\("[^"]*{name}"|unlinkat\(.*"{name}", AT_REMOVEDIR)', line)]
+    removed = [
+        i
+        for i, line in enumerate(lines)
+        if re.search(rf'(rmdir\("[^"]*{name}"|unlinkat\(.*"{name}", AT_REMOVEDIR)', line)
+    ]
     assert killed and removed and killed[0] < removed[0], "\n".join(lines)
     assert os.listdir(temp) == []
 
@@ -76,8 +96,10 @@ def test_a_target_too_old_for_the_hooks_is_told_by_the_exit_code_the_frontend_pa
     from isobuild.inside import TOO_OLD, inside_command
 
     old = tmp_path / "python3.7"
-    old.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.version_info = (3, 7, 9)\n"
-                   "sys.argv = sys.argv[3:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n")
+    old.write_text(
+        f"#!{sys.executable}\nimport runpy, sys\nsys.version_info = (3, 7, 9)\n"
+        "sys.argv = sys.argv[3:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
     old.chmod(0o755)
     result = subprocess.run(inside_command(str(old), "serve"), capture_output=True, timeout=60)
     assert result.returncode == TOO_OLD, result.stderr

@@ -39,8 +39,10 @@ from conftest import (
 
 NEW = ["3.14", "3.15"]
 FETCH = REPO / "tools" / "fetch_pythons.py"
-DEMO = {"demo/__init__.py": b"def main():\n    print('demo ok')\n",
-        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"}
+DEMO = {
+    "demo/__init__.py": b"def main():\n    print('demo ok')\n",
+    "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n",
+}
 
 
 @pytest.fixture(params=NEW)
@@ -60,6 +62,7 @@ def _nodot(version: str) -> str:
 
 # ---------------------------------------------------------------- tools/fetch_pythons.py
 
+
 def test_fetch_reuses_a_complete_cache_without_apt(tmp_path: Path) -> None:
     """Cached, it prints the interpreters with no apt-get on PATH and no archive to reach."""
     for version in NEW:
@@ -76,8 +79,7 @@ def test_fetch_says_why_it_cannot(tmp_path: Path) -> None:
     """No apt-get: exit 2 and one ERROR line (.ci/run carries on, the tests skip), nothing printed."""
     cache = tmp_path / "cache"
     env = clean_env(PATH=str(tmp_path), ISOBUILD_PYTHONS_CACHE=str(cache))
-    result = subprocess.run([sys.executable, str(FETCH), "3.15"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, str(FETCH), "3.15"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == BadInput.exit_code and result.stdout == ""
     assert result.stderr.startswith("ERROR cannot fetch Python 3.15") and "apt-get" in result.stderr
     assert "Traceback" not in result.stderr and not (cache / "3.15").exists()
@@ -90,8 +92,7 @@ def test_fetch_without_the_archive_says_so_and_never_takes_this_machines_package
         pytest.skip("no apt-get here")
     cache = tmp_path / "cache"
     env = clean_env(ISOBUILD_PYTHONS_CACHE=str(cache), ISOBUILD_DEBIAN_MIRROR="http://127.0.0.1:9/debian")
-    result = subprocess.run([sys.executable, str(FETCH), "3.15"], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, str(FETCH), "3.15"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == BadInput.exit_code and result.stdout == "", result.stderr
     assert "got no sid package list from http://127.0.0.1:9/debian" in result.stderr, result.stderr
     assert not (cache / "3.15").exists() and not list(cache.rglob("*.deb"))
@@ -101,8 +102,10 @@ def test_fetched_interpreter_has_debian_layout(target: tuple[str, str]) -> None:
     version, python = target
     if not is_fetched(python):
         pytest.skip(f"Python {version} is not one fetched by tools/fetch_pythons.py")
-    code = "import sys, sysconfig; print(json.dumps([sys.executable, sysconfig.get_default_scheme(), " \
-           "sysconfig.get_scheme_names()]))"
+    code = (
+        "import sys, sysconfig; print(json.dumps([sys.executable, sysconfig.get_default_scheme(), "
+        "sysconfig.get_scheme_names()]))"
+    )
     out = subprocess.run([python, "-c", "import json; " + code], capture_output=True, text=True, check=True).stdout
     executable, default, schemes = json.loads(out)
     assert executable == python and default == "posix_local" and "deb_system" in schemes
@@ -110,14 +113,26 @@ def test_fetched_interpreter_has_debian_layout(target: tuple[str, str]) -> None:
 
 # ---------------------------------------------------------------- the hooks: build, env, requires, check
 
+
 @pytest.mark.parametrize("fixture", ["flit", "hatch", "setuptools-pyproject"])
 def test_each_backend_builds_isolated(tmp_path: Path, target: tuple[str, str], fixture: str) -> None:
     """Each backend's wheel, with a poisoned user site and venv site: nothing of them runs."""
     version, python = target
     poisoned = make_poisoned(tmp_path, python, version)
     src = copy_fixture(fixture, tmp_path)
-    wheel = Path(_ok(run_isobuild("wheel", str(src), "--python", python, "-o", str(tmp_path / "out"),
-                                  env=poisoned.env(str(build_env(version))))))
+    wheel = Path(
+        _ok(
+            run_isobuild(
+                "wheel",
+                str(src),
+                "--python",
+                python,
+                "-o",
+                str(tmp_path / "out"),
+                env=poisoned.env(str(build_env(version))),
+            )
+        )
+    )
     assert wheel.is_file() and wheel.name.endswith("-none-any.whl")
     assert poisoned.fired() == []
 
@@ -126,8 +141,12 @@ def test_env_keeps_every_debian_site_dir_out(tmp_path: Path, target: tuple[str, 
     version, python = target
     report = json.loads(_ok(run_isobuild("env", str(REPO / "fixtures" / "probe"), "--python", python, "--json")))
     assert report["interpreter"] == python and report["python_version"].startswith(version + ".")
-    site_dirs = subprocess.run([python, "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
-                               capture_output=True, text=True, check=True).stdout.split()
+    site_dirs = subprocess.run(
+        [python, "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert site_dirs and set(site_dirs) <= set(report["excluded"]["system_site"])
     assert not set(site_dirs) & set(report["sys_path"] + report["children"]["same_interpreter"]["sys_path"])
 
@@ -143,9 +162,23 @@ def test_another_interpreter_run_by_a_hook_is_left_alone(tmp_path: Path, target:
     (site / "toolmod.py").write_text("VALUE = 1\n")
     (site / "sitecustomize.py").write_text("TOOL_OWN = True\n")
     report = tmp_path / "foreign.json"
-    _ok(run_isobuild("wheel", str(copy_fixture("probe", tmp_path)), "--python", python, "-o", str(tmp_path / "out"),
-                     "-C", f"foreign-python={venv / 'bin' / 'python'}", "-C", f"foreign-report={report}",
-                     "-C", "foreign-import=toolmod", env=make_poisoned(tmp_path, python, version).env()))
+    _ok(
+        run_isobuild(
+            "wheel",
+            str(copy_fixture("probe", tmp_path)),
+            "--python",
+            python,
+            "-o",
+            str(tmp_path / "out"),
+            "-C",
+            f"foreign-python={venv / 'bin' / 'python'}",
+            "-C",
+            f"foreign-report={report}",
+            "-C",
+            "foreign-import=toolmod",
+            env=make_poisoned(tmp_path, python, version).env(),
+        )
+    )
     found = json.loads(report.read_text())
     assert found["imported"] is True and found["sitecustomize"] == str(site / "sitecustomize.py"), found
     assert not any("_shim" in entry for entry in found["sys_path"]), found["sys_path"]
@@ -156,8 +189,9 @@ def _marker_project(root: Path, requirement: str) -> Path:
     root.mkdir()
     src = copy_fixture("requires-dep", root)
     text = (src / "pyproject.toml").read_text()
-    (src / "pyproject.toml").write_text(text.replace('requires = ["isobuild-fixture-dep>=1.0"]',
-                                                     f"requires = [{json.dumps(requirement)}]"))
+    (src / "pyproject.toml").write_text(
+        text.replace('requires = ["isobuild-fixture-dep>=1.0"]', f"requires = [{json.dumps(requirement)}]")
+    )
     return src
 
 
@@ -171,7 +205,9 @@ def test_requires_markers_are_the_targets(tmp_path: Path, target: tuple[str, str
 
 def test_check_markers_are_the_targets(tmp_path: Path, target: tuple[str, str]) -> None:
     version, python = target
-    metadata = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: absent-dist; python_version >= '3.15'\n"
+    metadata = (
+        b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: absent-dist; python_version >= '3.15'\n"
+    )
     wheel = make_wheel(tmp_path / "w", {**DEMO, "demo-1.0.dist-info/METADATA": metadata})
     result = run_isobuild("check", str(wheel), "--python", python)
     assert result.returncode == (MissingDependencies.exit_code if version == "3.15" else 0), result.stderr
@@ -204,8 +240,11 @@ def test_install_into_each_scheme_through_destdir(tmp_path: Path, target: tuple[
         pytest.skip(f"the {scheme} scheme is Debian's; Python {version} here is not")
     wheel = make_wheel(tmp_path / "w", DEMO)
     stage, prefix = tmp_path / "stage", "/usr"
-    _ok(run_isobuild("install", str(wheel), "--python", python, "--prefix", prefix, "--destdir", str(stage),
-                     "--scheme", scheme))
+    _ok(
+        run_isobuild(
+            "install", str(wheel), "--python", python, "--prefix", prefix, "--destdir", str(stage), "--scheme", scheme
+        )
+    )
     purelib, scripts = (stage / "usr" / part.format(v=version) for part in SCHEMES[scheme])
     assert (purelib / "demo" / "__init__.py").is_file()
     script = scripts / "demo-cli"
@@ -234,14 +273,33 @@ def test_bytecode_every_level_and_invalidation_mode(tmp_path: Path, target: tupl
     version, python = target
     wheel = make_wheel(tmp_path / "w", {**DEMO, "demo/mod.py": b'"""doc"""\nassert True\nX = 1\n'})
     prefix = tmp_path / "prefix"
-    _ok(run_isobuild("install", str(wheel), "--python", python, "--prefix", str(prefix), "--optimize", "0,1,2",
-                     "--invalidation-mode", mode))
+    _ok(
+        run_isobuild(
+            "install",
+            str(wheel),
+            "--python",
+            python,
+            "--prefix",
+            str(prefix),
+            "--optimize",
+            "0,1,2",
+            "--invalidation-mode",
+            mode,
+        )
+    )
     cache = prefix / "lib" / f"python{version}" / "site-packages" / "demo" / "__pycache__"
     tag = f"cpython-{_nodot(version)}"
-    assert sorted(p.name for p in cache.glob("mod.*")) == [f"mod.{tag}.opt-1.pyc", f"mod.{tag}.opt-2.pyc",
-                                                           f"mod.{tag}.pyc"]
-    magic = subprocess.run([python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
-                           capture_output=True, text=True, check=True).stdout
+    assert sorted(p.name for p in cache.glob("mod.*")) == [
+        f"mod.{tag}.opt-1.pyc",
+        f"mod.{tag}.opt-2.pyc",
+        f"mod.{tag}.pyc",
+    ]
+    magic = subprocess.run(
+        [python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for pyc in cache.glob("mod.*"):
         header = pyc.read_bytes()[:8]
         assert header[:4].hex() == magic and int.from_bytes(header[4:8], "little") == PYC_FLAGS[mode], pyc
@@ -257,16 +315,21 @@ def test_tags_of_the_target(tmp_path: Path, target: tuple[str, str]) -> None:
     (cp3Xt) and abi3 of a later version are refused."""
     version, python = target
     nodot, other = _nodot(version), "315" if version == "3.14" else "314"
-    expected = {f"cp{nodot}-cp{nodot}-linux_x86_64": 0, "cp312-abi3-linux_x86_64": 0,
-                f"cp{nodot}-abi3-linux_x86_64": 0, "py3-none-any": 0,
-                f"cp{other}-cp{other}-linux_x86_64": RefusedWheel.exit_code,
-                f"cp{nodot}-cp{nodot}t-linux_x86_64": RefusedWheel.exit_code,
-                "cp316-abi3-linux_x86_64": RefusedWheel.exit_code}
+    expected = {
+        f"cp{nodot}-cp{nodot}-linux_x86_64": 0,
+        "cp312-abi3-linux_x86_64": 0,
+        f"cp{nodot}-abi3-linux_x86_64": 0,
+        "py3-none-any": 0,
+        f"cp{other}-cp{other}-linux_x86_64": RefusedWheel.exit_code,
+        f"cp{nodot}-cp{nodot}t-linux_x86_64": RefusedWheel.exit_code,
+        "cp316-abi3-linux_x86_64": RefusedWheel.exit_code,
+    }
     got = {}
     for i, tag in enumerate(expected):
         wheel = _tagged(tmp_path / f"w{i}", tag)
-        got[tag] = run_isobuild("install", str(wheel), "--python", python, "--prefix", str(tmp_path / f"p{i}"),
-                                "--no-compile").returncode
+        got[tag] = run_isobuild(
+            "install", str(wheel), "--python", python, "--prefix", str(tmp_path / f"p{i}"), "--no-compile"
+        ).returncode
     assert got == expected
 
 
@@ -274,8 +337,19 @@ def test_check_imports_on_the_target(tmp_path: Path, target: tuple[str, str]) ->
     version, python = target
     good = make_wheel(tmp_path / "good", DEMO)
     prefix = tmp_path / "prefix"
-    _ok(run_isobuild("install", str(good), "--python", python, "--prefix", str(prefix), "--scheme", "posix_prefix",
-                     "--check-imports"))
+    _ok(
+        run_isobuild(
+            "install",
+            str(good),
+            "--python",
+            python,
+            "--prefix",
+            str(prefix),
+            "--scheme",
+            "posix_prefix",
+            "--check-imports",
+        )
+    )
     bad = make_wheel(tmp_path / "bad", {"broken/__init__.py": b"import not_a_module_anywhere\n"}, name="broken")
     result = run_isobuild("install", str(bad), "--python", python, "--prefix", str(prefix), "--check-imports")
     assert result.returncode == ImportCheckFailed.exit_code, result.stderr
@@ -301,19 +375,33 @@ def test_c_extension_into_a_debian_prefix(tmp_path: Path, target: tuple[str, str
     src.mkdir()
     (src / "setup.py").write_text(C_SETUP)
     (src / "cdemo.c").write_text(C_SOURCE)
-    (src / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\n'
-                                        'build-backend = "setuptools.build_meta"\n')
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
     env = clean_env(PYTHONPATH=str(build_env(version)), **c_build_env(python, version))
     wheel = Path(_ok(run_isobuild("wheel", str(src), "--python", python, "-o", str(tmp_path / "out"), env=env)))
     assert wheel.name.startswith(f"cdemo-1.0-cp{_nodot(version)}-cp{_nodot(version)}-linux_x86_64")
     assert any(n.endswith(f".cpython-{_nodot(version)}-x86_64-linux-gnu.so") for n in zipfile.ZipFile(wheel).namelist())
     prefix = tmp_path / "usr"
-    _ok(run_isobuild("install", str(wheel), "--python", python, "--prefix", str(prefix), "--scheme", "deb_system",
-                     "--check-imports", env=env))
+    _ok(
+        run_isobuild(
+            "install",
+            str(wheel),
+            "--python",
+            python,
+            "--prefix",
+            str(prefix),
+            "--scheme",
+            "deb_system",
+            "--check-imports",
+            env=env,
+        )
+    )
     assert next((prefix / "lib" / "python3" / "dist-packages").glob("cdemo.cpython-*.so")).is_file()
 
 
 # ---------------------------------------------------------------- free-threaded targets, on their facts
+
 
 def _supported(facts: dict[str, object]) -> set[str]:
     return {str(tag) for tag in TargetScheme("posix_prefix", {}, Facts.of(facts), "python").supported_tags()}
@@ -328,8 +416,12 @@ def _free_threaded_sysconfig(directory: Path, python: str) -> dict[str, str]:
     stdlib, soabi = Path(out[0]), out[1]
     name = f"_sysconfigdata_t_linux_{soabi.split('-', 2)[2]}"
     (original,) = [p for p in stdlib.glob("_sysconfigdata_*_linux_*.py")]
-    text = original.read_text().replace("'Py_GIL_DISABLED': 0", "'Py_GIL_DISABLED': 1").replace(
-        "'ABIFLAGS': ''", "'ABIFLAGS': 't'").replace(soabi, soabi.replace("-", "t-", 1))
+    text = (
+        original.read_text()
+        .replace("'Py_GIL_DISABLED': 0", "'Py_GIL_DISABLED': 1")
+        .replace("'ABIFLAGS': ''", "'ABIFLAGS': 't'")
+        .replace(soabi, soabi.replace("-", "t-", 1))
+    )
     assert "'Py_GIL_DISABLED': 1" in text, original
     directory.mkdir()
     (directory / f"{name}.py").write_text(text)
@@ -345,14 +437,19 @@ def test_a_free_threaded_target_takes_t_wheels_only(tmp_path: Path, target: tupl
     env = clean_env(**_free_threaded_sysconfig(tmp_path / "sysconfig", python))
     nodot = _nodot(version)
     knows_abi3t = "abi3t" in {tag.abi for tag in tags.cpython_tags((3, int(nodot[1:])), [f"cp{nodot}t"], ["x"])}
-    expected = {f"cp{nodot}-cp{nodot}t-linux_x86_64": 0, f"cp{nodot}-cp{nodot}-linux_x86_64": RefusedWheel.exit_code,
-                f"cp{nodot}-abi3-linux_x86_64": RefusedWheel.exit_code, "py3-none-any": 0,
-                f"cp{nodot}-abi3t-linux_x86_64": 0 if knows_abi3t else RefusedWheel.exit_code}
+    expected = {
+        f"cp{nodot}-cp{nodot}t-linux_x86_64": 0,
+        f"cp{nodot}-cp{nodot}-linux_x86_64": RefusedWheel.exit_code,
+        f"cp{nodot}-abi3-linux_x86_64": RefusedWheel.exit_code,
+        "py3-none-any": 0,
+        f"cp{nodot}-abi3t-linux_x86_64": 0 if knows_abi3t else RefusedWheel.exit_code,
+    }
     got = {}
     for i, tag in enumerate(expected):
         wheel = _tagged(tmp_path / f"w{i}", tag)
-        got[tag] = run_isobuild("install", str(wheel), "--python", python, "--prefix", str(tmp_path / f"p{i}"),
-                                "--no-compile", env=env).returncode
+        got[tag] = run_isobuild(
+            "install", str(wheel), "--python", python, "--prefix", str(tmp_path / f"p{i}"), "--no-compile", env=env
+        ).returncode
     assert got == expected
 
 
@@ -360,8 +457,12 @@ def test_a_free_threaded_target_takes_t_wheels_only(tmp_path: Path, target: tupl
 def test_free_threaded_tags_are_packagings(version: str) -> None:
     """cp3Xt wheels only for a free-threaded target, cp3X and abi3 ones only for a default build."""
     nodot, platform = _nodot(version), "linux_x86_64"
-    facts = {"implementation": "cpython", "version": [3, int(version.split(".")[1])], "platform":
-             sysconfig.get_platform(), "bits": 64}
+    facts = {
+        "implementation": "cpython",
+        "version": [3, int(version.split(".")[1])],
+        "platform": sysconfig.get_platform(),
+        "bits": 64,
+    }
     default, threaded = _supported({**facts, "abi": f"cp{nodot}"}), _supported({**facts, "abi": f"cp{nodot}t"})
     assert f"cp{nodot}-cp{nodot}-{platform}" in default and f"cp{nodot}-cp{nodot}t-{platform}" not in default
     assert f"cp{nodot}-cp{nodot}t-{platform}" in threaded and f"cp{nodot}-cp{nodot}-{platform}" not in threaded

@@ -24,7 +24,9 @@ VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 def _dist(site: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [f"Requires-Dist: {r}" for r in requires]
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [
+        f"Requires-Dist: {r}" for r in requires
+    ]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
 
 
@@ -62,11 +64,14 @@ def test_a_relaxed_requirement_must_still_be_there_and_a_removed_one_is_not_chec
 
 
 def _app(tmp_path: Path) -> Path:
-    metadata = ("Metadata-Version: 2.1\nName: app\nVersion: 1.0\nRequires-Dist: dep-a>=1\nRequires-Dist: dep-b>=2\n"
-                "Requires-Dist: dep-c; python_version < '3'\nProvides-Extra: extra1\n"
-                "Requires-Dist: dep-d; extra == 'extra1'\n")
-    return make_wheel(tmp_path / "app", {"app/__init__.py": b"", "app-1.0.dist-info/METADATA": metadata.encode()},
-                      name="app")
+    metadata = (
+        "Metadata-Version: 2.1\nName: app\nVersion: 1.0\nRequires-Dist: dep-a>=1\nRequires-Dist: dep-b>=2\n"
+        "Requires-Dist: dep-c; python_version < '3'\nProvides-Extra: extra1\n"
+        "Requires-Dist: dep-d; extra == 'extra1'\n"
+    )
+    return make_wheel(
+        tmp_path / "app", {"app/__init__.py": b"", "app-1.0.dist-info/METADATA": metadata.encode()}, name="app"
+    )
 
 
 def _lines(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -100,7 +105,9 @@ def test_install_check_deps_checks_the_destination_and_the_build_env_before_writ
     _dist(site, "dep-a", "1.0")
     prefix = tmp_path / "prefix"
     app = _app(tmp_path)
-    refused = run_isobuild("install", str(app), "--prefix", str(prefix), "--check-deps", env=clean_env(PYTHONPATH=str(site)))
+    refused = run_isobuild(
+        "install", str(app), "--prefix", str(prefix), "--check-deps", env=clean_env(PYTHONPATH=str(site))
+    )
     assert refused.returncode == MISSING and b"dep-b>=2" in refused.stderr
     assert not prefix.exists()
     dep_b = make_wheel(tmp_path / "dep-b", {"dep_b/__init__.py": b""}, name="dep_b", version="2.0")
@@ -113,10 +120,21 @@ def test_requires_runtime_lists_requires_dist_extras_and_groups(tmp_path: Path) 
     src = copy_fixture("runtime-deps", tmp_path)
     site = tmp_path / "site"
     _dist(site, FIXTURE_DEP, "1.0")
-    result = run_isobuild("requires", str(src), "--runtime", "--extra", "fast", "--group", "test", "--json",
-                          env=clean_env(PYTHONPATH=str(site)))
+    result = run_isobuild(
+        "requires",
+        str(src),
+        "--runtime",
+        "--extra",
+        "fast",
+        "--group",
+        "test",
+        "--json",
+        env=clean_env(PYTHONPATH=str(site)),
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")  # runtime statuses do not fail it
-    found = [(s["origin"], s["requirement"], s["needed"], s["satisfied"]) for s in json.loads(result.stdout)["requirements"]]
+    found = [
+        (s["origin"], s["requirement"], s["needed"], s["satisfied"]) for s in json.loads(result.stdout)["requirements"]
+    ]
     assert found == [
         ("Requires-Dist", "isobuild-fixture-dep>=1.0", True, True),
         ("Requires-Dist", "not-installed-anywhere>=2", True, False),
@@ -161,14 +179,17 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
     return info
 
 
-@pytest.mark.parametrize("member, why", [
-    (_member("probe-1.0/../../evil"), "leads out of the tree"),
-    (_member("/etc/evil"), "is absolute"),
-    (_member("probe-1.0/link", tarfile.SYMTYPE, "/etc/passwd"), "symlink out of the tree"),
-    (_member("probe-1.0/link", tarfile.SYMTYPE, "../../etc"), "symlink out of the tree"),
-    (_member("probe-1.0/hard", tarfile.LNKTYPE, "../outside"), "hard link out of the tree"),
-    (_member("probe-1.0/dev", tarfile.CHRTYPE), "device"),
-])
+@pytest.mark.parametrize(
+    "member, why",
+    [
+        (_member("probe-1.0/../../evil"), "leads out of the tree"),
+        (_member("/etc/evil"), "is absolute"),
+        (_member("probe-1.0/link", tarfile.SYMTYPE, "/etc/passwd"), "symlink out of the tree"),
+        (_member("probe-1.0/link", tarfile.SYMTYPE, "../../etc"), "symlink out of the tree"),
+        (_member("probe-1.0/hard", tarfile.LNKTYPE, "../outside"), "hard link out of the tree"),
+        (_member("probe-1.0/dev", tarfile.CHRTYPE), "device"),
+    ],
+)
 def test_a_hostile_sdist_is_refused_with_nothing_written(tmp_path: Path, member: tarfile.TarInfo, why: str) -> None:
     sdist = _tar(tmp_path / "in" / "probe-1.0.tar.gz", [member])
     scratch = tmp_path / "tmp"
@@ -187,8 +208,11 @@ def test_misspelt_build_system_tables_and_keys_are_warned_about(tmp_path: Path) 
     pyproject.write_text(pyproject.read_text().replace("[build-system]", "[build_sytem]"))
     result = run_isobuild("requires", str(src))
     assert b"[build_sytem] is not [build-system]: did you mean 'build-system'?" in result.stderr
-    pyproject.write_text(pyproject.read_text().replace("[build_sytem]", "[build-system]")
-                         .replace("requires = []", "requires = []\nbuild_backend = 'x'"))
+    pyproject.write_text(
+        pyproject.read_text()
+        .replace("[build_sytem]", "[build-system]")
+        .replace("requires = []", "requires = []\nbuild_backend = 'x'")
+    )
     assert b"key 'build_backend': did you mean 'build-backend'?" in run_isobuild("requires", str(src)).stderr
     pyproject.write_text(pyproject.read_text().replace("requires = []", "requries = []"))
     result = run_isobuild("requires", str(src))
@@ -199,17 +223,26 @@ def test_check_imports_passes_a_good_wheel_and_names_the_module_of_a_broken_one(
     site = tmp_path / "site"
     site.mkdir()
     (site / "helper.py").write_text("VALUE = 1\n")  # the build environment: on sys.path for the check
-    good = make_wheel(tmp_path / "good", {
-        "demo/__init__.py": b"import helper\n\ndef main():\n    pass\n", "solo.py": b"import os\n",
-        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"})
+    good = make_wheel(
+        tmp_path / "good",
+        {
+            "demo/__init__.py": b"import helper\n\ndef main():\n    pass\n",
+            "solo.py": b"import os\n",
+            "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n",
+        },
+    )
     env = clean_env(PYTHONPATH=str(site))
     prefix = tmp_path / "prefix"
     result = run_isobuild("install", str(good), "--prefix", str(prefix), "--check-imports", env=env)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert b"imported 2 modules, loaded 1 entry points" in result.stderr
-    broken = make_wheel(tmp_path / "broken", {
-        "demo/__init__.py": b"import not_installed_anywhere\n",
-        "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n"})
+    broken = make_wheel(
+        tmp_path / "broken",
+        {
+            "demo/__init__.py": b"import not_installed_anywhere\n",
+            "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo-cli = demo:main\n",
+        },
+    )
     other = tmp_path / "other"
     result = run_isobuild("install", str(broken), "--prefix", str(other), "--check-imports", env=env)
     err = result.stderr.decode(errors="replace")

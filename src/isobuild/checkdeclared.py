@@ -71,8 +71,15 @@ class Verdicts:
 class _Copies:
     """The comparison builds: each in the same copy of the pristine tree, into the same output dir."""
 
-    def __init__(self, kind: Kind, request: Request, pristine: str, scratch: str, say: tuple[Progress, Progress],
-                 log: IO[bytes] | None) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        request: Request,
+        pristine: str,
+        scratch: str,
+        say: tuple[Progress, Progress],
+        log: IO[bytes] | None,
+    ) -> None:
         self.kind, self.request, self.pristine, self.log = kind, request, pristine, log
         self.progress, self.detail = say
         self.trees, self.out, self.kept = (os.path.join(scratch, name) for name in ("tree", "out", "artifacts"))
@@ -86,17 +93,24 @@ class _Copies:
         shutil.rmtree(self.trees, ignore_errors=True)
         os.mkdir(self.trees, 0o700)
         tree, _ = copy_tree(self.pristine, self.trees, OPTION)
-        request = builder.Request(srcdir=tree, isolation=self.request.isolation,
-                                  config_settings=self.request.config_settings, log=self.log,
-                                  relax=self.request.relax, remove=self.request.remove,
-                                  only_declared=only_declared, also_keep=also_keep)
+        request = builder.Request(
+            srcdir=tree,
+            isolation=self.request.isolation,
+            config_settings=self.request.config_settings,
+            log=self.log,
+            relax=self.request.relax,
+            remove=self.request.remove,
+            only_declared=only_declared,
+            also_keep=also_keep,
+        )
         t0 = time.perf_counter()
         try:
             outcome = builder.build(self.kind, self.out, request, lambda text: self.detail(f"{label}: {text}"))
         except (BackendFailed, BackendUnavailable) as exc:
             self.progress(f"{label}: failed ({time.perf_counter() - t0:.3f} s)")
-            return Built(None, failure=exc.message.splitlines()[0] if exc.message else type(exc).__name__,
-                         asked=exc.asked)
+            return Built(
+                None, failure=exc.message.splitlines()[0] if exc.message else type(exc).__name__, asked=exc.asked
+            )
         assert outcome.path is not None  # build() returns the artifact
         path = os.path.join(self.kept, f"{self.count}-{os.path.basename(outcome.path)}")
         os.replace(outcome.path, path)
@@ -131,39 +145,52 @@ def _what_changed(usual: Built, without: Built, unreproducible: frozenset[str]) 
     return f"{renamed}members differ: {', '.join(names[:_SHOWN])}{more}"
 
 
-def _blame(copies: _Copies, usual: Built, without: Built, unreproducible: frozenset[str],
-           candidates: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _blame(
+    copies: _Copies, usual: Built, without: Built, unreproducible: frozenset[str], candidates: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
     """Which candidates give the usual artifact back when kept visible: one at a time, then together."""
     assert usual.path is not None
     changed = _what_changed(usual, without, unreproducible)
     for name in candidates:
         if _restores(usual.path, copies.build(f"only declared, and {name}", True, (name,)), unreproducible):
             return ((name, changed),)
-    if len(candidates) > 1 and _restores(usual.path, copies.build("only declared, and all used", True, candidates),
-                                         unreproducible):
-        return tuple((name, f"{changed} (only together with {', '.join(n for n in candidates if n != name)})")
-                     for name in candidates)
+    if len(candidates) > 1 and _restores(
+        usual.path, copies.build("only declared, and all used", True, candidates), unreproducible
+    ):
+        return tuple(
+            (name, f"{changed} (only together with {', '.join(n for n in candidates if n != name)})")
+            for name in candidates
+        )
     unseen = "none of the undeclared distributions it used" if candidates else "no undeclared distribution it used"
-    return ((UNRECORDED, f"{changed}; {unseen} gives the usual artifact back: the build uses something it does "
-                         "not declare in a way the record does not see (a metadata lookup without import, a "
-                         "file or a command of a hidden distribution)"),)
+    return (
+        (
+            UNRECORDED,
+            f"{changed}; {unseen} gives the usual artifact back: the build uses something it does "
+            "not declare in a way the record does not see (a metadata lookup without import, a "
+            "file or a command of a hidden distribution)",
+        ),
+    )
 
 
 def _compare_builds(copies: _Copies, used: tuple[str, ...]) -> Verdicts:
     """A against D; then, if they differ, A2 and the candidates (the module docstring)."""
     usual = copies.build("as usual, in a copy", False)
     if usual.path is None:
-        raise BackendFailed(f"{OPTION}: the usual build succeeded, but the same build in a copy of the tree "
-                            f"at {copies.trees} failed: {usual.failure}",
-                            hint="the check needs a build that does not depend on where its tree is; the "
-                                 "usual artifact is kept; -v shows the copies' backend output")
+        raise BackendFailed(
+            f"{OPTION}: the usual build succeeded, but the same build in a copy of the tree "
+            f"at {copies.trees} failed: {usual.failure}",
+            hint="the check needs a build that does not depend on where its tree is; the "
+            "usual artifact is kept; -v shows the copies' backend output",
+        )
     without = copies.build("only declared", True)
     if _differing(usual.path, without) == frozenset():
         return Verdicts((), used, (), copies.count)
     again = copies.build("as usual again, for what is not reproducible", False)
     if again.path is None:
-        raise BackendFailed(f"{OPTION}: the usual build in the copy succeeded once and then failed: {again.failure}",
-                            hint="a build that fails at random cannot be checked; the usual artifact is kept")
+        raise BackendFailed(
+            f"{OPTION}: the usual build in the copy succeeded once and then failed: {again.failure}",
+            hint="a build that fails at random cannot be checked; the usual artifact is kept",
+        )
     unreproducible = _differing(usual.path, again) or frozenset()
     if _restores(usual.path, without, unreproducible):
         return Verdicts((), used, tuple(sorted(unreproducible)), copies.count)
@@ -175,14 +202,18 @@ def _compare_builds(copies: _Copies, used: tuple[str, ...]) -> Verdicts:
     return Verdicts(matters, harmless, tuple(sorted(unreproducible)), copies.count)
 
 
-def check(kind: Kind, outdir: str, request: Request, say: tuple[Progress, Progress],
-          log: IO[bytes] | None) -> tuple[Outcome, Verdicts]:
+def check(
+    kind: Kind, outdir: str, request: Request, say: tuple[Progress, Progress], log: IO[bytes] | None
+) -> tuple[Outcome, Verdicts]:
     """The usual build into ``outdir`` (the result), then the comparison builds. ``say`` is (progress, detail):
     the comparison builds' own steps are details (-v), as their backend output, which goes to ``log``."""
     progress = say[0]
     if request.skip_dependency_check or request.only_declared:
-        raise BadInput(f"{OPTION} builds as usual and with only what is declared: it needs the dependency check and "
-                       "is not combined with --only-declared", hint="drop -x and --only-declared")
+        raise BadInput(
+            f"{OPTION} builds as usual and with only what is declared: it needs the dependency check and "
+            "is not combined with --only-declared",
+            hint="drop -x and --only-declared",
+        )
     scratch = os.path.join(tempfile.gettempdir(), "declared")  # in the command's own dir: it goes with it
     os.mkdir(scratch, 0o700)
     os.mkdir(os.path.join(scratch, "pristine"), 0o700)
@@ -194,7 +225,9 @@ def check(kind: Kind, outdir: str, request: Request, say: tuple[Progress, Progre
     if not used and not hidden(outcome.hello.sys_path, outcome.declared or ()).names:
         progress(f"{OPTION}: the build environment holds nothing but the declared closure: nothing to compare")
         return outcome, Verdicts((), (), (), 0)
-    progress(f"{OPTION}: the usual build used {len(used)} undeclared distribution{'' if len(used) == 1 else 's'}; "
-             f"comparing builds in a copy of the tree at {os.path.join(scratch, 'tree')}")
+    progress(
+        f"{OPTION}: the usual build used {len(used)} undeclared distribution{'' if len(used) == 1 else 's'}; "
+        f"comparing builds in a copy of the tree at {os.path.join(scratch, 'tree')}"
+    )
     verdicts = _compare_builds(_Copies(kind, request, pristine, scratch, say, log), used)
     return outcome, verdicts

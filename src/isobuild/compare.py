@@ -18,7 +18,9 @@ import tarfile
 import zipfile
 from dataclasses import asdict, dataclass
 
-_TIMESTAMP = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d|\b1[0-9]{9}\b|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d? \w{3} \d{4}")
+_TIMESTAMP = re.compile(
+    rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d|\b1[0-9]{9}\b|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d? \w{3} \d{4}"
+)
 _MAX_LINES = 3  # differing lines quoted per member
 
 
@@ -72,9 +74,16 @@ def _zip_members(path: str) -> tuple[list[Member], dict[str, bytes], list[str]]:
         for info in zf.infolist():
             content = zf.read(info)
             data[info.filename] = content
-            members.append(Member(info.filename, len(content), _sha256(content),
-                                  "%04d-%02d-%02d %02d:%02d:%02d" % info.date_time, (info.external_attr >> 16) & 0o7777,
-                                  str(info.compress_type)))
+            members.append(
+                Member(
+                    info.filename,
+                    len(content),
+                    _sha256(content),
+                    "%04d-%02d-%02d %02d:%02d:%02d" % info.date_time,
+                    (info.external_attr >> 16) & 0o7777,
+                    str(info.compress_type),
+                )
+            )
     return members, data, extra
 
 
@@ -90,8 +99,9 @@ def _tar_members(path: str) -> tuple[list[Member], dict[str, bytes], list[str]]:
             content = source.read() if source is not None else info.linkname.encode()
             data[info.name] = content
             owner = f"{info.uid}:{info.gid} {info.uname}:{info.gname}"
-            members.append(Member(info.name, len(content), _sha256(content), str(info.mtime), info.mode & 0o7777, "",
-                                  owner))
+            members.append(
+                Member(info.name, len(content), _sha256(content), str(info.mtime), info.mode & 0o7777, "", owner)
+            )
     return members, data, extra
 
 
@@ -104,7 +114,9 @@ def _differing_lines(first: bytes, second: bytes) -> tuple[tuple[str, str], ...]
     pairs = [(x, y) for x, y in zip(a, b) if x != y]
     if len(a) != len(b):
         pairs.append((b"(%d lines)" % len(a), b"(%d lines)" % len(b)))
-    return tuple((x.decode("utf-8", "replace")[:200], y.decode("utf-8", "replace")[:200]) for x, y in pairs[:_MAX_LINES])
+    return tuple(
+        (x.decode("utf-8", "replace")[:200], y.decode("utf-8", "replace")[:200]) for x, y in pairs[:_MAX_LINES]
+    )
 
 
 def _is_text(data: bytes) -> bool:
@@ -116,18 +128,25 @@ def _cause(name: str, first: bytes, second: bytes, paths: tuple[tuple[str, ...],
     for mine, data in ((paths[0], first), (paths[1], second)):
         found = [path for path in mine if path and path.encode() in data]
         if found:
-            return "build-path", (f"it records the build path {found[0]} (a C extension's debug info, a .pyc's "
-                                  "source path): `strings` finds it; for C, CFLAGS=-ffile-prefix-map=PATH=. drops it")
+            return "build-path", (
+                f"it records the build path {found[0]} (a C extension's debug info, a .pyc's "
+                "source path): `strings` finds it; for C, CFLAGS=-ffile-prefix-map=PATH=. drops it"
+            )
     if _is_text(first) and _is_text(second):
         lines = _differing_lines(first, second)
         if sorted(first.splitlines()) == sorted(second.splitlines()):
-            return "ordering", ("the same lines in another order: the backend writes them in the order a directory "
-                                "lists or a set iterates (PYTHONHASHSEED); sorting them fixes it")
+            return "ordering", (
+                "the same lines in another order: the backend writes them in the order a directory "
+                "lists or a set iterates (PYTHONHASHSEED); sorting them fixes it"
+            )
         if any(_TIMESTAMP.search(x.encode()) or _TIMESTAMP.search(y.encode()) for x, y in lines):
-            return "timestamp", ("a timestamp differs: the backend writes the time of the build instead of "
-                                 "SOURCE_DATE_EPOCH")
-    return "content", ("a value differs that is neither a path nor a time: a random value, or one that follows "
-                       "the hash seed (PYTHONHASHSEED), the locale, the time zone or the umask")
+            return "timestamp", (
+                "a timestamp differs: the backend writes the time of the build instead of SOURCE_DATE_EPOCH"
+            )
+    return "content", (
+        "a value differs that is neither a path nor a time: a random value, or one that follows "
+        "the hash seed (PYTHONHASHSEED), the locale, the time zone or the umask"
+    )
 
 
 def _record_follows(name: str, first: bytes, second: bytes, a: dict[str, Member], b: dict[str, Member]) -> bool:
@@ -139,17 +158,27 @@ def _record_follows(name: str, first: bytes, second: bytes, a: dict[str, Member]
     return all(path in a and path in b and a[path].sha256 != b[path].sha256 for path in paths)
 
 
-def _member_differences(first: tuple[dict[str, Member], dict[str, bytes]],
-                        second: tuple[dict[str, Member], dict[str, bytes]],
-                        paths: tuple[tuple[str, ...], tuple[str, ...]]) -> list[MemberDifference]:
+def _member_differences(
+    first: tuple[dict[str, Member], dict[str, bytes]],
+    second: tuple[dict[str, Member], dict[str, bytes]],
+    paths: tuple[tuple[str, ...], tuple[str, ...]],
+) -> list[MemberDifference]:
     found: list[MemberDifference] = []
     for name in sorted(first[0].keys() | second[0].keys()):
         a, b = first[0].get(name), second[0].get(name)
         if a is not None and b is not None and a.sha256 == b.sha256:
             continue
         if a is None or b is None:
-            found.append(MemberDifference(name, a, b, "missing", f"only the {'second' if a is None else 'first'} "
-                                          "build has it: the backend's choice of files depends on the build"))
+            found.append(
+                MemberDifference(
+                    name,
+                    a,
+                    b,
+                    "missing",
+                    f"only the {'second' if a is None else 'first'} "
+                    "build has it: the backend's choice of files depends on the build",
+                )
+            )
             continue
         cause, hint = _cause(name, first[1][name], second[1][name], paths)
         if cause == "content" and _record_follows(name, first[1][name], second[1][name], first[0], second[0]):
@@ -160,8 +189,11 @@ def _member_differences(first: tuple[dict[str, Member], dict[str, bytes]],
 
 
 _RECORDED = (  # what an archive records of a member besides its bytes, and the usual cause of a difference
-    ("timestamps", "mtime", "the backend stamps members with the build's time or the files' mtimes, not "
-                            "SOURCE_DATE_EPOCH"),
+    (
+        "timestamps",
+        "mtime",
+        "the backend stamps members with the build's time or the files' mtimes, not SOURCE_DATE_EPOCH",
+    ),
     ("owners", "owner", "the backend records the user who builds: a fixed 0:0 root:root does not vary"),
     ("permissions", "mode", "the backend takes the modes of files the build made, which follow the umask"),
     ("compression", "compression", "the backend chooses the compression by something that varies"),
@@ -181,11 +213,15 @@ def _archive_differences(first: list[Member], second: list[Member], extra: tuple
             shown = (oct(a), oct(b)) if field == "mode" else (a, b)
             found.append(f"{label} differ for {len(names)} member(s), e.g. {names[0]}: {shown[0]} vs {shown[1]}: {why}")
     if extra[0] != extra[1]:
-        found.append(f"the archive's header differs: {'; '.join(extra[0]) or 'none'} vs {'; '.join(extra[1]) or 'none'}")
+        found.append(
+            f"the archive's header differs: {'; '.join(extra[0]) or 'none'} vs {'; '.join(extra[1]) or 'none'}"
+        )
     return found
 
 
-def compare(first: str, second: str, first_paths: tuple[str, ...] = (), second_paths: tuple[str, ...] = ()) -> Comparison:
+def compare(
+    first: str, second: str, first_paths: tuple[str, ...] = (), second_paths: tuple[str, ...] = ()
+) -> Comparison:
     """Compare two artifacts of one kind (wheels are zips, sdists tars). ``first_paths`` and ``second_paths``
     are the paths each build ran at (its tree, its TMPDIR), looked for in the members' bytes.
     Raises OSError, zipfile.BadZipFile or tarfile.TarError for a file that is not such an artifact."""
@@ -198,18 +234,23 @@ def compare(first: str, second: str, first_paths: tuple[str, ...] = (), second_p
         return Comparison(first, second, True, *hashes, (), ())
     a_members, a_data, a_extra = _read(first)
     b_members, b_data, b_extra = _read(second)
-    members = _member_differences(({m.name: m for m in a_members}, a_data), ({m.name: m for m in b_members}, b_data),
-                                  (first_paths, second_paths))
+    members = _member_differences(
+        ({m.name: m for m in a_members}, a_data), ({m.name: m for m in b_members}, b_data), (first_paths, second_paths)
+    )
     archive = _archive_differences(a_members, b_members, (a_extra, b_extra))
     if not members and not archive:
-        archive = ["the archives differ in bytes that no member's record shows (its own structure: headers, extra fields)"]
+        archive = [
+            "the archives differ in bytes that no member's record shows (its own structure: headers, extra fields)"
+        ]
     return Comparison(first, second, False, *hashes, tuple(members), tuple(archive))
 
 
 def render(comparison: Comparison) -> str:
     """The report as text, one line a fact, for ``details`` of the error."""
-    lines = [f"first:  {comparison.first} sha256 {comparison.first_sha256}",
-             f"second: {comparison.second} sha256 {comparison.second_sha256}"]
+    lines = [
+        f"first:  {comparison.first} sha256 {comparison.first_sha256}",
+        f"second: {comparison.second} sha256 {comparison.second_sha256}",
+    ]
     for diff in comparison.members:
         sides = [f"{m.size} bytes, sha256 {m.sha256[:16]}" if m else "absent" for m in (diff.first, diff.second)]
         lines.append(f"  member {diff.name}: {sides[0]} vs {sides[1]}; cause: {diff.cause}")

@@ -1,4 +1,5 @@
-"""The CLI's output: results on stdout; progress, warnings and errors with hints on stderr, colour only where it belongs.
+"""The CLI's output: results on stdout; progress, warnings and errors with hints on stderr, colour only where
+it belongs.
 
 Three levels: progress (what is being done; -q silences it, -v adds detail),
 warnings (what the user must know even when the build succeeds: a typo in
@@ -77,8 +78,14 @@ SCHEMA = 1  # the "schema" of every JSON object isobuild prints (docs/json.md); 
 
 def error_json(exc: IsobuildError) -> dict[str, object]:
     """A failure as --json prints it on stdout (docs/json.md, "Failure")."""
-    return {"schema": SCHEMA, "exit_code": exc.exit_code, "error": type(exc).__name__, "message": exc.message,
-            "hint": exc.hint, "details": exc.details}
+    return {
+        "schema": SCHEMA,
+        "exit_code": exc.exit_code,
+        "error": type(exc).__name__,
+        "message": exc.message,
+        "hint": exc.hint,
+        "details": exc.details,
+    }
 
 
 class Console:
@@ -140,7 +147,7 @@ class Console:
     def step(self, text: str) -> None:
         """A line of the builder's: a warning if it says it is one (WARNING_PREFIX, POLICY_PREFIXES), else progress."""
         if text.startswith(WARNING_PREFIX):
-            self.warn(text[len(WARNING_PREFIX):])
+            self.warn(text[len(WARNING_PREFIX) :])
         elif text.startswith(POLICY_PREFIXES):
             self.warn(text)
         else:

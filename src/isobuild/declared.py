@@ -41,15 +41,20 @@ def _owners(entry: str) -> list[Owner]:
 
 def _prefixes(path: str, entry: str) -> Iterable[str]:
     """``path``'s leading parts under ``entry``, the shortest first, the path itself last."""
-    parts = path[len(entry.rstrip(os.sep)) + 1:].split(os.sep)
+    parts = path[len(entry.rstrip(os.sep)) + 1 :].split(os.sep)
     for count in range(1, len(parts) + 1):
         yield os.path.join(entry, *parts[:count])
 
 
 def _roots(entry: str, hidden: list[tuple[list[str], list[str]]], kept: list[list[str]]) -> set[str]:
     """The roots in ``entry`` of the hidden distributions' (files, top-level names), none holding a kept file."""
-    shared = {prefix for files in kept for path in files if path.startswith(entry + os.sep)
-              for prefix in _prefixes(path, entry)}
+    shared = {
+        prefix
+        for files in kept
+        for path in files
+        if path.startswith(entry + os.sep)
+        for prefix in _prefixes(path, entry)
+    }
     roots: set[str] = set()
     for files, tops in hidden:
         roots.update(os.path.join(entry, top) for top in tops)

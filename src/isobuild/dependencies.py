@@ -138,8 +138,13 @@ class Environment:
     """The distributions on ``path`` (the hooks' sys.path, as the hook process reports it), looked up
     when first needed and cached; ``known`` ones (wheels checked together) count as installed."""
 
-    def __init__(self, path: Sequence[str], markers: Mapping[str, str], policy: Policy = Policy(),
-                 known: Mapping[str, Installed] | None = None) -> None:
+    def __init__(
+        self,
+        path: Sequence[str],
+        markers: Mapping[str, str],
+        policy: Policy = Policy(),
+        known: Mapping[str, Installed] | None = None,
+    ) -> None:
         self.path = list(path)
         self._cache: dict[str, Installed | None] = {canonicalize_name(k): v for k, v in (known or {}).items()}
         self.markers = dict(markers)
@@ -172,8 +177,11 @@ def _unmet(req: Requirement, chain: tuple[str, ...], env: Environment, seen: set
     if dist is None:
         return [chain]
     try:
-        if req.specifier and not env.policy.relaxes(req.name) and \
-                not req.specifier.contains(dist.version, prereleases=True):
+        if (
+            req.specifier
+            and not env.policy.relaxes(req.name)
+            and not req.specifier.contains(dist.version, prereleases=True)
+        ):
             return [chain]
     except InvalidVersion:
         return [chain]
@@ -256,6 +264,8 @@ def group_requirements(groups: Mapping[str, Any], name: str, where: str) -> list
     try:
         return list(resolve(groups, name))
     except LookupError:
-        raise BadInput(f"{where}: no dependency group {name!r} (it has {', '.join(sorted(groups)) or 'none'})") from None
+        raise BadInput(
+            f"{where}: no dependency group {name!r} (it has {', '.join(sorted(groups)) or 'none'})"
+        ) from None
     except (ValueError, TypeError) as exc:  # CyclicDependencyError is a ValueError
         raise BadInput(f"{where}: dependency group {name!r}: {exc}") from None

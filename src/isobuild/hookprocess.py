@@ -60,9 +60,15 @@ class Hello:
     def of(cls, reply: Mapping[str, Any]) -> Hello:
         """From the reply's JSON (_inside/isolate.py); KeyError, TypeError or ValueError if it is not one."""
         major, minor, micro = reply["version"]
-        return cls(list(reply["sys_path"]), str(reply["executable"]), (int(major), int(minor), int(micro)),
-                   dict(reply["markers"]), str(reply["excluded"]["user_site"]),
-                   list(reply["excluded"]["system_site"]), dict(reply["child_env"]))
+        return cls(
+            list(reply["sys_path"]),
+            str(reply["executable"]),
+            (int(major), int(minor), int(micro)),
+            dict(reply["markers"]),
+            str(reply["excluded"]["user_site"]),
+            list(reply["excluded"]["system_site"]),
+            dict(reply["child_env"]),
+        )
 
     @property
     def version_text(self) -> str:
@@ -89,8 +95,9 @@ class HookProcess:
             self._start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             try:
                 self._close()
@@ -106,13 +113,19 @@ class HookProcess:
         watch, self._watch = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                inside_command(self.python, "serve", str(watch), str(CHANNEL_LOST)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=self._log, env=hook_environ(dict(os.environ)), start_new_session=True, pass_fds=(watch,),
+                inside_command(self.python, "serve", str(watch), str(CHANNEL_LOST)),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                env=hook_environ(dict(os.environ)),
+                start_new_session=True,
+                pass_fds=(watch,),
             )
         except OSError as exc:
             os.close(self._watch)
-            raise InterpreterError(f"cannot run the target interpreter {self.python}: {exc.strerror or exc}",
-                                   hint=TARGET_HINT) from None
+            raise InterpreterError(
+                f"cannot run the target interpreter {self.python}: {exc.strerror or exc}", hint=TARGET_HINT
+            ) from None
         finally:
             os.close(watch)
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -124,11 +137,18 @@ class HookProcess:
         is read by hello(), once the frontend's own work in the meantime is done. ``only_declared``:
         the site dirs' .pth imports wait for hide() (a hidden distribution's are never run)."""
         isolation = self.isolation
-        self._send({
-            "op": "setup", "pythonpath": list(isolation.pythonpath), "site_dirs": list(isolation.site_dirs),
-            "backend_path": list(backend_path), "system_site": isolation.system_site, "shim_dir": SHIM_DIR,
-            "backend": backend, "only_declared": only_declared,
-        })
+        self._send(
+            {
+                "op": "setup",
+                "pythonpath": list(isolation.pythonpath),
+                "site_dirs": list(isolation.site_dirs),
+                "backend_path": list(backend_path),
+                "system_site": isolation.system_site,
+                "shim_dir": SHIM_DIR,
+                "backend": backend,
+                "only_declared": only_declared,
+            }
+        )
 
     def hello(self) -> Hello:
         """The setup's reply (read once); an interpreter that could not run the hook process, or answers
@@ -139,19 +159,23 @@ class HookProcess:
 
     def _read_hello(self) -> Hello:
         if not select.select([self._stdout], [], [], HELLO_TIMEOUT)[0]:
-            raise InterpreterError(f"{self.python} did not answer isobuild's hook process setup in {HELLO_TIMEOUT} s",
-                                   hint=TARGET_HINT)
+            raise InterpreterError(
+                f"{self.python} did not answer isobuild's hook process setup in {HELLO_TIMEOUT} s", hint=TARGET_HINT
+            )
         try:
             return Hello.of(self._receive())
         except (KeyError, TypeError, ValueError) as exc:
-            raise InterpreterError(f"{self.python} answered the hook process setup with nonsense ({exc!r})",
-                                   hint=TARGET_HINT) from None
+            raise InterpreterError(
+                f"{self.python} answered the hook process setup with nonsense ({exc!r})", hint=TARGET_HINT
+            ) from None
         except HookProcessDied as exc:
             if exc.returncode == TOO_OLD:  # it said so on stderr
-                raise InterpreterError(f"{self.python} is too old: the hooks need Python 3.8 or newer",
-                                       hint=TARGET_HINT) from None
-            raise InterpreterError(f"{self.python} could not start isobuild's hook process: it {exc.description}",
-                                   hint=TARGET_HINT) from None
+                raise InterpreterError(
+                    f"{self.python} is too old: the hooks need Python 3.8 or newer", hint=TARGET_HINT
+                ) from None
+            raise InterpreterError(
+                f"{self.python} could not start isobuild's hook process: it {exc.description}", hint=TARGET_HINT
+            ) from None
 
     def run(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], *, hook: str, backend: str) -> dict[str, Any]:
         """Execute a script (``argv[0]``) with its arguments in the process; HookProcessDied if it dies.
@@ -160,8 +184,9 @@ class HookProcess:
         interrupt (or any failure) while the hook runs kills the process group right here, before that
         dir is removed as the exception unwinds through pyproject-hooks, so the script never finds it gone."""
         try:
-            reply = self._request({"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env),
-                                   "hook": hook, "backend": backend})
+            reply = self._request(
+                {"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env), "hook": hook, "backend": backend}
+            )
         except BaseException:
             self._kill()
             raise
@@ -191,8 +216,9 @@ class HookProcess:
         try:
             reply = json.loads(line)
         except ValueError:
-            raise InterpreterError(f"{self.python} answered isobuild's hook process with nonsense: {line[:200]!r}",
-                                   hint=TARGET_HINT) from None
+            raise InterpreterError(
+                f"{self.python} answered isobuild's hook process with nonsense: {line[:200]!r}", hint=TARGET_HINT
+            ) from None
         if not isinstance(reply, dict):
             raise InterpreterError(f"{self.python} answered isobuild's hook process with {reply!r}", hint=TARGET_HINT)
         return reply

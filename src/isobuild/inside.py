@@ -31,8 +31,10 @@ def inside_command(python: str, command: str, *args: str) -> list[str]:
 def describe_exit(returncode: int) -> str:
     """How a process of the target ended, for an error message."""
     if returncode == CHANNEL_LOST:
-        return ("lost its channel to isobuild (the backend closed file descriptors it does not own, "
-                "as os.closerange() does)")
+        return (
+            "lost its channel to isobuild (the backend closed file descriptors it does not own, "
+            "as os.closerange() does)"
+        )
     if returncode < 0:
         try:
             return f"was killed by {signal.Signals(-returncode).name}"

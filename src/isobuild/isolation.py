@@ -42,8 +42,9 @@ class Isolation:
 
     __slots__ = ("python", "pythonpath", "site_dirs", "system_site")
 
-    def __init__(self, python: str, pythonpath: tuple[str, ...] = (), site_dirs: tuple[str, ...] = (),
-                 system_site: bool = False) -> None:
+    def __init__(
+        self, python: str, pythonpath: tuple[str, ...] = (), site_dirs: tuple[str, ...] = (), system_site: bool = False
+    ) -> None:
         self.python = python
         self.pythonpath = pythonpath
         self.site_dirs = site_dirs
@@ -66,8 +67,12 @@ PIPELINE_SITE_VARIABLES = ("NIX_PYTHONPATH", "GUIX_PYTHONPATH")
 
 def pipeline_site_dirs(environ: Mapping[str, str]) -> list[str]:
     """The site dirs that Nix and Guix name in their variables, honoured like ``--path``."""
-    return [os.path.abspath(entry) for name in PIPELINE_SITE_VARIABLES
-            for entry in environ.get(name, "").split(os.pathsep) if entry]
+    return [
+        os.path.abspath(entry)
+        for name in PIPELINE_SITE_VARIABLES
+        for entry in environ.get(name, "").split(os.pathsep)
+        if entry
+    ]
 
 
 def hook_environ(environ: dict[str, str]) -> dict[str, str]:

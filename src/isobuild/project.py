@@ -110,10 +110,14 @@ def _check_backend_path(srcdir: str, entries: list[str]) -> list[str]:
         if "\0" in entry:
             raise BadInput(f"{where}: build-system.backend-path entry {entry!r} contains a NUL character")
         if os.path.isabs(entry):
-            raise BadInput(f"{where}: build-system.backend-path entry {entry!r} is absolute; it must be relative to {srcdir}")
+            raise BadInput(
+                f"{where}: build-system.backend-path entry {entry!r} is absolute; it must be relative to {srcdir}"
+            )
         path = os.path.normpath(os.path.join(srcdir, entry))
         if not inside(srcdir, path):
-            raise BadInput(f"{where}: build-system.backend-path entry {entry!r} points outside the source tree {srcdir}")
+            raise BadInput(
+                f"{where}: build-system.backend-path entry {entry!r} points outside the source tree {srcdir}"
+            )
         if not os.path.isdir(path):
             raise BadInput(f"{where}: build-system.backend-path entry {entry!r} does not exist or is not a directory")
         absolute.append(path)
@@ -152,16 +156,21 @@ def _misspelt(found: Any, wanted: tuple[str, ...]) -> list[tuple[str, str]]:
 def _build_system(path: str, data: Mapping[str, Any]) -> BuildSystem:
     """[build-system] as build validates it."""
     if "build-system" not in data:
-        notes = [f"{path}: [{key}] is not [build-system]: did you mean 'build-system'? (building as a legacy "
-                 "setuptools project)" for key, _ in _misspelt(data, ("build-system",))]
+        notes = [
+            f"{path}: [{key}] is not [build-system]: did you mean 'build-system'? (building as a legacy "
+            "setuptools project)"
+            for key, _ in _misspelt(data, ("build-system",))
+        ]
         return BuildSystem(list(LEGACY_REQUIRES), LEGACY_BACKEND, [], notes)
     table = data["build-system"]
     if not isinstance(table, dict):
         raise BadInput(f"{path}: `build-system` must be a table")
     if "requires" not in table:
         near = [key for key, wanted in _misspelt(table, BUILD_SYSTEM_KEYS) if wanted == "requires"]
-        raise BadInput(f"{path}: `requires` is a required property of [build-system]",
-                       hint=f"[build-system] has {near[0]!r}: did you mean 'requires'?" if near else None)
+        raise BadInput(
+            f"{path}: `requires` is a required property of [build-system]",
+            hint=f"[build-system] has {near[0]!r}: did you mean 'requires'?" if near else None,
+        )
     if not _is_strings(table["requires"]):
         raise BadInput(f"{path}: `requires` must be an array of strings")
     backend = table.get("build-backend", LEGACY_BACKEND)
@@ -174,7 +183,10 @@ def _build_system(path: str, data: Mapping[str, Any]) -> BuildSystem:
         raise BadInput(f"{path}: `backend-path` must be an array of strings")
     unknown = sorted(set(table) - set(BUILD_SYSTEM_KEYS))
     notes = [f"{path}: unknown [build-system] keys ignored: {', '.join(unknown)}"] if unknown else []
-    notes += [f"{path}: [build-system] key {key!r}: did you mean {near!r}?" for key, near in _misspelt(table, BUILD_SYSTEM_KEYS)]
+    notes += [
+        f"{path}: [build-system] key {key!r}: did you mean {near!r}?"
+        for key, near in _misspelt(table, BUILD_SYSTEM_KEYS)
+    ]
     return BuildSystem(list(table["requires"]), backend, backend_path, notes)
 
 
@@ -202,5 +214,11 @@ def load(srcdir: str) -> Project:
     groups = data.get("dependency-groups", {})
     if not isinstance(groups, dict):
         raise BadInput(f"{pyproject_path}: `dependency-groups` must be a table")
-    return Project(srcdir, system.requires, system.backend, _check_backend_path(srcdir, system.backend_path),
-                   tuple(system.warnings), groups)
+    return Project(
+        srcdir,
+        system.requires,
+        system.backend,
+        _check_backend_path(srcdir, system.backend_path),
+        tuple(system.warnings),
+        groups,
+    )

@@ -107,8 +107,10 @@ def copy_tree(tree: str, into: str, option: str = "--check-reproducible") -> tup
     try:
         shutil.copytree(tree, copy, symlinks=True)
     except (OSError, shutil.Error) as exc:
-        raise BadInput(f"{option}: cannot copy {tree} for another build: {exc}",
-                       hint="a tree with sockets or unreadable files cannot be copied; build without the check") from None
+        raise BadInput(
+            f"{option}: cannot copy {tree} for another build: {exc}",
+            hint="a tree with sockets or unreadable files cannot be copied; build without the check",
+        ) from None
     return copy, _listing_varied(tree, copy)
 
 
@@ -134,8 +136,10 @@ def environment(variables: dict[str, str], umask: int) -> Iterator[None]:
 
 def _settings(first_tmp: str, second_tmp: str, epoch: str) -> tuple[dict[str, str], dict[str, str]]:
     locales = (_FIRST_LOCALE, other_locale())
-    first, second = ({"SOURCE_DATE_EPOCH": epoch, "TMPDIR": tmp, "PYTHONHASHSEED": seed, "TZ": tz, "LC_ALL": loc}
-                     for tmp, seed, tz, loc in zip((first_tmp, second_tmp), _HASH_SEEDS, _TIME_ZONES, locales))
+    first, second = (
+        {"SOURCE_DATE_EPOCH": epoch, "TMPDIR": tmp, "PYTHONHASHSEED": seed, "TZ": tz, "LC_ALL": loc}
+        for tmp, seed, tz, loc in zip((first_tmp, second_tmp), _HASH_SEEDS, _TIME_ZONES, locales)
+    )
     return first, second
 
 
@@ -149,11 +153,20 @@ def check(kind: Kind, outdir: str, request: Request, progress: Progress) -> tupl
     progress(f"SOURCE_DATE_EPOCH={epoch} for both builds (from {whence})")
     tree, listing = copy_tree(os.path.abspath(request.srcdir), scratch)
     first_env, second_env = _settings(tempfile.gettempdir(), second_tmp, epoch)
-    variations = [Variation("tree", os.path.abspath(request.srcdir), tree),
-                  Variation("umask", *(f"{mask:03o}" for mask in _UMASKS))]
-    variations += [Variation(name, first_env[name], second_env[name]) for name in ("TMPDIR", "PYTHONHASHSEED", "TZ", "LC_ALL")]
-    variations.append(Variation("directory listing order", "as the tree lists",
-                                "another order" if listing else "the same: TMPDIR's filesystem lists by name hash"))
+    variations = [
+        Variation("tree", os.path.abspath(request.srcdir), tree),
+        Variation("umask", *(f"{mask:03o}" for mask in _UMASKS)),
+    ]
+    variations += [
+        Variation(name, first_env[name], second_env[name]) for name in ("TMPDIR", "PYTHONHASHSEED", "TZ", "LC_ALL")
+    ]
+    variations.append(
+        Variation(
+            "directory listing order",
+            "as the tree lists",
+            "another order" if listing else "the same: TMPDIR's filesystem lists by name hash",
+        )
+    )
     progress("varied for the second build: " + "; ".join(f"{v.name} {v.first} vs {v.second}" for v in variations))
     # The varied build runs first, in its copy: should it fail, OUTDIR is left as it was, and the kept
     # build still runs in a tree nothing has written to yet.
@@ -164,8 +177,9 @@ def check(kind: Kind, outdir: str, request: Request, progress: Progress) -> tupl
         outcome = builder.build(kind, outdir, request, progress)
     assert outcome.path is not None and second.path is not None  # build() returns the artifact
     try:
-        comparison = compare(outcome.path, second.path, (os.path.abspath(request.srcdir), first_env["TMPDIR"]),
-                             (tree, second_tmp))
+        comparison = compare(
+            outcome.path, second.path, (os.path.abspath(request.srcdir), first_env["TMPDIR"]), (tree, second_tmp)
+        )
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as exc:
         raise BackendFailed(f"--check-reproducible: {outcome.path} cannot be read as a {kind}: {exc}") from None
     return outcome, Report(comparison, tuple(variations), epoch, whence)

@@ -45,8 +45,9 @@ class Hooks:
     killed when the block ends); ``setup(project)`` asks it for the hooks' sys.path and the backend's
     import, ``hello()`` reads its reply. A build reaches the hook process through this class alone."""
 
-    def __init__(self, isolation: Isolation, *, log: IO[bytes] | None = None,
-                 warn: Callable[[str], None] = lambda text: None) -> None:
+    def __init__(
+        self, isolation: Isolation, *, log: IO[bytes] | None = None, warn: Callable[[str], None] = lambda text: None
+    ) -> None:
         self._process = HookProcess(isolation, log=log)
         self._warn = warn
         self._backend = ""
@@ -59,12 +60,19 @@ class Hooks:
         self._process.__enter__()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._process.__exit__(exc_type, exc, tb)
 
-    def setup(self, project: Project | None, config_settings: ConfigSettings | None = None, *,
-              import_backend: bool = True, only_declared: bool = False) -> None:
+    def setup(
+        self,
+        project: Project | None,
+        config_settings: ConfigSettings | None = None,
+        *,
+        import_backend: bool = True,
+        only_declared: bool = False,
+    ) -> None:
         """The hooks' sys.path (with ``project``'s backend-path) and, with ``import_backend``, the backend's
         import, asked of the hook process; pyproject-hooks is imported meanwhile. ``only_declared``: the
         site dirs' .pth imports wait for the hiding (hookprocess.HookProcess.setup)."""
@@ -85,9 +93,11 @@ class Hooks:
         if backend_warning is not None:
             warnings.filterwarnings("once", category=backend_warning)
         self._caller = pyproject_hooks.BuildBackendHookCaller(
-            project.srcdir, project.backend,
+            project.srcdir,
+            project.backend,
             backend_path=[os.path.relpath(path, project.srcdir) for path in project.backend_path] or None,
-            runner=self._run, python_executable=self._process.python,
+            runner=self._run,
+            python_executable=self._process.python,
         )
 
     def hello(self) -> Hello:
@@ -151,8 +161,10 @@ class Hooks:
             reason = str(exc).splitlines()[0] if str(exc) else "import failed"  # its message, before its traceback
             raise self._unavailable(reason, exc.traceback or "") from None
         except pyproject_hooks.UnsupportedOperation as exc:
-            raise BackendFailed(f"backend {self._backend} cannot {hook} here (UnsupportedOperation)",
-                                details=(exc.traceback or "").rstrip() or None) from None
+            raise BackendFailed(
+                f"backend {self._backend} cannot {hook} here (UnsupportedOperation)",
+                details=(exc.traceback or "").rstrip() or None,
+            ) from None
 
     def _unavailable(self, reason: str, traceback: str) -> BackendUnavailable:
         """The backend did not import. A module that is not there: the hint says where the hooks looked and
@@ -160,14 +172,19 @@ class Hooks:
         the backend's own, and its traceback says most."""
         missing = _missing_module(reason, traceback)
         if missing is None:
-            return BackendUnavailable(f"cannot import backend {self._backend}: {reason}",
-                                      details=traceback.rstrip() or None, hint=f"the hooks' sys.path: {self._where}")
+            return BackendUnavailable(
+                f"cannot import backend {self._backend}: {reason}",
+                details=traceback.rstrip() or None,
+                hint=f"the hooks' sys.path: {self._where}",
+            )
         in_backend_path = reason.startswith("Cannot find module")  # pyproject-hooks looks in backend-path alone
         search, label = (self._backend_path, "backend-path") if in_backend_path else (self.hello().sys_path, "sys.path")
-        return BackendUnavailable(f"cannot import backend {self._backend}: no module named {missing!r}",
-                                  hint=f"{import_hint(missing, search, label)}; the hooks' sys.path: {self._where}; "
-                                       "install the backend into the build environment (PYTHONPATH or --path), "
-                                       "or correct build-backend in pyproject.toml")
+        return BackendUnavailable(
+            f"cannot import backend {self._backend}: no module named {missing!r}",
+            hint=f"{import_hint(missing, search, label)}; the hooks' sys.path: {self._where}; "
+            "install the backend into the build environment (PYTHONPATH or --path), "
+            "or correct build-backend in pyproject.toml",
+        )
 
     @property
     def _where(self) -> str:
@@ -178,16 +195,19 @@ class Hooks:
         if len(cmd) < 2 or cmd[0] != self._process.python or not os.path.isfile(cmd[1]):
             raise IsobuildError(f"pyproject-hooks asked for a command isobuild cannot run in the hook process: {cmd!r}")
         try:
-            reply = self._process.run(cmd[1:], cwd or os.getcwd(), extra_environ or {},
-                                      hook=self._hook, backend=self._backend)
+            reply = self._process.run(
+                cmd[1:], cwd or os.getcwd(), extra_environ or {}, hook=self._hook, backend=self._backend
+            )
         except HookProcessDied as exc:
             raise BackendFailed(f"the hook process {exc.description} during {self._hook}") from None
         status = reply["status"]
         if status == "exit":
             raise BackendFailed(f"backend {self._backend} called sys.exit({reply['code']}) in {self._hook}")
         if status == "exception":
-            raise BackendFailed(f"{self._hook} of backend {self._backend} raised {reply['type']}: {reply['message']}",
-                                hint="the backend's traceback is above")
+            raise BackendFailed(
+                f"{self._hook} of backend {self._backend} raised {reply['type']}: {reply['message']}",
+                hint="the backend's traceback is above",
+            )
         if status == "hook_missing":
             raise BackendUnavailable(f"backend {self._backend} has no {self._hook} hook")
         if status == "backend_unavailable":
@@ -211,8 +231,9 @@ class Hooks:
         except (OSError, ValueError):  # ValueError: a lone surrogate, which no file name can hold
             mode = 0
         if stat.S_ISLNK(mode):
-            raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, which is a symlink, "
-                                f"not the {kind} itself")
+            raise BackendFailed(
+                f"{hook} of backend {self._backend} returned {value!r}, which is a symlink, not the {kind} itself"
+            )
         if not (stat.S_ISDIR(mode) if kind == "directory" else stat.S_ISREG(mode)):
             raise BackendFailed(f"{hook} of backend {self._backend} returned {value!r}, but created no such {kind}")
         return path
@@ -230,16 +251,20 @@ class Hooks:
             return value
         if not same or name in ("", ".", ".."):
             return value
-        self._warn(f"{hook} of backend {self._backend} returned the path {value!r} where PEP 517 asks for "
-                   f"a name: taken as {name!r}")
+        self._warn(
+            f"{hook} of backend {self._backend} returned the path {value!r} where PEP 517 asks for "
+            f"a name: taken as {name!r}"
+        )
         return name
 
 
 def _missing_module(reason: str, traceback: str) -> str | None:
     """The module that was not found, from pyproject-hooks' message or the traceback's last line; else None."""
     lines = traceback.strip().splitlines()
-    for pattern, text in ((r"Cannot find module '([\w.]+)' in ", reason),
-                          (r"ModuleNotFoundError: No module named '([\w.]+)'", lines[-1] if lines else "")):
+    for pattern, text in (
+        (r"Cannot find module '([\w.]+)' in ", reason),
+        (r"ModuleNotFoundError: No module named '([\w.]+)'", lines[-1] if lines else ""),
+    ):
         match = re.match(pattern, text)
         if match:
             return match.group(1)
@@ -315,8 +340,12 @@ def _extract_dist_info(wheel: str, directory: str) -> str:
             tops = {name.split("/", 1)[0] for name in zf.namelist()}
             found = sorted(top for top in tops if top.endswith(".dist-info") and "-" in top)
             if len(found) != 1:
-                raise BackendFailed(f"build_wheel's {os.path.basename(wheel)} has {len(found)} .dist-info dirs, not one")
-            members = [name for name in zf.namelist() if name.startswith(found[0] + "/") and ".." not in name.split("/")]
+                raise BackendFailed(
+                    f"build_wheel's {os.path.basename(wheel)} has {len(found)} .dist-info dirs, not one"
+                )
+            members = [
+                name for name in zf.namelist() if name.startswith(found[0] + "/") and ".." not in name.split("/")
+            ]
             zf.extractall(directory, members)
     except (OSError, zipfile.BadZipFile) as exc:
         raise BackendFailed(f"build_wheel's {os.path.basename(wheel)} is not a readable wheel: {exc}") from None

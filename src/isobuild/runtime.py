@@ -64,8 +64,9 @@ class UnmetRuntime(MissingDependencies):
         self.results = results
 
 
-def check_wheels(wheels: Sequence[str], isolation: Isolation, extras: Iterable[str], policy: Policy,
-                 log: IO[bytes] | None = None) -> list[tuple[str, list[Status]]]:
+def check_wheels(
+    wheels: Sequence[str], isolation: Isolation, extras: Iterable[str], policy: Policy, log: IO[bytes] | None = None
+) -> list[tuple[str, list[Status]]]:
     """Each wheel's statuses; UnmetRuntime (exit 3) if any requirement is unmet."""
     metadata = [(wheel, *wheel_metadata(wheel)) for wheel in wheels]
     known = {name: Installed(version, tuple(requires), wheel) for wheel, name, version, requires in metadata}
@@ -73,15 +74,18 @@ def check_wheels(wheels: Sequence[str], isolation: Isolation, extras: Iterable[s
         process.setup()
         hello = process.hello()
         env = Environment(hello.sys_path, hello.markers, policy, known)
-        results = [(wheel, check(requires, f"{os.path.basename(wheel)} Requires-Dist", env, extras))
-                   for wheel, _, _, requires in metadata]
+        results = [
+            (wheel, check(requires, f"{os.path.basename(wheel)} Requires-Dist", env, extras))
+            for wheel, _, _, requires in metadata
+        ]
     unmet = [(wheel, s) for wheel, statuses in results for s in statuses if not s.satisfied]
     if not unmet:
         return results
     names, advice = summary(sorted((s for _, s in unmet), key=lambda s: s.requirement))
     raise UnmetRuntime(
         f"missing runtime dependencies (checked against {hello.executable}, the build environment and the "
-        f"wheels named together): {names}", results,
+        f"wheels named together): {names}",
+        results,
         details="\n".join(f"  {os.path.basename(wheel)}: {s.requirement}: {s.describe()}" for wheel, s in unmet),
         hint=f"put them on PYTHONPATH or --path, or name their wheels too; {advice}",
     )
@@ -115,22 +119,35 @@ def _top_module(member: str) -> str:
     return ""
 
 
-def check_imports(python: str, path: Sequence[str], modules: Sequence[str], entry_points: Sequence[tuple[str, str]],
-                  log: IO[bytes] | None = None) -> None:
+def check_imports(
+    python: str,
+    path: Sequence[str],
+    modules: Sequence[str],
+    entry_points: Sequence[tuple[str, str]],
+    log: IO[bytes] | None = None,
+) -> None:
     """Import ``modules`` and load ``entry_points`` in the isolated target with ``path`` first; else ImportCheckFailed.
 
     It runs in a session of its own, with files (not pipes) for its request and answer: when it has exited,
     whatever the modules started in its group is killed (a child that forked keeps no pipe open to wait on),
     and what escaped the group is ended with the command (reaper.py). It writes no bytecode: the modules are
     the installed ones, and a .pyc would hold the staging path (DESTDIR) and be in no RECORD."""
-    request = json.dumps({"path": list(path), "modules": list(modules), "entry_points": [list(e) for e in entry_points]})
+    request = json.dumps(
+        {"path": list(path), "modules": list(modules), "entry_points": [list(e) for e in entry_points]}
+    )
     env = {**hook_environ(dict(os.environ)), "PYTHONDONTWRITEBYTECODE": "1"}  # for the modules' own Pythons too
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as answer:
         stdin.write(request.encode())
         stdin.seek(0)
         try:
-            proc = subprocess.Popen(inside_command(python, "imports"), stdin=stdin, stdout=answer, stderr=log, env=env,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                inside_command(python, "imports"),
+                stdin=stdin,
+                stdout=answer,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
             end_group(proc, IMPORT_TIMEOUT)
             answer.seek(0)
             failures = json.loads(answer.read())["failures"]
@@ -141,4 +158,5 @@ def check_imports(python: str, path: Sequence[str], modules: Sequence[str], entr
             "installed, but does not import: " + ", ".join(what for what, _ in failures),
             details="\n".join(f"  {what}: {why}" for what, why in failures),
             hint="the install was rolled back; the modules were imported with the destination and the build "
-                 "environment on sys.path, nothing else")
+            "environment on sys.path, nothing else",
+        )

@@ -232,11 +232,11 @@ def source_key(source: str | None, python: str | None, *more: str) -> str:
 
 def _swept_name(name: str, prefix: str) -> bool:
     """A name ``claim`` gives (STEM-KEY) or ``make_owned`` does (STEM-HOST-PID-...): ``prefix`` is STEM-HOST-."""
-    stem = prefix[:-len(_HOST) - 1]
-    key = name[len(stem):]
+    stem = prefix[: -len(_HOST) - 1]
+    key = name[len(stem) :]
     if name.startswith(stem) and len(key) == 16 and all(c in "0123456789abcdef" for c in key):
         return True
-    return name.startswith(prefix) and name[len(prefix):].partition("-")[0].isdigit()
+    return name.startswith(prefix) and name[len(prefix) :].partition("-")[0].isdigit()
 
 
 def sweep(directory: str, prefix: str) -> None:
@@ -270,8 +270,10 @@ def own(parent: str, stem: str, key: str, keep: Callable[[Owned], None], say: Ca
     name = f"{stem}-{key}"
     if claim(parent, name, keep, lambda path: say(f"waiting for {path}: another isobuild command has the same inputs")):
         return
-    say(f"warning: {os.path.join(parent, name)} cannot be ours (another user's, or no file locks there): "
-        "a random name instead, which the artifact may record")
+    say(
+        f"warning: {os.path.join(parent, name)} cannot be ours (another user's, or no file locks there): "
+        "a random name instead, which the artifact may record"
+    )
     with signals_deferred():
         keep(make_owned(parent, owned_prefix(stem)))
 
@@ -289,8 +291,9 @@ def private_tempdir(key: str, say: Callable[[str], None]) -> Iterator[str]:
         try:
             own(tempfile.gettempdir(), "isobuild", key, keep, say)
         except OSError as exc:  # gettempdir() raises FileNotFoundError when no candidate dir is usable
-            raise FilesystemError(f"cannot make a temp dir: {exc.strerror or exc}",
-                                  hint="set TMPDIR to a writable directory") from None
+            raise FilesystemError(
+                f"cannot make a temp dir: {exc.strerror or exc}", hint="set TMPDIR to a writable directory"
+            ) from None
         yield kept[0].path
     finally:
         with signals_deferred():

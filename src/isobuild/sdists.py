@@ -47,11 +47,13 @@ _OPENERS: dict[bytes, Callable[[str], io.BufferedIOBase]] = {b"\x1f\x8b": gzip.G
 _ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError, zlib.error)
 try:  # bz2 and lzma are optional in a Python build; tarfile too does without them
     import bz2
+
     _OPENERS[b"BZh"] = bz2.BZ2File
 except ImportError:  # pragma: no cover
     pass
 try:
     import lzma
+
     _OPENERS[b"\xfd7zXZ\x00"] = lzma.LZMAFile
     _ERRORS += (lzma.LZMAError,)
 except ImportError:  # pragma: no cover
@@ -72,8 +74,9 @@ def _parts(path: str) -> list[str]:
 
 def _refuse(archive: str, member: str, why: str) -> BadInput:
     shown = member if len(member) < 200 else f"{member[:80]}...{member[-80:]}"
-    return BadInput(f"refusing {os.path.basename(archive)}: member {shown!r} {why}",
-                    hint="nothing unpacked from it was kept")
+    return BadInput(
+        f"refusing {os.path.basename(archive)}: member {shown!r} {why}", hint="nothing unpacked from it was kept"
+    )
 
 
 def _check_name(archive: str, name: str) -> None:
@@ -185,8 +188,9 @@ def _destination(archive: str, root: str, member: tarfile.TarInfo, parts: list[s
     return parent, source
 
 
-def _unpack_member(archive: str, tar: tarfile.TarFile, member: tarfile.TarInfo, root: str,
-                   links: list[tuple[str, list[str]]]) -> None:
+def _unpack_member(
+    archive: str, tar: tarfile.TarFile, member: tarfile.TarInfo, root: str, links: list[tuple[str, list[str]]]
+) -> None:
     """One member at the place its name resolves to; links are recorded in ``links`` for the last check."""
     parts = _parts(member.name)
     if not parts:  # "./": the tree itself
@@ -224,8 +228,11 @@ class _Bounded:
 
     def read(self, size: int = -1) -> bytes:
         if size < 0 or size > _MAX_READ:
-            raise BadInput(f"refusing {os.path.basename(self._archive)}: a header in it claims "
-                           f"{size} bytes, over {_MAX_READ >> 20} MiB", hint="nothing unpacked from it was kept")
+            raise BadInput(
+                f"refusing {os.path.basename(self._archive)}: a header in it claims "
+                f"{size} bytes, over {_MAX_READ >> 20} MiB",
+                hint="nothing unpacked from it was kept",
+            )
         return self._stream.read(size)
 
     def write(self, data: bytes) -> int:
@@ -250,7 +257,7 @@ def _open_tar(archive: str) -> Iterator[tarfile.TarFile]:
     with open(archive, "rb") as file:
         head = file.read(8)
     opener = next((opener for magic, opener in _OPENERS.items() if head.startswith(magic)), None)
-    with (opener(archive) if opener else open(archive, "rb")) as stream:
+    with opener(archive) if opener else open(archive, "rb") as stream:
         with tarfile.open(fileobj=_Bounded(archive, stream), mode="r:") as tar:
             yield tar
 

@@ -83,8 +83,10 @@ class Staging:
         held: one that comes before leaves OUTDIR as it was, one that comes after finds the artifact in place."""
         if self._owned is not None and self._owned.replaced():
             # What is there now is not ours to rename from (a symlink leads anywhere): the result is void.
-            raise BackendFailed(f"the backend replaced its output directory {self.dir} (with a symlink or "
-                                "another directory): its result is not used")
+            raise BackendFailed(
+                f"the backend replaced its output directory {self.dir} (with a symlink or "
+                "another directory): its result is not used"
+            )
         with signals_deferred():
             target = None if built is None else self.place(built)
             self.created.clear()  # committed: a later failure removes none of it

@@ -76,8 +76,11 @@ class _Entry:
             names = sorted(os.listdir(entry))
         except OSError:  # a zip, a file, a dir gone or unreadable: nothing to map
             names = []
-        self.unread = {canonical(name.rsplit(".", 1)[0].split("-")[0]) + "\0" + name: name
-                       for name in names if name.endswith((".dist-info", ".egg-info"))}
+        self.unread = {
+            canonical(name.rsplit(".", 1)[0].split("-")[0]) + "\0" + name: name
+            for name in names
+            if name.endswith((".dist-info", ".egg-info"))
+        }
 
     def _add(self, owner: Owner) -> None:
         files, tops = listed(owner)
@@ -93,7 +96,7 @@ class _Entry:
         return found
 
     def owner(self, path: str) -> Owner | None:
-        first = path[len(self.entry.rstrip(os.sep)) + 1:].split(os.sep)[0]
+        first = path[len(self.entry.rstrip(os.sep)) + 1 :].split(os.sep)[0]
         guess = canonical(first.partition(".")[0]) + "\0"
         while True:
             found = self._found(path, first)
@@ -194,8 +197,9 @@ def _rank(how: str) -> int:
     return 0 if how == IMPORT else 2 if how == CHILD else 1
 
 
-def used(loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Sequence[str],
-         srcdir: str) -> tuple[list[Used], list[tuple[str, str]]]:
+def used(
+    loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Sequence[str], srcdir: str
+) -> tuple[list[Used], list[tuple[str, str]]]:
     """The distributions owning the (file, how) pairs loaded, once each, by the most direct ``how``
     (_rank); files under ``excluded`` (the stdlib, backend-path) or the source tree are skipped."""
     owners: dict[Owner, str] = {}
@@ -226,18 +230,33 @@ def used(loaded: Iterable[tuple[str, str]], entries: Sequence[str], excluded: Se
     return sorted(found, key=lambda u: u.name), sorted(unowned.items())
 
 
-def usage(reports: Sequence[Mapping[str, Any]], children: Sequence[str], hello_path: Sequence[str],
-          backend_path: Sequence[str], srcdir: str, declared: Sequence[Resolved] | None) -> Usage:
+def usage(
+    reports: Sequence[Mapping[str, Any]],
+    children: Sequence[str],
+    hello_path: Sequence[str],
+    backend_path: Sequence[str],
+    srcdir: str,
+    declared: Sequence[Resolved] | None,
+) -> Usage:
     """The build's Usage: ``reports`` are the hook process's (_inside/loaded.py), ``children`` the files its
     children reported; compared with ``declared`` (the closure) unless that is None."""
-    entries = list(dict.fromkeys(os.path.normpath(e) for e in [*hello_path, *(e for r in reports for e in r["sys_path"])]
-                                 if os.path.isabs(e)))
+    entries = list(
+        dict.fromkeys(
+            os.path.normpath(e) for e in [*hello_path, *(e for r in reports for e in r["sys_path"])] if os.path.isabs(e)
+        )
+    )
     stdlib = [os.path.normpath(e) for r in reports for e in r["stdlib"] if os.path.isabs(e)]
-    loaded = [(f, r.get("how", {}).get(f, IMPORT)) for r in reports for f in r["files"]] + [(f, CHILD) for f in children]
+    loaded = [(f, r.get("how", {}).get(f, IMPORT)) for r in reports for f in r["files"]] + [
+        (f, CHILD) for f in children
+    ]
     found, unowned = used(loaded, entries, [*dict.fromkeys(stdlib), *backend_path], os.path.normpath(srcdir))
     if declared is None:
         return Usage(tuple(found), tuple(unowned), None, None)
     names = {dist.name for dist in declared}
     seen = {dist.name for dist in found}
-    return Usage(tuple(found), tuple(unowned), tuple(u for u in found if u.name not in names),
-                 tuple(Used(d.name, d.version, d.location, None) for d in declared if d.name not in seen))
+    return Usage(
+        tuple(found),
+        tuple(unowned),
+        tuple(u for u in found if u.name not in names),
+        tuple(Used(d.name, d.version, d.location, None) for d in declared if d.name not in seen),
+    )

@@ -10,6 +10,7 @@ loaded under a name no project uses, so that its modules (``hooks``, ``markers``
 that name, and the archive's __main__ has imported it with the archive as
 sys.path[0]: that entry is removed (the archive holds isobuild's dependencies).
 """
+
 import os
 import sys
 
@@ -40,8 +41,11 @@ def main():  # type: () -> None
     if len(sys.argv) < 3 or not sys.argv[1].isdigit():
         sys.exit(usage)
     if sys.version_info < (3, 8):
-        sys.stderr.write("isobuild: {} is Python {}.{}; the hooks need Python 3.8 or newer\n".format(
-            sys.executable, *sys.version_info[:2]))
+        sys.stderr.write(
+            "isobuild: {} is Python {}.{}; the hooks need Python 3.8 or newer\n".format(
+                sys.executable, *sys.version_info[:2]
+            )
+        )
         sys.exit(int(sys.argv[1]))
     _load_package()
     command = sys.argv[2]

@@ -7,6 +7,7 @@ pool of ``jobs`` processes. At EOF the .pyc files written are listed on stdout.
 With ``hardlink_dupes``, a level's .pyc identical to the previous level's
 becomes a hard link to it, as compileall's --hardlink-dupes does.
 """
+
 from __future__ import annotations
 
 import filecmp
@@ -108,7 +109,10 @@ def main(argv: list[str]) -> None:
     try:
         written = compile_files(iter(sys.stdin.buffer))
     except OSError as exc:
-        sys.stderr.write("cannot write bytecode: {}{}\n".format(exc.strerror or exc, " ({})".format(exc.filename)
-                                                               if exc.filename else ""))
+        sys.stderr.write(
+            "cannot write bytecode: {}{}\n".format(
+                exc.strerror or exc, " ({})".format(exc.filename) if exc.filename else ""
+            )
+        )
         sys.exit(1)
     print(json.dumps(written))

@@ -10,6 +10,7 @@ interpreter puts one in place too. The backend is imported only after the first.
 The import lines of the site dirs' .pth files, held back at setup (isolate.py),
 run here, those of hidden distributions excepted: a later closure may reveal them.
 """
+
 from __future__ import annotations
 
 import json

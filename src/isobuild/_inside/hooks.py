@@ -5,6 +5,7 @@ call; here the script is executed as ``__main__`` with that argv (runpy), as
 the interpreter would execute it, so the backend is imported once for all the
 hooks of a build and the script, its files and its protocol stay pyproject-hooks'.
 """
+
 from __future__ import annotations
 
 import importlib

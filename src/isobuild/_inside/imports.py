@@ -4,6 +4,7 @@ The request on stdin is {"path": [...], "modules": [...], "entry_points": [[modu
 paths go before the stdlib on sys.path (-S -s: nothing else is there). What the modules print goes to
 stderr; the answer, {"failures": [[what, "Type: message"], ...]}, to stdout. No bytecode is written.
 """
+
 from __future__ import annotations
 
 import importlib

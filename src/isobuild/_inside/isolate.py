@@ -4,6 +4,7 @@ The process runs with -S -s: no site module ran, so sys.path is the stdlib
 alone. Onto it go the pipeline's dirs; the interpreter's own site dirs are
 reported as excluded (or, with system_site, added as site dirs).
 """
+
 from __future__ import annotations
 
 import importlib.machinery

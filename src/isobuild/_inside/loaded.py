@@ -13,6 +13,7 @@ importlib_metadata backport's, which setuptools uses on 3.8 and 3.9) is wrapped
 once that module is imported, never before: importing importlib.metadata here
 would cost every build more than the whole record.
 """
+
 from __future__ import annotations
 
 import os

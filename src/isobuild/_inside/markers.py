@@ -1,4 +1,5 @@
 """PEP 508 marker values as the target sees them, for the frontend's dependency check."""
+
 from __future__ import annotations
 
 import os

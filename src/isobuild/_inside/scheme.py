@@ -4,6 +4,7 @@ The sysconfig paths of the scheme (posix_prefix under a prefix, unless a scheme
 is named; else this interpreter's default, a venv's own for a venv), and the
 facts that packaging's tag rules need (the frontend applies those rules).
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,12 @@ def scheme(name: str, prefix: str) -> dict[str, Any]:
         variables = {"base": prefix, "platbase": prefix, "installed_base": prefix, "installed_platbase": prefix}
     else:  # explicit: sysconfig read sys.prefix at its import, before venv_prefixes() set it
         variables = {"base": sys.prefix, "platbase": sys.exec_prefix}
-    return {"scheme": name, "paths": sysconfig.get_paths(name, vars=variables), "venv": prefixes is not None,
-            "facts": facts()}
+    return {
+        "scheme": name,
+        "paths": sysconfig.get_paths(name, vars=variables),
+        "venv": prefixes is not None,
+        "facts": facts(),
+    }
 
 
 def main(argv: list[str]) -> None:

@@ -27,8 +27,10 @@ Two things a backend may do would keep that from happening, and are told on stde
   temp files are in the command's temp dir, which goes with the command);
 - it closes the channel's fds (os.closerange(3, ...), as daemonizing code does): the process
   cannot answer, or would read and write someone else's file under the same number, so it checks
-  the channel is still its own before each read and write, and exits with the code the frontend handed it (CHANNEL_LOST) if not.
+  the channel is still its own before each read and write, and exits with the code the frontend
+  handed it (CHANNEL_LOST) if not.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -97,13 +99,16 @@ def _identity(stream: IO[bytes]) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _check_channel(channel: tuple[IO[bytes], IO[bytes]], identities: list[tuple[int, int] | None], what: str,
-                   lost: int) -> None:
+def _check_channel(
+    channel: tuple[IO[bytes], IO[bytes]], identities: list[tuple[int, int] | None], what: str, lost: int
+) -> None:
     """Exit with ``lost`` if the backend closed (or reused) the channel's fds."""
     if [_identity(stream) for stream in channel] == identities:
         return
-    sys.stderr.write("isobuild: {} closed the hook process's channel to isobuild (fds {}), as os.closerange() does: "
-                     "the hook process cannot answer\n".format(what, ", ".join(str(s.fileno()) for s in channel)))
+    sys.stderr.write(
+        "isobuild: {} closed the hook process's channel to isobuild (fds {}), as os.closerange() does: "
+        "the hook process cannot answer\n".format(what, ", ".join(str(s.fileno()) for s in channel))
+    )
     sys.stderr.flush()
     os._exit(lost)
 
@@ -112,8 +117,10 @@ def _leave_threads() -> None:
     """At EOF: a thread the backend left running is not waited for (see the module docstring)."""
     left = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.current_thread()]
     if left:
-        sys.stderr.write("isobuild: the backend left {} thread{} running ({}) after its last hook: not waited for, "
-                         "atexit handlers not run\n".format(len(left), "s" if len(left) > 1 else "", ", ".join(left)))
+        sys.stderr.write(
+            "isobuild: the backend left {} thread{} running ({}) after its last hook: not waited for, "
+            "atexit handlers not run\n".format(len(left), "s" if len(left) > 1 else "", ", ".join(left))
+        )
         _leave()
 
 
@@ -142,7 +149,9 @@ def main(argv: list[str]) -> None:
     identities = [_identity(stream) for stream in channel]
     server = Server()
     ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "setup": server.setup, "run": server.run, "hide": hidden.hide,  # hide: --only-declared
+        "setup": server.setup,
+        "run": server.run,
+        "hide": hidden.hide,  # hide: --only-declared
     }
     what = "the backend's import"
     while True:

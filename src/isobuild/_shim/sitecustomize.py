@@ -235,7 +235,7 @@ def _name(dist):
         if not line.strip():
             break
         if line.startswith("Name:"):
-            return re.sub(r"[-_.]+", "-", line[len("Name:"):].strip()).lower()
+            return re.sub(r"[-_.]+", "-", line[len("Name:") :].strip()).lower()
     return ""
 
 

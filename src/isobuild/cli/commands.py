@@ -55,19 +55,28 @@ def check_working_directory() -> None:
             where = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
         except OSError:
             where = os.environ.get("PWD", "(unknown)")
-        raise BadInput(f"the working directory no longer exists: {where}",
-                       hint="cd to a directory that exists, then run isobuild again") from None
+        raise BadInput(
+            f"the working directory no longer exists: {where}",
+            hint="cd to a directory that exists, then run isobuild again",
+        ) from None
 
 
 def _request(args: argparse.Namespace, console: Console, log: IO[bytes] | None) -> builder.Request:
     if args.no_isolation:
-        console.warn("-n/--no-isolation changes nothing: isobuild never installs anything, the hooks always "
-                     "run with the build environment you give (PYTHONPATH, --path)")
-    return builder.Request(srcdir=args.srcdir, isolation=isolation(args),
-                           config_settings=config_settings(args.config_setting, args.config_json),
-                           skip_dependency_check=args.skip_dependency_check, log=log,
-                           relax=tuple(args.relax), remove=tuple(args.remove),
-                           only_declared=getattr(args, "only_declared", False))
+        console.warn(
+            "-n/--no-isolation changes nothing: isobuild never installs anything, the hooks always "
+            "run with the build environment you give (PYTHONPATH, --path)"
+        )
+    return builder.Request(
+        srcdir=args.srcdir,
+        isolation=isolation(args),
+        config_settings=config_settings(args.config_setting, args.config_json),
+        skip_dependency_check=args.skip_dependency_check,
+        log=log,
+        relax=tuple(args.relax),
+        remove=tuple(args.remove),
+        only_declared=getattr(args, "only_declared", False),
+    )
 
 
 def report_usage(console: Console, usage: Usage | None) -> None:
@@ -75,8 +84,10 @@ def report_usage(console: Console, usage: Usage | None) -> None:
     if usage is None or not usage.undeclared:
         return
     count = len(usage.undeclared)
-    console.warn(f"the hooks loaded {count} distribution{'s' if count > 1 else ''} the build does not "
-                 f"declare{'' if console.verbose else ' (-v lists them)'}")
+    console.warn(
+        f"the hooks loaded {count} distribution{'s' if count > 1 else ''} the build does not "
+        f"declare{'' if console.verbose else ' (-v lists them)'}"
+    )
     for used in usage.undeclared:
         console.detail(f"  undeclared: {used.name} {used.version} at {used.location} ({used.how})")
 
@@ -85,12 +96,22 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None, a
     from ..install import Target, install_paths  # installer's import is paid by install alone
 
     python = target_python(args.python)
-    target = Target(python=python, interpreter=args.interpreter or python, shebang_flags=shebang_flags(args.shebang_flags),
-                    prefix=args.prefix and os.path.abspath(args.prefix), scheme=args.scheme,
-                    destdir=args.destdir and os.path.abspath(args.destdir),
-                    levels=optimize_levels(args.optimize, args.no_compile), invalidation_mode=args.invalidation_mode,
-                    jobs=args.jobs, overwrite=args.overwrite, installer_name="" if args.no_installer_file else args.installer,
-                    requested=args.requested, tag_check=not args.no_tag_check, hardlink_dupes=args.hardlink_dupes)
+    target = Target(
+        python=python,
+        interpreter=args.interpreter or python,
+        shebang_flags=shebang_flags(args.shebang_flags),
+        prefix=args.prefix and os.path.abspath(args.prefix),
+        scheme=args.scheme,
+        destdir=args.destdir and os.path.abspath(args.destdir),
+        levels=optimize_levels(args.optimize, args.no_compile),
+        invalidation_mode=args.invalidation_mode,
+        jobs=args.jobs,
+        overwrite=args.overwrite,
+        installer_name="" if args.no_installer_file else args.installer,
+        requested=args.requested,
+        tag_check=not args.no_tag_check,
+        hardlink_dupes=args.hardlink_dupes,
+    )
     request = _request(args, console, log)
 
     def check_deps(wheels: list[str], site_dirs: list[str]) -> None:
@@ -120,9 +141,14 @@ def install(args: argparse.Namespace, console: Console, log: IO[bytes] | None, a
         report_usage(console, outcome.usage)
         return outcome.path or ""
 
-    results = install_paths([args.srcdir, *args.wheels], target, build_wheel,
-                            console.warn, check_deps if args.check_deps else None,
-                            check_imports if args.check_imports is not None else None)
+    results = install_paths(
+        [args.srcdir, *args.wheels],
+        target,
+        build_wheel,
+        console.warn,
+        check_deps if args.check_deps else None,
+        check_imports if args.check_imports is not None else None,
+    )
     infos = [installed_json(result) for result in results]
     for info in infos:
         console.progress(install_summary(info, target.destdir))
@@ -160,14 +186,20 @@ def env(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archi
 
 def build(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
     request = _request(args, console, log)
-    console.detail(f"build environment: PYTHONPATH {os.pathsep.join(request.isolation.pythonpath) or '(none)'}; "
-                   f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}")
+    console.detail(
+        f"build environment: PYTHONPATH {os.pathsep.join(request.isolation.pythonpath) or '(none)'}; "
+        f"site dirs {', '.join(request.isolation.site_dirs) or '(none)'}"
+    )
     # an sdist's artifact goes beside it
-    outdir = args.outdir or (os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist"))
+    outdir = args.outdir or (
+        os.path.dirname(os.path.abspath(archive)) if archive else os.path.join(args.srcdir, "dist")
+    )
     if getattr(args, "check_declared", False):
         if getattr(args, "check_reproducible", False):
-            raise BadInput("--check-declared and --check-reproducible each run builds of their own",
-                           hint="run the command once with each")
+            raise BadInput(
+                "--check-declared and --check-reproducible each run builds of their own",
+                hint="run the command once with each",
+            )
         return _check_declared(args, console, outdir, request, log)
     if getattr(args, "check_reproducible", False):
         return _check_reproducible(args, console, outdir, request)
@@ -192,7 +224,8 @@ def _check_reproducible(args: argparse.Namespace, console: Console, outdir: str,
             f"not reproducible: the two builds differ ({len(report.comparison.members)} member(s), "
             f"{len(report.comparison.archive)} difference(s) in the archive itself)",
             details=render_comparison(report.comparison),
-            hint=f"the first build is kept: {outcome.path}; each member's hint names the likely cause")
+            hint=f"the first build is kept: {outcome.path}; each member's hint names the likely cause",
+        )
     if args.json:
         console.result(document({**outcome_json(outcome), "reproducible": reproducible_json(report)}, failure))
     else:
@@ -204,26 +237,35 @@ def _check_reproducible(args: argparse.Namespace, console: Console, outdir: str,
     return failure.exit_code
 
 
-def _check_declared(args: argparse.Namespace, console: Console, outdir: str, request: builder.Request,
-                    log: IO[bytes] | None) -> int:
+def _check_declared(
+    args: argparse.Namespace, console: Console, outdir: str, request: builder.Request, log: IO[bytes] | None
+) -> int:
     """The usual build kept, then the comparison builds (checkdeclared.py); exit 11 if an undeclared one matters."""
     from ..checkdeclared import check as check_declared  # builds, copies, comparisons: for this option alone
 
     with tempfile.TemporaryFile() as quiet:  # the copies' backend output: for -v only
-        outcome, verdicts = check_declared(args.command, outdir, request, (console.step, console.detail),
-                                           log if console.verbose else quiet)
+        outcome, verdicts = check_declared(
+            args.command, outdir, request, (console.step, console.detail), log if console.verbose else quiet
+        )
     if verdicts.unreproducible:
-        console.progress(f"--check-declared: not blamed on any distribution, these members differ between two usual "
-                         f"builds: {', '.join(verdicts.unreproducible)}")
+        console.progress(
+            f"--check-declared: not blamed on any distribution, these members differ between two usual "
+            f"builds: {', '.join(verdicts.unreproducible)}"
+        )
     for name in verdicts.harmless:
         console.detail(f"  harmless: {name}")
     failure = _undeclared_matters(verdicts.matters, args.command, outcome.path) if verdicts.matters else None
     if failure is None:
-        console.progress(f"--check-declared: {len(verdicts.harmless)} undeclared distribution(s) used, all harmless: "
-                         f"the artifact is the same with the declared ones alone ({verdicts.builds} builds compared)")
+        console.progress(
+            f"--check-declared: {len(verdicts.harmless)} undeclared distribution(s) used, all harmless: "
+            f"the artifact is the same with the declared ones alone ({verdicts.builds} builds compared)"
+        )
     if args.json:
-        info = {**outcome_json(outcome), **usage_json(outcome, request.config_settings),
-                "declared_check": declared_check_json(verdicts)}
+        info = {
+            **outcome_json(outcome),
+            **usage_json(outcome, request.config_settings),
+            "declared_check": declared_check_json(verdicts),
+        }
         console.result(document(info, failure))
     else:
         console.result(str(outcome.path))
@@ -239,15 +281,19 @@ def _undeclared_matters(matters: tuple[tuple[str, str], ...], kind: str, kept: s
 
     names = [name for name, _ in matters]
     if names == [UNRECORDED]:
-        hint = ("the build uses something it does not declare where the record does not see it: compare the "
-                "artifact with one built with --only-declared")
+        hint = (
+            "the build uses something it does not declare where the record does not see it: compare the "
+            "artifact with one built with --only-declared"
+        )
     else:
-        hint = (f"declare {' and '.join(names)} in build-system.requires (or have get_requires_for_build_{kind} "
-                "return it)")
+        hint = (
+            f"declare {' and '.join(names)} in build-system.requires (or have get_requires_for_build_{kind} return it)"
+        )
     return UndeclaredMatters(
         f"--check-declared: the artifact changes without what the build does not declare: {', '.join(names)}",
         details="\n".join(f"  {name} matters: {changed}" for name, changed in matters),
-        hint=f"{hint}; the usual build is kept: {kept}")
+        hint=f"{hint}; the usual build is kept: {kept}",
+    )
 
 
 def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None, archive: str | None) -> int:
@@ -264,8 +310,17 @@ def check(args: argparse.Namespace, console: Console, log: IO[bytes] | None, arc
     except UnmetRuntime as exc:  # every wheel's statuses are reported, then the error
         results, missing = exc.results, exc
     if args.json:
-        console.result(document({"wheels": [{"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
-                                            for wheel, statuses in results]}, missing))
+        console.result(
+            document(
+                {
+                    "wheels": [
+                        {"wheel": wheel, "requirements": [status_json(s) for s in statuses]}
+                        for wheel, statuses in results
+                    ]
+                },
+                missing,
+            )
+        )
     else:
         for wheel, statuses in results:
             for status in statuses:

@@ -48,8 +48,13 @@ class _Refused(argparse.Action):
         super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS)
         self.hint = hint
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         raise BadInput(f"{option_string} is not an isobuild option", hint=self.hint)
 
 
@@ -77,11 +82,20 @@ class _Version(argparse.Action):
     """--version: isobuild's, the Python running it, and the libraries it runs on (imported for this alone)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print the versions of isobuild, Python and "
-                         "pyproject-hooks, packaging and installer, and exit")
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            help="print the versions of isobuild, Python and pyproject-hooks, packaging and installer, and exit",
+        )
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         from .render import versions  # the libraries are imported by --version alone
 
         print(versions())  # on stdout, as argparse's own version action
@@ -100,17 +114,40 @@ def _environment_options() -> Parser:
     """The isolated environment and the check's policy: every command has them."""
     common = Parser(add_help=False, parents=[_habits()])
     add = common.add_argument
-    add("--python", metavar="PATH", help="interpreter whose hooks run, CPython 3.8 to 3.15 (default: the one running "
-        "isobuild; from a venv, its base)")
-    add("--path", action="append", default=[], metavar="DIR",
-        help="extra build-environment dir, added as a site dir (its .pth files run); repeatable")
+    add(
+        "--python",
+        metavar="PATH",
+        help="interpreter whose hooks run, CPython 3.8 to 3.15 (default: the one running "
+        "isobuild; from a venv, its base)",
+    )
+    add(
+        "--path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra build-environment dir, added as a site dir (its .pth files run); repeatable",
+    )
     add("--system-site", action="store_true", help="keep the interpreter's own site-packages (never the user site)")
-    add("--relax", action="append", default=[], metavar="NAME",
-        help="requirement NAME must be present, its version is not checked (* for all); repeatable")
-    add("--remove", action="append", default=[], metavar="NAME",
-        help="requirement NAME is not checked at all (* for all); repeatable")
-    add("-q", "--quiet", action="store_true",
-        help="no progress lines, backend output only on failure; warnings and errors still reach stderr")
+    add(
+        "--relax",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="requirement NAME must be present, its version is not checked (* for all); repeatable",
+    )
+    add(
+        "--remove",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="requirement NAME is not checked at all (* for all); repeatable",
+    )
+    add(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines, backend output only on failure; warnings and errors still reach stderr",
+    )
     add("-v", "--verbose", action="store_true", help="also show sys.path and environment of the hooks")
     add("--json", action="store_true", help="print the result as one JSON object")
     return common
@@ -121,12 +158,22 @@ def _project_options() -> Parser:
     common = Parser(add_help=False, parents=[_environment_options()])
     add = common.add_argument
     add("srcdir", nargs="?", default=".", help="project directory or sdist archive (default: .)")
-    add("-C", "--config-setting", action="append", default=[], metavar="KEY[=VALUE]",
-        help="pass a config setting to the backend; a repeated key becomes a list")
+    add(
+        "-C",
+        "--config-setting",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="pass a config setting to the backend; a repeated key becomes a list",
+    )
     add("--config-json", metavar="JSON", help="config settings as one JSON object (-C wins on a clash)")
     add("-x", "--skip-dependency-check", action="store_true", help="do not check build requirements")
-    add("-n", "--no-isolation", action="store_true",
-        help="accepted for build's sake, and changes nothing: isobuild never installs anything")
+    add(
+        "-n",
+        "--no-isolation",
+        action="store_true",
+        help="accepted for build's sake, and changes nothing: isobuild never installs anything",
+    )
     return common
 
 
@@ -142,20 +189,38 @@ def _install_options(cmd: argparse.ArgumentParser) -> None:
     add("--optimize", default="0", metavar="LEVELS", help="bytecode levels, comma-separated (default 0)")
     add("--invalidation-mode", choices=["timestamp", "checked-hash", "unchecked-hash"])
     add("-j", "--jobs", type=int, default=0, help="compile in N processes (default: all CPUs)")
-    add("--overwrite", "--overwrite-existing", action="store_true",
-        help="replace files that exist, and the project's installed version")
+    add(
+        "--overwrite",
+        "--overwrite-existing",
+        action="store_true",
+        help="replace files that exist, and the project's installed version",
+    )
     add("--installer", default="isobuild", help="INSTALLER name to record")
     add("--no-installer-file", action="store_true", help="write no INSTALLER file (as Debian's pybuild)")
     add("--requested", action="store_true", help="write REQUESTED")
-    add("--hardlink-dupes", action="store_true",
-        help="hard-link .pyc files of several --optimize levels that are identical (as compileall)")
-    add("--check-deps", action="store_true",
-        help="before writing, check the wheels' Requires-Dist against the destination and the build environment")
-    add("--check-imports", nargs="?", const="", metavar="MODULE,...",
+    add(
+        "--hardlink-dupes",
+        action="store_true",
+        help="hard-link .pyc files of several --optimize levels that are identical (as compileall)",
+    )
+    add(
+        "--check-deps",
+        action="store_true",
+        help="before writing, check the wheels' Requires-Dist against the destination and the build environment",
+    )
+    add(
+        "--check-imports",
+        nargs="?",
+        const="",
+        metavar="MODULE,...",
         help="after installing, import the wheel's top-level modules (or these) and load its entry points "
-             "in the isolated target; exit 9 (and a rollback) if one fails")
-    add("--no-tag-check", action="store_true",
-        help="install wheels whose tags the target does not support (cross-builds, staging)")
+        "in the isolated target; exit 9 (and a rollback) if one fails",
+    )
+    add(
+        "--no-tag-check",
+        action="store_true",
+        help="install wheels whose tags the target does not support (cross-builds, staging)",
+    )
 
 
 def _outdir_option(cmd: Parser) -> None:
@@ -163,32 +228,54 @@ def _outdir_option(cmd: Parser) -> None:
 
 
 def _reproducible_option(cmd: Parser) -> None:
-    cmd.add_argument("--check-reproducible", action="store_true",
-                     help="build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the "
-                          "first, compare; exit 10 with a report if they differ")
+    cmd.add_argument(
+        "--check-reproducible",
+        action="store_true",
+        help="build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the "
+        "first, compare; exit 10 with a report if they differ",
+    )
 
 
 def _declared_option(cmd: Parser) -> None:
-    cmd.add_argument("--only-declared", action="store_true",
-                     help="the hooks and their Python children see only the stdlib, the source tree, "
-                          "backend-path and the declared build requirements with their own requirements")
+    cmd.add_argument(
+        "--only-declared",
+        action="store_true",
+        help="the hooks and their Python children see only the stdlib, the source tree, "
+        "backend-path and the declared build requirements with their own requirements",
+    )
 
 
 def _check_declared_option(cmd: Parser) -> None:
-    cmd.add_argument("--check-declared", action="store_true",
-                     help="build as usual, then in a copy of the tree with and without each undeclared distribution "
-                          "the build used; keep the first; exit 11 naming each one that changes the artifact")
+    cmd.add_argument(
+        "--check-declared",
+        action="store_true",
+        help="build as usual, then in a copy of the tree with and without each undeclared distribution "
+        "the build used; keep the first; exit 11 naming each one that changes the artifact",
+    )
 
 
 def _requires_options(cmd: Parser) -> None:
     add = cmd.add_argument
-    add("--for", dest="kind", choices=["wheel", "sdist", "editable"], default="wheel",
-        help="whose get_requires hook: wheel (default), sdist or editable")
-    add("--runtime", action="store_true",
-        help="also the project's Requires-Dist (prepare_metadata_for_build_wheel) and groups")
+    add(
+        "--for",
+        dest="kind",
+        choices=["wheel", "sdist", "editable"],
+        default="wheel",
+        help="whose get_requires hook: wheel (default), sdist or editable",
+    )
+    add(
+        "--runtime",
+        action="store_true",
+        help="also the project's Requires-Dist (prepare_metadata_for_build_wheel) and groups",
+    )
     add("--extra", action="append", default=[], metavar="EXTRA", help="with --runtime; repeatable")
-    add("--group", action="append", default=[], metavar="GROUP",
-        help="a PEP 735 dependency group, with --runtime; repeatable")
+    add(
+        "--group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="a PEP 735 dependency group, with --runtime; repeatable",
+    )
 
 
 def _check_options(cmd: Parser) -> None:
@@ -212,8 +299,9 @@ def parser() -> Parser:
 
     def command(name: str, func: commands.Command, parent: Parser = project) -> Parser:
         """The command ``name``, in COMMANDS' order; argparse hands its function back as ``args.func``."""
-        cmd = top.commands[name] = sub.add_parser(name, parents=[parent], help=COMMANDS[name],
-                                                  description=COMMANDS[name])
+        cmd = top.commands[name] = sub.add_parser(
+            name, parents=[parent], help=COMMANDS[name], description=COMMANDS[name]
+        )
         cmd.set_defaults(func=func)
         return cmd
 
@@ -240,7 +328,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     argv = list(argv)
     first = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)
     if first is not None and argv[first] == "help":
-        argv = [*argv[:first], *argv[first + 1:first + 2], "--help"]
+        argv = [*argv[:first], *argv[first + 1 : first + 2], "--help"]
     elif first is not None and argv[first] in REFUSED_COMMANDS:
-        raise BadInput(f"{argv[first]} is not an isobuild command", hint=f"isobuild's is `{REFUSED_COMMANDS[argv[first]]}`")
+        raise BadInput(
+            f"{argv[first]} is not an isobuild command", hint=f"isobuild's is `{REFUSED_COMMANDS[argv[first]]}`"
+        )
     return parser().parse_args(argv)

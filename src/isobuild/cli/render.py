@@ -36,9 +36,15 @@ def document(info: dict[str, Any], failure: IsobuildError | None = None) -> str:
 
 
 def status_json(status: Status) -> dict[str, Any]:
-    return {"requirement": status.requirement, "origin": status.origin, "satisfied": status.satisfied,
-            "needed": status.needed, "found": status.found, "unmet": [list(chain) for chain in status.unmet],
-            "policy": status.policy}
+    return {
+        "requirement": status.requirement,
+        "origin": status.origin,
+        "satisfied": status.satisfied,
+        "needed": status.needed,
+        "found": status.found,
+        "unmet": [list(chain) for chain in status.unmet],
+        "policy": status.policy,
+    }
 
 
 def outcome_json(outcome: builder.Outcome) -> dict[str, Any]:
@@ -49,29 +55,45 @@ def outcome_json(outcome: builder.Outcome) -> dict[str, Any]:
         with open(outcome.path, "rb") as f:
             data = f.read()
         info.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    info.update(requirements=[status_json(s) for s in outcome.requirements], interpreter=outcome.hello.executable,
-                python_version=outcome.hello.version_text, seconds=round(outcome.seconds, 3))
+    info.update(
+        requirements=[status_json(s) for s in outcome.requirements],
+        interpreter=outcome.hello.executable,
+        python_version=outcome.hello.version_text,
+        seconds=round(outcome.seconds, 3),
+    )
     return info
 
 
 def _used_json(items: tuple[Used, ...] | None) -> list[dict[str, Any]] | None:
-    return None if items is None else [{"name": u.name, "version": u.version, "location": u.location, "how": u.how}
-                                       for u in items]
+    return (
+        None
+        if items is None
+        else [{"name": u.name, "version": u.version, "location": u.location, "how": u.how} for u in items]
+    )
 
 
 def usage_json(outcome: builder.Outcome, config_settings: dict[str, Any]) -> dict[str, Any]:
     """A build's "dependencies" (what the hooks used; usage.py) and "environment" (what it ran with)."""
     usage = outcome.usage
-    info: dict[str, Any] = {"environment": {
-        "interpreter": outcome.hello.executable, "version": outcome.hello.version_text,
-        "sys_path": outcome.hello.sys_path, "config_settings": config_settings,
-        "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
-    }}
-    info["dependencies"] = None if usage is None else {
-        "used": _used_json(usage.used), "undeclared": _used_json(usage.undeclared),
-        "unused": _used_json(usage.unused),
-        "unowned": [{"path": path, "how": how} for path, how in usage.unowned],
+    info: dict[str, Any] = {
+        "environment": {
+            "interpreter": outcome.hello.executable,
+            "version": outcome.hello.version_text,
+            "sys_path": outcome.hello.sys_path,
+            "config_settings": config_settings,
+            "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
+        }
     }
+    info["dependencies"] = (
+        None
+        if usage is None
+        else {
+            "used": _used_json(usage.used),
+            "undeclared": _used_json(usage.undeclared),
+            "unused": _used_json(usage.unused),
+            "unowned": [{"path": path, "how": how} for path, how in usage.unowned],
+        }
+    )
     return info
 
 
@@ -87,11 +109,17 @@ def environment_json(hello: Hello) -> dict[str, Any]:
         "sys_path": hello.sys_path,
         "excluded": {"user_site": hello.excluded_user_site, "system_site": hello.excluded_system_site},
         # TMPDIR: the command's own temp dir (scratch.py), removed when it ends
-        "environment": {"set": {**SET_VARIABLES, "TMPDIR": os.environ.get("TMPDIR", "")}, "removed": removed,
-                        "children": children},
+        "environment": {
+            "set": {**SET_VARIABLES, "TMPDIR": os.environ.get("TMPDIR", "")},
+            "removed": removed,
+            "children": children,
+        },
         "children": {
-            "same_interpreter": {"executable": hello.executable, "sys_path": restored["path"],
-                                 "site_dirs": restored["site_dirs"]},
+            "same_interpreter": {
+                "executable": hello.executable,
+                "sys_path": restored["path"],
+                "site_dirs": restored["site_dirs"],
+            },
             "other_interpreters": "left alone: their own sys.path, site dirs and sitecustomize (no user site)",
         },
     }
@@ -124,8 +152,10 @@ def install_summary(info: dict[str, Any], destdir: str | None) -> str:
     """One line a wheel installed: what and where."""
     where = os.path.dirname(info["dist_info"])
     under = f" (--destdir {destdir})" if destdir else ""
-    counts = ", ".join(_counted(info[key], word) for key, word in
-                       (("files", "file"), ("scripts", "script"), ("bytecode", "bytecode file")))
+    counts = ", ".join(
+        _counted(info[key], word)
+        for key, word in (("files", "file"), ("scripts", "script"), ("bytecode", "bytecode file"))
+    )
     return f"installed {info['name']} {info['version']}: {counts} in {where}{under}"
 
 
@@ -142,8 +172,10 @@ def check_summary(statuses: list[Status]) -> str:
     """``check``'s tally: a requirement its marker excludes (or --remove removes) is not applicable."""
     applicable = [s for s in statuses if s.needed]
     satisfied = sum(s.satisfied for s in applicable)
-    return (f"{satisfied} satisfied, {len(applicable) - satisfied} missing, "
-            f"{len(statuses) - len(applicable)} not applicable (marker or --remove)")
+    return (
+        f"{satisfied} satisfied, {len(applicable) - satisfied} missing, "
+        f"{len(statuses) - len(applicable)} not applicable (marker or --remove)"
+    )
 
 
 LIBRARIES = ("pyproject_hooks", "packaging", "installer")  # what isobuild runs on, as --version names them
@@ -154,8 +186,10 @@ def versions() -> str:
     import importlib  # --version only
     from importlib.metadata import PackageNotFoundError, version  # lazy: see the top
 
-    lines = [f"isobuild {__version__} ({os.path.dirname(os.path.dirname(__file__))})",
-             f"Python {sys.version.split()[0]} ({sys.executable})"]
+    lines = [
+        f"isobuild {__version__} ({os.path.dirname(os.path.dirname(__file__))})",
+        f"Python {sys.version.split()[0]} ({sys.executable})",
+    ]
     for name in LIBRARIES:
         module = importlib.import_module(name)
         found = getattr(module, "__version__", None)  # the module that runs, even with another one's metadata first
@@ -172,12 +206,19 @@ def reproducible_json(report: Report) -> dict[str, Any]:
     """--check-reproducible's report under --json's ``reproducible`` key (docs/json.md)."""
     from ..compare import as_json  # lazy: see the top
 
-    return {"identical": report.comparison.identical, "comparison": as_json(report.comparison),
-            "variations": [asdict(v) for v in report.variations],
-            "source_date_epoch": report.source_date_epoch, "source_date_epoch_from": report.source_date_epoch_from}
+    return {
+        "identical": report.comparison.identical,
+        "comparison": as_json(report.comparison),
+        "variations": [asdict(v) for v in report.variations],
+        "source_date_epoch": report.source_date_epoch,
+        "source_date_epoch_from": report.source_date_epoch_from,
+    }
 
 
 def declared_check_json(verdicts: Verdicts) -> dict[str, Any]:
     """--check-declared's verdicts under --json's ``declared_check`` key (docs/json.md)."""
-    return {"matters": dict(verdicts.matters), "harmless": list(verdicts.harmless),
-            "unreproducible": list(verdicts.unreproducible)}
+    return {
+        "matters": dict(verdicts.matters),
+        "harmless": list(verdicts.harmless),
+        "unreproducible": list(verdicts.unreproducible),
+    }

@@ -51,8 +51,10 @@ def default_python(say: Callable[[str], None]) -> str:
         return sys.executable
     base = venv_base()
     if base is None:
-        say(f"isobuild runs from the venv {sys.prefix}, whose base interpreter is not found (pyvenv.cfg):"
-            f" the target is {sys.executable}; --python chooses")
+        say(
+            f"isobuild runs from the venv {sys.prefix}, whose base interpreter is not found (pyvenv.cfg):"
+            f" the target is {sys.executable}; --python chooses"
+        )
         return sys.executable
     say(f"isobuild runs from the venv {sys.prefix}: the target is its base interpreter {base}; --python chooses")
     return base
@@ -65,11 +67,22 @@ def target_python(value: str | None) -> str:
     if value is None:
         return sys.executable
     path = shutil.which(value) if os.sep not in value else os.path.abspath(value)
-    problem = ("not found on PATH" if path is None else "no such file" if not os.path.exists(path)
-               else "a directory" if os.path.isdir(path) else "not executable" if not os.access(path, os.X_OK) else "")
+    problem = (
+        "not found on PATH"
+        if path is None
+        else "no such file"
+        if not os.path.exists(path)
+        else "a directory"
+        if os.path.isdir(path)
+        else "not executable"
+        if not os.access(path, os.X_OK)
+        else ""
+    )
     if path is None or problem:
-        raise InterpreterError(f"--python {value}: not an interpreter ({problem})",
-                               hint="name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3")
+        raise InterpreterError(
+            f"--python {value}: not an interpreter ({problem})",
+            hint="name a Python 3.8 or newer, by path or on PATH: --python /usr/bin/python3",
+        )
     return path
 
 
@@ -81,6 +94,8 @@ def isolation(args: argparse.Namespace, more_site_dirs: Sequence[str] = ()) -> I
     return Isolation(
         python=target_python(args.python),
         pythonpath=tuple(split_pythonpath(os.environ.get("PYTHONPATH"))),
-        site_dirs=tuple([os.path.abspath(d) for d in args.path] + pipeline_site_dirs(os.environ) + list(more_site_dirs)),
+        site_dirs=tuple(
+            [os.path.abspath(d) for d in args.path] + pipeline_site_dirs(os.environ) + list(more_site_dirs)
+        ),
         system_site=args.system_site,
     )

@@ -42,9 +42,14 @@ __all__ = ["Installed", "Target", "install", "install_paths"]
 Check = Callable[[list[str], list[str]], None]  # (wheels, the destination's site dirs as staged)
 
 
-def install_paths(paths: Sequence[str], target: Target, build: Callable[[str], str],
-                  warn: Callable[[str], None], precheck: Check | None = None,
-                  postcheck: Check | None = None) -> list[Installed]:
+def install_paths(
+    paths: Sequence[str],
+    target: Target,
+    build: Callable[[str], str],
+    warn: Callable[[str], None],
+    precheck: Check | None = None,
+    postcheck: Check | None = None,
+) -> list[Installed]:
     """Install wheel files, or build the one source directory's wheel (``build(outdir)``) and install that."""
     with tempfile.TemporaryDirectory(prefix="isobuild-install-") as built:
         if os.path.isdir(paths[0]):
@@ -78,8 +83,10 @@ class _Source(WheelFile):
         text = super().read_dist_info(filename)
         if filename != "WHEEL":
             return text
-        return "".join("Wheel-Version: 1.0\n" if line.lower().startswith("wheel-version:") else line
-                       for line in text.splitlines(keepends=True))
+        return "".join(
+            "Wheel-Version: 1.0\n" if line.lower().startswith("wheel-version:") else line
+            for line in text.splitlines(keepends=True)
+        )
 
 
 def _extra(target: Target) -> dict[str, bytes]:
@@ -89,8 +96,9 @@ def _extra(target: Target) -> dict[str, bytes]:
     return extra
 
 
-def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destination: Destination,
-                 site_dirs: list[str]) -> Installed:
+def _install_one(
+    checked: Checked, scheme: TargetScheme, target: Target, destination: Destination, site_dirs: list[str]
+) -> Installed:
     scheme_dict = destination.scheme_dict
     extra = _extra(target)
     plan = Planner(scheme_dict, target).plan(checked, list(extra))
@@ -104,8 +112,16 @@ def _install_one(checked: Checked, scheme: TargetScheme, target: Target, destina
         installer_install(_Source(zf, plan.skipped), destination, extra)
     record = next(p for p in plan.paths if p.endswith(f"{checked.dist_info}/RECORD"))
     scripts, bytecode = _counted(record, target.staged(os.path.abspath(scheme_dict["scripts"])))
-    return Installed(checked.path, checked.name, checked.version, os.path.dirname(record), len(plan.paths),
-                     {"scheme": scheme.name, **scheme_dict}, scripts, bytecode)
+    return Installed(
+        checked.path,
+        checked.name,
+        checked.version,
+        os.path.dirname(record),
+        len(plan.paths),
+        {"scheme": scheme.name, **scheme_dict},
+        scripts,
+        bytecode,
+    )
 
 
 def _counted(record: str, scripts_dir: str) -> tuple[int, int]:
@@ -116,8 +132,13 @@ def _counted(record: str, scripts_dir: str) -> tuple[int, int]:
     return sum(os.path.dirname(path) == scripts_dir for path in paths), sum(path.endswith(".pyc") for path in paths)
 
 
-def install(wheels: Sequence[str], target: Target, warn: Callable[[str], None],
-            precheck: Check | None = None, postcheck: Check | None = None) -> list[Installed]:
+def install(
+    wheels: Sequence[str],
+    target: Target,
+    warn: Callable[[str], None],
+    precheck: Check | None = None,
+    postcheck: Check | None = None,
+) -> list[Installed]:
     """Check every wheel first; then install them all, or (on any failure) none of them.
 
     From the plan to the commit, the install holds the lock on its destination root and

@@ -40,13 +40,26 @@ class Compiler:
             return
         if self.proc is None:
             try:  # its own session: a Ctrl-C meant for isobuild must not cut off what the rollback needs
-                self.proc = subprocess.Popen(inside_command(self.target.python, "compile"), stdin=subprocess.PIPE,
-                                             stdout=self.out, stderr=self.log, start_new_session=True,
-                                             pass_fds=self.journal.held())  # the install's lock: see journal.py
+                self.proc = subprocess.Popen(
+                    inside_command(self.target.python, "compile"),
+                    stdin=subprocess.PIPE,
+                    stdout=self.out,
+                    stderr=self.log,
+                    start_new_session=True,
+                    pass_fds=self.journal.held(),
+                )  # the install's lock: see journal.py
             except OSError as exc:
-                raise InterpreterError(f"cannot run the target interpreter {self.target.python}: {exc.strerror}") from None
-            self._send({"levels": list(self.target.levels), "mode": self.target.invalidation_mode,
-                        "jobs": self.target.jobs or os.cpu_count() or 1, "hardlink_dupes": self.target.hardlink_dupes})
+                raise InterpreterError(
+                    f"cannot run the target interpreter {self.target.python}: {exc.strerror}"
+                ) from None
+            self._send(
+                {
+                    "levels": list(self.target.levels),
+                    "mode": self.target.invalidation_mode,
+                    "jobs": self.target.jobs or os.cpu_count() or 1,
+                    "hardlink_dupes": self.target.hardlink_dupes,
+                }
+            )
         self._own_cache(written)
         self.journal.compiling(written)
         self._send([written, final])
@@ -87,8 +100,10 @@ class Compiler:
         out = self.out.read()
         self._close_files()
         if returncode != 0:
-            raise InstallFailed(f"{self.target.python} failed to compile bytecode: the compiler {describe_exit(returncode)}",
-                                details=errors or None)
+            raise InstallFailed(
+                f"{self.target.python} failed to compile bytecode: the compiler {describe_exit(returncode)}",
+                details=errors or None,
+            )
         destdir = self.target.destdir
         written: list[str] = [pyc for pyc, _source in json.loads(out)]
         self._record(written)

@@ -125,7 +125,10 @@ def _record(path: str, source: WheelFile, dist_info: str) -> None:
         seen.add(row_path)
         algorithm = row_hash.partition("=")[0] if row_hash else ""
         if algorithm and algorithm not in _HASHES:
-            raise refuse(path, f"{dist_info}/RECORD hashes {row_path!r} with {algorithm}: the wheel spec wants sha256 or stronger")
+            raise refuse(
+                path,
+                f"{dist_info}/RECORD hashes {row_path!r} with {algorithm}: the wheel spec wants sha256 or stronger",
+            )
 
 
 def _scripts(path: str, source: WheelFile, dist_info: str) -> tuple[tuple[str, str], ...]:
@@ -133,7 +136,9 @@ def _scripts(path: str, source: WheelFile, dist_info: str) -> tuple[tuple[str, s
         return ()
     # Work-around: docs/upstream.md, "entry_points.txt"
     try:
-        entries = [(name, section) for name, _, _, section in parse_entrypoints(source.read_dist_info("entry_points.txt"))]
+        entries = [
+            (name, section) for name, _, _, section in parse_entrypoints(source.read_dist_info("entry_points.txt"))
+        ]
     except Exception as exc:  # configparser's or the decoder's complaint, whatever its class
         raise refuse(path, f"{dist_info}/entry_points.txt is malformed: {exc}") from None
     for name, _ in entries:
@@ -172,18 +177,30 @@ def inspect(path: str) -> Checked:
         if root not in ("true", "false"):
             raise refuse(path, f"{dist_info}/WHEEL is malformed (Root-Is-Purelib must be true or false)")
         meta = headers["METADATA"]
-        if canonicalize_name(meta.get("Name") or "") != parsed.name or \
-                (meta.get("Version") or "") != parsed.version:
-            raise refuse(path, f"{dist_info}/METADATA names {meta.get('Name')} {meta.get('Version')}, "
-                                f"not the file name's {parsed.project} {parsed.version}")
+        if canonicalize_name(meta.get("Name") or "") != parsed.name or (meta.get("Version") or "") != parsed.version:
+            raise refuse(
+                path,
+                f"{dist_info}/METADATA names {meta.get('Name')} {meta.get('Version')}, "
+                f"not the file name's {parsed.project} {parsed.version}",
+            )
         scripts = _scripts(path, source, dist_info)
-    return Checked(path, str(meta["Name"]), parsed.version, dist_info, "purelib" if root == "true" else "platlib",
-                   parsed.tags, scripts, (note,) if note else ())
+    return Checked(
+        path,
+        str(meta["Name"]),
+        parsed.version,
+        dist_info,
+        "purelib" if root == "true" else "platlib",
+        parsed.tags,
+        scripts,
+        (note,) if note else (),
+    )
 
 
 def check_tags(checked: Checked, supported: set[Tag], python: str) -> None:
     """Refuse a wheel none of whose tags the target supports (packaging's rules; see scheme.py)."""
     if not checked.tags & supported:
         shown = ", ".join(sorted(str(tag) for tag in checked.tags))
-        raise RefusedWheel(f"refusing {os.path.basename(checked.path)}: its tags ({shown}) are not supported by {python}",
-                           hint="pass --no-tag-check to install it anyway (cross-builds, staging); nothing was written")
+        raise RefusedWheel(
+            f"refusing {os.path.basename(checked.path)}: its tags ({shown}) are not supported by {python}",
+            hint="pass --no-tag-check to install it anyway (cross-builds, staging); nothing was written",
+        )

@@ -41,8 +41,10 @@ class Destination(SchemeDictionaryDestination):
         since the plan is not followed out of the destination."""
         escape = self.target.escape(self.scheme_dict[scheme], directory)
         if escape is not None:
-            raise RefusedWheel(f"{escape}: refusing to write into {directory}",
-                               hint="the link was made during the install; what it wrote was rolled back")
+            raise RefusedWheel(
+                f"{escape}: refusing to write into {directory}",
+                hint="the link was made during the install; what it wrote was rolled back",
+            )
 
     # Work-around: docs/upstream.md, "Writing files"
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
@@ -71,8 +73,9 @@ class Destination(SchemeDictionaryDestination):
         return RecordEntry(path, Hash("sha256", value), size)
 
     # Work-around: docs/upstream.md, "Script first lines"
-    def write_file(self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO,
-                   is_executable: bool) -> RecordEntry:
+    def write_file(
+        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
         """A ``#!python`` script gets the real interpreter, keeping the rest of its line (``-E``)."""
         if scheme == "scripts" and stream.read(8) == b"#!python":
             rest = stream.readline().decode("utf-8", "replace")
@@ -90,8 +93,9 @@ class Destination(SchemeDictionaryDestination):
         return self.write_to_fs(Scheme("scripts"), name, io.BytesIO(line + body), is_executable=True)
 
     # Work-around: docs/upstream.md, "Bytecode in RECORD"
-    def finalize_installation(self, scheme: Scheme, record_file_path: str,
-                              records: Iterable[tuple[Scheme, RecordEntry]]) -> None:
+    def finalize_installation(
+        self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
+    ) -> None:
         records = list(records)
         record_entry = records.pop()  # the RECORD's own entry, last, without hash
         for pyc, final in self.compiler.finish():

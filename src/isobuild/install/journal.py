@@ -38,7 +38,9 @@ class Journal:
     def __init__(self) -> None:
         self.created: list[str] = []  # files and directories, in the order made
         self.replaced: list[tuple[str, str]] = []  # (path, its backup)
-        self.removed: list[tuple[str, str]] = []  # (a file of the version replaced, the dir its emptied parents stop at)
+        self.removed: list[
+            tuple[str, str]
+        ] = []  # (a file of the version replaced, the dir its emptied parents stop at)
         self.committed = False  # then the install stands: an interrupt that comes now rolls nothing back
         self.lock = -1  # the root's fd, flock'ed; passed to the compiler (see held())
         self.log = -1  # the journal on disk
@@ -255,6 +257,7 @@ def pycs_of(source: str) -> list[str]:
 
 # ---------------------------------------------------------------- recovery after a SIGKILL
 
+
 def recover(root: str) -> list[str]:
     """What dead installs left in ``root`` (the caller holds its lock, so their owners are gone): each
     journal completed if it has its commit record, else rolled back; one line to print for each."""
@@ -262,7 +265,7 @@ def recover(root: str) -> list[str]:
     for name in sorted(os.listdir(root)):
         if name.startswith(JOURNAL):
             what = _recover(root, os.path.join(root, name))
-            notes.append(f"{root}: an install cut short (process {name[len(JOURNAL):]}) {what}")
+            notes.append(f"{root}: an install cut short (process {name[len(JOURNAL) :]}) {what}")
     return notes
 
 
@@ -291,8 +294,13 @@ def _read(path: str) -> list[list[str]] | None:
 def _recover(root: str, path: str) -> str:
     records = _read(path)
     begin = records[0] if records else ["begin", root]  # no record: killed as it began
-    if records is None or begin[0] != "begin" or len(begin) != 2 or not os.path.isabs(begin[1]) or \
-            not _same_dir(begin[1], root):
+    if (
+        records is None
+        or begin[0] != "begin"
+        or len(begin) != 2
+        or not os.path.isabs(begin[1])
+        or not _same_dir(begin[1], root)
+    ):
         return f"left {path} as it is: not a journal of this user's for this directory"
     valid = [record for record in records[1:] if _inside(begin[1], record)]
     committed = ["commit"] in valid
@@ -319,8 +327,11 @@ def _inside(root: str, record: list[str]) -> bool:
     if any("\0" in path or not os.path.isabs(path) or not inside(root, os.path.abspath(path)) for path in paths):
         return False
     if op in ("backup", "remove"):
-        return len(paths) == (2 if op == "backup" else 3) and os.path.dirname(paths[1]) == os.path.dirname(paths[0]) and \
-            ".isobuild-" in os.path.basename(paths[1])
+        return (
+            len(paths) == (2 if op == "backup" else 3)
+            and os.path.dirname(paths[1]) == os.path.dirname(paths[0])
+            and ".isobuild-" in os.path.basename(paths[1])
+        )
     if op == "mkdir":
         return len(paths) == 1 and paths[0] != root
     return op in ("create", "compile", "failed", "commit") and len(paths) == (op != "commit")

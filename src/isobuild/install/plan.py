@@ -40,7 +40,7 @@ def _launcher_of(head: bytes) -> tuple[str, str] | None:
     for line in head.decode("utf-8", "replace").splitlines()[:3]:
         if line.startswith(_LAUNCHER_MARK):
             try:
-                spec = ast.literal_eval(line[len(_LAUNCHER_MARK):].strip())
+                spec = ast.literal_eval(line[len(_LAUNCHER_MARK) :].strip())
             except (ValueError, SyntaxError, MemoryError, RecursionError):
                 return None
             if isinstance(spec, tuple) and len(spec) == 3 and all(isinstance(part, str) for part in spec):
@@ -83,13 +83,17 @@ class Planner:
 
     def plan(self, checked: Checked, extra: list[str]) -> Plan:
         scripts = dict(checked.scripts)
-        wanted: list[tuple[str, str, str]] = [("scripts", name, f"{section} script {name!r}")
-                                              for name, section in checked.scripts]
+        wanted: list[tuple[str, str, str]] = [
+            ("scripts", name, f"{section} script {name!r}") for name, section in checked.scripts
+        ]
         skipped = set()
         with zipfile.ZipFile(checked.path) as zf:
             for member in zf.namelist():
-                if member.endswith("/") or member == f"{checked.dist_info}/RECORD" or \
-                        "__pycache__" in member.split("/")[:-1]:  # installer skips these
+                if (
+                    member.endswith("/")
+                    or member == f"{checked.dist_info}/RECORD"
+                    or "__pycache__" in member.split("/")[:-1]
+                ):  # installer skips these
                     continue
                 scheme, path = _member_target(member, checked)
                 if scheme == "scripts" and _is_launcher(zf, member, scripts):
@@ -122,8 +126,10 @@ class Planner:
                 raise refuse(checked.path, f"{escape}: {what} would be written through it")
         for staged in paths:
             if os.path.lexists(staged) and not self.target.overwrite:
-                raise RefusedWheel(f"refusing {os.path.basename(checked.path)}: {staged} exists",
-                                   hint="pass --overwrite to replace existing files; nothing was written")
+                raise RefusedWheel(
+                    f"refusing {os.path.basename(checked.path)}: {staged} exists",
+                    hint="pass --overwrite to replace existing files; nothing was written",
+                )
         return paths
 
     def _check_shape(self, checked: Checked, staged: str, what: str) -> None:

@@ -22,8 +22,12 @@ def replace_installed(name: str, site_dirs: list[str], root: str, keep: set[str]
     for site in site_dirs:
         for info in _dist_infos(site, canonicalize_name(name)):
             for path in _files(site, info):
-                if path not in keep and inside(root, path) and \
-                        os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path)):
+                if (
+                    path not in keep
+                    and inside(root, path)
+                    and os.path.lexists(path)
+                    and not (os.path.isdir(path) and not os.path.islink(path))
+                ):
                     journal.remove(path, site)
 
 
@@ -32,9 +36,13 @@ def _dist_infos(site: str, project: str) -> list[str]:
         names = sorted(os.listdir(site))
     except OSError:
         return []
-    return [os.path.join(site, n) for n in names if n.endswith(".dist-info") and
-            canonicalize_name(n[: -len(".dist-info")].partition("-")[0]) == project and
-            os.path.isdir(os.path.join(site, n))]
+    return [
+        os.path.join(site, n)
+        for n in names
+        if n.endswith(".dist-info")
+        and canonicalize_name(n[: -len(".dist-info")].partition("-")[0]) == project
+        and os.path.isdir(os.path.join(site, n))
+    ]
 
 
 def _files(site: str, info: str) -> list[str]:

@@ -46,8 +46,13 @@ class TargetScheme:
     def scheme_dict(self, project: str) -> dict[str, str]:
         """installer's scheme for one wheel: headers go under include/pythonX.Y/<project>/, as pip puts them."""
         paths = self.paths
-        return {"purelib": paths["purelib"], "platlib": paths["platlib"], "scripts": paths["scripts"],
-                "data": paths["data"], "headers": os.path.join(paths["include"], project)}
+        return {
+            "purelib": paths["purelib"],
+            "platlib": paths["platlib"],
+            "scripts": paths["scripts"],
+            "data": paths["data"],
+            "headers": os.path.join(paths["include"], project),
+        }
 
     def supported_tags(self) -> set[tags.Tag]:
         """The target's tags by packaging's rules (cpython_tags or generic_tags, then compatible_tags),
@@ -65,7 +70,7 @@ class TargetScheme:
         abis = [facts.abi]
         if implementation == "cpython":
             found = list(tags.cpython_tags(version, abis, platforms))
-            if abis[0].startswith(interpreter) and "t" in abis[0][len(interpreter):]:  # cp314t, cp314td
+            if abis[0].startswith(interpreter) and "t" in abis[0][len(interpreter) :]:  # cp314t, cp314td
                 # A free-threaded build loads no abi3 extension: packaging >= 24 knows, older ones do not.
                 found = [tag for tag in found if tag.abi != "abi3"]
         else:
@@ -87,9 +92,12 @@ def target_scheme(target: Target) -> TargetScheme:
         reply = json.loads(proc.stdout)
         if "error" in reply:
             raise BadInput(reply["error"])
-        return TargetScheme(reply["scheme"], {key: reply["paths"][key] for key in
-                                              ("purelib", "platlib", "scripts", "data", "include")},
-                            Facts.of(reply["facts"]), target.python)
+        return TargetScheme(
+            reply["scheme"],
+            {key: reply["paths"][key] for key in ("purelib", "platlib", "scripts", "data", "include")},
+            Facts.of(reply["facts"]),
+            target.python,
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise InterpreterError(f"{target.python} answered the scheme query with nonsense: {exc!r}") from None
 
