@@ -87,10 +87,10 @@ class Destination(SchemeDictionaryDestination):
 
     # Work-around: docs/upstream.md, "Entry-point scripts"
     def write_script(self, name: str, module: str, attr: str, section: Any) -> RecordEntry:
-        _, data = Script(name, module, attr, section).generate("/placeholder", "posix")
-        body = data.split(b"\n", 1)[1]
-        line = shebang(self.target.interpreter, self.target.shebang_flags)
-        return self.write_to_fs(Scheme("scripts"), name, io.BytesIO(line + body), is_executable=True)
+        """installer's script, generated for ``python``: its ``#!python`` line is the wheel spec's own
+        placeholder, which write_file() turns into the target's line as for a wheel's own scripts."""
+        _, data = Script(name, module, attr, section).generate("python", "posix")
+        return self.write_file(Scheme("scripts"), name, io.BytesIO(data), is_executable=True)
 
     # Work-around: docs/upstream.md, "Bytecode in RECORD"
     def finalize_installation(
