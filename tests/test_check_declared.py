@@ -1,7 +1,7 @@
 """``--check-declared`` (issue 23, item 4): which undeclared distribution the build used changes the artifact.
 
 Real backends (setuptools, hatchling, flit_core) in a build environment holding more than each fixture
-declares: the test build env plus a --path dir (test_declared.py's ``_extra``, and setuptools-scm).
+declares: the test build env plus a --path dir (test_declared.py's ``extra_dists``, and setuptools-scm).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 
 from isobuild.checkdeclared import UNRECORDED
 from isobuild.errors import BackendFailed, BadInput, Interrupted, UndeclaredMatters
-from test_declared import VERSION, _extra, _setuptools_scm, _write_dist
+from test_declared import VERSION, extra_dists, setuptools_scm, write_dist
 from test_first_day import _documented_keys
 
 from conftest import build_env, clean_env, copy_fixture, isobuild_command, require_interpreter, run_isobuild, snapshot
@@ -35,7 +35,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _argv(command: str, src: Path, tmp_path: Path, *args: str) -> list[str]:
-    extra = _extra(tmp_path) if not (tmp_path / "extra").exists() else tmp_path / "extra"
+    extra = extra_dists(tmp_path) if not (tmp_path / "extra").exists() else tmp_path / "extra"
     return [
         command,
         str(src),
@@ -46,7 +46,7 @@ def _argv(command: str, src: Path, tmp_path: Path, *args: str) -> list[str]:
         "--path",
         str(extra),
         "--path",
-        str(_setuptools_scm()),
+        str(setuptools_scm()),
         "--check-declared",
         *args,
     ]
@@ -156,7 +156,7 @@ def test_a_use_the_record_does_not_see_is_reported_as_unrecorded(tmp_path: Path)
         "            f.write('PLUGINS = {!r}\\n'.format(names))\n"
         "        build_data['force_include'][out] = 'sample_generated/_flavor.py'\n"
     )
-    _write_dist(_extra(tmp_path), "isobuild-plugin-a", "1.0", {"isobuild_plugins/plugin_a.py": ""})
+    write_dist(extra_dists(tmp_path), "isobuild-plugin-a", "1.0", {"isobuild_plugins/plugin_a.py": ""})
 
     result, info = _check(src, tmp_path)
 
@@ -280,7 +280,7 @@ def test_srcdir_is_left_as_a_usual_build_leaves_it(tmp_path: Path) -> None:
         "-o",
         str(tmp_path / "o"),
         "--path",
-        str(_setuptools_scm()),
+        str(setuptools_scm()),
         env=env,
     )
     assert usual.returncode == 0, usual.stderr.decode(errors="replace")
