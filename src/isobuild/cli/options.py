@@ -227,31 +227,30 @@ def _outdir_option(cmd: Parser) -> None:
     cmd.add_argument("-o", "--outdir", metavar="OUTDIR", help="output directory (default: SRCDIR/dist)")
 
 
-def _reproducible_option(cmd: Parser) -> None:
-    cmd.add_argument(
-        "--check-reproducible",
-        action="store_true",
-        help="build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the "
-        "first, compare; exit 10 with a report if they differ",
-    )
+# The build commands' switches: the commands that take each, and its help.
+_SWITCHES = {
+    "--check-reproducible": (
+        ("wheel", "sdist"),
+        "build twice (another path, TMPDIR, umask, PYTHONHASHSEED, TZ, LC_ALL), keep the first, compare; "
+        "exit 10 with a report if they differ",
+    ),
+    "--only-declared": (
+        ("wheel", "sdist", "editable", "metadata", "install"),
+        "the hooks and their Python children see only the stdlib, the source tree, backend-path and the "
+        "declared build requirements with their own requirements",
+    ),
+    "--check-declared": (
+        ("wheel", "sdist", "editable"),
+        "build as usual, then in a copy of the tree with and without each undeclared distribution the build "
+        "used; keep the first; exit 11 naming each one that changes the artifact",
+    ),
+}
 
 
-def _declared_option(cmd: Parser) -> None:
-    cmd.add_argument(
-        "--only-declared",
-        action="store_true",
-        help="the hooks and their Python children see only the stdlib, the source tree, "
-        "backend-path and the declared build requirements with their own requirements",
-    )
-
-
-def _check_declared_option(cmd: Parser) -> None:
-    cmd.add_argument(
-        "--check-declared",
-        action="store_true",
-        help="build as usual, then in a copy of the tree with and without each undeclared distribution "
-        "the build used; keep the first; exit 11 naming each one that changes the artifact",
-    )
+def _switches(cmd: Parser, name: str) -> None:
+    for flag, (names, text) in _SWITCHES.items():
+        if name in names:
+            cmd.add_argument(flag, action="store_true", help=text)
 
 
 def _requires_options(cmd: Parser) -> None:
@@ -308,15 +307,11 @@ def parser() -> Parser:
     for name in ("wheel", "sdist", "editable", "metadata"):
         cmd = command(name, commands.build)
         _outdir_option(cmd)
-        if name in ("wheel", "sdist"):
-            _reproducible_option(cmd)
-        _declared_option(cmd)
-        if name != "metadata":
-            _check_declared_option(cmd)
+        _switches(cmd, name)
     _requires_options(command("requires", commands.requires))
     install = command("install", commands.install)
     _install_options(install)
-    _declared_option(install)
+    _switches(install, "install")
     _check_options(command("check", commands.check, environment))
     command("env", commands.env)
     return top
