@@ -205,14 +205,7 @@ def test_a_build_hook_importing_an_undeclared_package(tmp_path: Path) -> None:
 def test_a_code_generator_run_as_a_python_child(tmp_path: Path) -> None:
     """Its package has a Debian-style .egg-info: no RECORD, no installed-files.txt, top_level.txt only."""
     extra = tmp_path / "extra"
-    generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
-    write_dist(
-        extra,
-        "isobuild-codegen",
-        "0.5",
-        {"isobuild_codegen/__init__.py": "", "isobuild_codegen/__main__.py": generator},
-        record=False,
-    )
+    _codegen(extra)
 
     info, _ = _build(copy_fixture("declared-codegen", tmp_path), tmp_path, "--path", str(extra))
 
@@ -264,6 +257,12 @@ def extra_dists(tmp_path: Path) -> Path:
     extra = tmp_path / "extra"
     write_dist(extra, "isobuild-undeclared", "2.0", {"isobuild_undeclared/__init__.py": ""})
     (extra / "isobuild_loose_module.py").write_text("")
+    _codegen(extra)
+    return extra
+
+
+def _codegen(extra: Path) -> None:
+    """A code generator run as ``python -m isobuild_codegen``, with a Debian-style .egg-info (no RECORD)."""
     generator = "import sys\nwith open(sys.argv[1], 'w') as f:\n    f.write('VALUE = 1\\n')\n"
     write_dist(
         extra,
@@ -272,7 +271,6 @@ def extra_dists(tmp_path: Path) -> Path:
         {"isobuild_codegen/__init__.py": "", "isobuild_codegen/__main__.py": generator},
         record=False,
     )
-    return extra
 
 
 def _only_declared(src: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

@@ -166,6 +166,14 @@ def _leaves_none(tmp_path: Path, pids: Path, expected: int, count: int, *args: s
         _end(_pids(pids))
 
 
+def _wheel_into_out(src: Path, tmp_path: Path, version: str) -> subprocess.CompletedProcess[bytes]:
+    """``isobuild wheel SRC -o TMP/out`` with the target ``version``."""
+    python = require_interpreter(version)
+    return run_isobuild(
+        "wheel", str(src), "-o", str(tmp_path / "out"), "--python", python, env=_env(tmp_path), timeout=120
+    )
+
+
 def _interrupted_leaves_none(tmp_path: Path, pids: Path, *args: str, **env: str) -> None:
     """SIGTERM to ``isobuild ARGS`` once a process it started recorded its pid: exit 130, none of them left."""
     proc = subprocess.Popen(
@@ -257,16 +265,7 @@ def test_a_thread_the_backend_leaves_running_does_not_hang_the_build(tmp_path: P
         threading.Thread(target=time.sleep, args=(1000,), name="forgotten").start()
         """,
     )
-    result = run_isobuild(
-        "wheel",
-        str(src),
-        "-o",
-        str(tmp_path / "out"),
-        "--python",
-        require_interpreter(version),
-        env=_env(tmp_path),
-        timeout=120,
-    )
+    result = _wheel_into_out(src, tmp_path, version)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert (tmp_path / "out" / "demo-1.0-py3-none-any.whl").is_file()
     assert b"the backend left 1 thread running (forgotten)" in result.stderr
@@ -275,16 +274,7 @@ def test_a_thread_the_backend_leaves_running_does_not_hang_the_build(tmp_path: P
 @pytest.mark.parametrize("version", ["3.8", "3.13"])
 def test_a_backend_that_closes_every_fd_is_a_clean_backend_failure(tmp_path: Path, version: str) -> None:
     src, _ = _project(tmp_path, "os.closerange(3, 4096)\n")
-    result = run_isobuild(
-        "wheel",
-        str(src),
-        "-o",
-        str(tmp_path / "out"),
-        "--python",
-        require_interpreter(version),
-        env=_env(tmp_path),
-        timeout=120,
-    )
+    result = _wheel_into_out(src, tmp_path, version)
     err = result.stderr.decode(errors="replace")
     assert result.returncode == BackendFailed.exit_code, err
     assert "Traceback" not in err
