@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from isobuild.compare import compare, render
-from isobuild.errors import BackendFailed
+from isobuild.errors import BackendFailed, UndeclaredMatters
 from test_declared import VERSION, extra_dists, pip_target, setuptools_scm, write_dist
 
 from conftest import FIXTURES, build_env, clean_env, require_interpreter, run_isobuild
@@ -113,8 +113,9 @@ def _wheel(
 def test_each_fixture_against_the_declared_closure_alone(
     tmp_path: Path, fixture: str, undeclared: dict[str, str], hint: tuple[str, ...]
 ) -> None:
-    """The record of a normal build; --only-declared's exit code, hint and wheel; and the wheel (or the
-    failure) of a normal build in the same dirs once every undeclared distribution is uninstalled."""
+    """The record of a normal build; --only-declared's exit code, hint and wheel; --check-declared's verdicts;
+    and the wheel (or the failure) of a normal build in the same dirs once every undeclared distribution is
+    uninstalled."""
     env, paths = _environment(tmp_path)
     src = tmp_path / "src"
     usual = _wheel(src, fixture, env, paths, tmp_path / "usual")
@@ -127,6 +128,13 @@ def test_each_fixture_against_the_declared_closure_alone(
     hints = re.findall(r"--only-declared hid (.*), which the build asked for", stderr)
     assert only.returncode == (BackendFailed.exit_code if hint else 0), stderr
     assert hints == ([", ".join(hint)] if hint else [])
+
+    # --check-declared's verdicts: "matters" exactly where the closure alone fails, "harmless" everywhere else.
+    checked = _wheel(src, fixture, env, paths, tmp_path / "checked", "--check-declared")
+    verdicts = json.loads(checked.stdout)["declared_check"]
+    assert checked.returncode == (UndeclaredMatters.exit_code if hint else 0), checked.stderr.decode(errors="replace")
+    assert sorted(verdicts["matters"]) == sorted(hint) and verdicts["unreproducible"] == []
+    assert set(verdicts["harmless"]) == {item["name"] for item in deps["undeclared"]} - set(hint)
 
     declared = [item for item in deps["used"] if item not in deps["undeclared"]] + deps["unused"]
     kept = {(item["location"], item["name"]) for item in declared}
