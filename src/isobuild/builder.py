@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .errors import BackendFailed, BackendUnavailable, BadInput, MissingDependencies
 from .interrupts import signals_deferred
@@ -49,13 +51,15 @@ if TYPE_CHECKING:
     Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Request:
+# The records made before the hook process starts are NamedTuples, immutable as frozen dataclasses are
+# (install/ and compare.py use those): dataclasses imports inspect, and its decorator compiles code for
+# each class, which would delay the hook process's start (benchmarks/overhead.py measures it).
+class Request(NamedTuple):
     """What one command asks for: the project, its isolation, config settings, and where output goes."""
 
     srcdir: str
     isolation: Isolation
-    config_settings: dict[str, Any] = field(default_factory=dict)
+    config_settings: Mapping[str, Any] = MappingProxyType({})
     skip_dependency_check: bool = False
     log: IO[bytes] | None = None  # where backend output goes; None: isobuild's stderr
     relax: tuple[str, ...] = ()  # --relax: names
@@ -64,16 +68,14 @@ class Request:
     also_keep: tuple[str, ...] = ()  # --check-declared: names kept visible with their own requirements, as if declared
 
 
-@dataclass(frozen=True)
-class Runtime:
+class Runtime(NamedTuple):
     """What ``requires --runtime`` asks for besides: extras of Requires-Dist, dependency groups."""
 
     extras: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a command found: the artifact (or None), the statuses checked, the hooks' interpreter."""
 
     path: str | None
@@ -343,14 +345,14 @@ def build(kind: Kind, outdir: str, request: Request, progress: Progress) -> Outc
     t0 = time.perf_counter()
     usage, asked = live.usage()
     live.step(f"recorded what the hooks used: {len(usage.used)} distributions", t0)
-    return replace(live.outcome(live.path), usage=usage, asked=asked)
+    return live.outcome(live.path)._replace(usage=usage, asked=asked)
 
 
 def requires(kind: Kind, request: Request, progress: Progress, runtime: Runtime | None = None) -> Outcome:
     """Every build requirement's status; ``missing`` is set if any is unmet (the backend is asked only
     once build-system.requires is met). With ``runtime``, the project's Requires-Dist and dependency
     groups follow, each with its status in the isolated environment; those do not set ``missing``."""
-    request = replace(request, skip_dependency_check=False, only_declared=False)
+    request = request._replace(skip_dependency_check=False, only_declared=False)
     with session(request, progress) as live:
         try:
             live.check_all(kind)

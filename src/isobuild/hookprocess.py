@@ -16,7 +16,7 @@ import os
 import select
 import signal
 import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import InterpreterError
 from .inside import CHANNEL_LOST, SHIM_DIR, TARGET_HINT, TOO_OLD, describe_exit, inside_command
@@ -44,9 +44,9 @@ class HookProcessDied(Exception):
         super().__init__(self.description)
 
 
-@dataclass(frozen=True)
-class Hello:
-    """The setup's reply: what the hooks will see, before any backend import."""
+class Hello(NamedTuple):
+    """The setup's reply: what the hooks will see, before any backend import (a NamedTuple, as the
+    other records made before the hook process starts: builder.py says why)."""
 
     sys_path: list[str]
     executable: str

@@ -24,7 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import builder
 from .compare import Comparison, compare
@@ -170,7 +170,7 @@ def check(kind: Kind, outdir: str, request: Request, progress: Progress) -> tupl
     progress("varied for the second build: " + "; ".join(f"{v.name} {v.first} vs {v.second}" for v in variations))
     # The varied build runs first, in its copy: should it fail, OUTDIR is left as it was, and the kept
     # build still runs in a tree nothing has written to yet.
-    again = replace(request, srcdir=tree)
+    again = request._replace(srcdir=tree)
     with environment(second_env, _UMASKS[1]):
         second = builder.build(kind, second_out, again, lambda text: progress(f"second build: {text}"))
     with environment(first_env, _UMASKS[0]):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict
 
 from .. import __version__, builder
 from ..console import SCHEMA, error_json
@@ -14,11 +13,12 @@ from ..isolation import REMOVED_VARIABLES, SET_VARIABLES
 # Imported where used (lazy): a command that does not print them does not pay for them.
 #   hashlib: --json only
 #   importlib, importlib.metadata: --version only
-#   compare: --check-reproducible's report only
+#   compare, dataclasses: --check-reproducible's report only (dataclasses imports inspect)
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from ..checkdeclared import Verdicts
@@ -72,7 +72,7 @@ def _used_json(items: tuple[Used, ...] | None) -> list[dict[str, Any]] | None:
     )
 
 
-def usage_json(outcome: builder.Outcome, config_settings: dict[str, Any]) -> dict[str, Any]:
+def usage_json(outcome: builder.Outcome, config_settings: Mapping[str, Any]) -> dict[str, Any]:
     """A build's "dependencies" (what the hooks used; usage.py) and "environment" (what it ran with)."""
     usage = outcome.usage
     info: dict[str, Any] = {
@@ -80,7 +80,7 @@ def usage_json(outcome: builder.Outcome, config_settings: dict[str, Any]) -> dic
             "interpreter": outcome.hello.executable,
             "version": outcome.hello.version_text,
             "sys_path": outcome.hello.sys_path,
-            "config_settings": config_settings,
+            "config_settings": dict(config_settings),
             "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
         }
     }
@@ -204,6 +204,8 @@ def versions() -> str:
 
 def reproducible_json(report: Report) -> dict[str, Any]:
     """--check-reproducible's report under --json's ``reproducible`` key (docs/json.md)."""
+    from dataclasses import asdict  # lazy: see the top
+
     from ..compare import as_json  # lazy: see the top
 
     return {
