@@ -47,12 +47,14 @@ def load_suite() -> tuple[ModuleType, dict[str, Path]]:
     suite made is reused and one made here serves the suite. The download and
     the build-env install use this interpreter's pip, as the suite uses its own.
     """
-    tests = str(REPO / "tests")
-    sys.path.insert(0, tests)  # test_realworld imports conftest as a top-level module
+    # test_realworld imports conftest as a top-level module, and isobuild.errors (from this checkout)
+    paths = [str(REPO / "tests"), str(REPO / "src")]
+    sys.path[:0] = paths
     try:
         import test_realworld
     finally:
-        sys.path.remove(tests)
+        for path in paths:
+            sys.path.remove(path)
     fixture = test_realworld.realworld
     return test_realworld, getattr(fixture, "__wrapped__", fixture)()
 
