@@ -93,16 +93,7 @@ class _Copies:
         shutil.rmtree(self.trees, ignore_errors=True)
         os.mkdir(self.trees, 0o700)
         tree, _ = copy_tree(self.pristine, self.trees, OPTION)
-        request = builder.Request(
-            srcdir=tree,
-            isolation=self.request.isolation,
-            config_settings=self.request.config_settings,
-            log=self.log,
-            relax=self.request.relax,
-            remove=self.request.remove,
-            only_declared=only_declared,
-            also_keep=also_keep,
-        )
+        request = self.request._replace(srcdir=tree, log=self.log, only_declared=only_declared, also_keep=also_keep)
         t0 = time.perf_counter()
         try:
             outcome = builder.build(self.kind, self.out, request, lambda text: self.detail(f"{label}: {text}"))
@@ -134,9 +125,10 @@ def _restores(usual: str, built: Built, unreproducible: frozenset[str]) -> bool:
     return differing is not None and differing <= unreproducible
 
 
-def _what_changed(usual: Built, without: Built, unreproducible: frozenset[str]) -> str:
-    assert usual.path is not None
-    differing = _differing(usual.path, without)
+def _what_changed(
+    usual: Built, without: Built, differing: frozenset[str] | None, unreproducible: frozenset[str]
+) -> str:
+    """What changed without the undeclared distributions: ``differing`` is _differing(usual, without)."""
     if differing is None:
         return f"the build failed: {without.failure}"
     names = sorted(differing - unreproducible)
@@ -146,11 +138,11 @@ def _what_changed(usual: Built, without: Built, unreproducible: frozenset[str]) 
 
 
 def _blame(
-    copies: _Copies, usual: Built, without: Built, unreproducible: frozenset[str], candidates: tuple[str, ...]
+    copies: _Copies, usual: Built, changed: str, unreproducible: frozenset[str], candidates: tuple[str, ...]
 ) -> tuple[tuple[str, str], ...]:
-    """Which candidates give the usual artifact back when kept visible: one at a time, then together."""
+    """Which candidates give the usual artifact back when kept visible: one at a time, then together;
+    ``changed`` says what changed without them."""
     assert usual.path is not None
-    changed = _what_changed(usual, without, unreproducible)
     for name in candidates:
         if _restores(usual.path, copies.build(f"only declared, and {name}", True, (name,)), unreproducible):
             return ((name, changed),)
@@ -183,7 +175,8 @@ def _compare_builds(copies: _Copies, used: tuple[str, ...]) -> Verdicts:
             "usual artifact is kept; -v shows the copies' backend output",
         )
     without = copies.build("only declared", True)
-    if _differing(usual.path, without) == frozenset():
+    differing = _differing(usual.path, without)
+    if differing == frozenset():
         return Verdicts((), used, (), copies.count)
     again = copies.build("as usual again, for what is not reproducible", False)
     if again.path is None:
@@ -192,11 +185,12 @@ def _compare_builds(copies: _Copies, used: tuple[str, ...]) -> Verdicts:
             hint="a build that fails at random cannot be checked; the usual artifact is kept",
         )
     unreproducible = _differing(usual.path, again) or frozenset()
-    if _restores(usual.path, without, unreproducible):
+    if differing is not None and differing <= unreproducible:
         return Verdicts((), used, tuple(sorted(unreproducible)), copies.count)
     # What the build imported first; then what D looked up and was refused (entry_points() asks every one).
     candidates = (*used, *sorted(set(without.asked) - set(used)))
-    matters = _blame(copies, usual, without, unreproducible, candidates)
+    changed = _what_changed(usual, without, differing, unreproducible)
+    matters = _blame(copies, usual, changed, unreproducible, candidates)
     blamed = {name for name, _ in matters}
     harmless = () if UNRECORDED in blamed else tuple(n for n in used if n not in blamed)
     return Verdicts(matters, harmless, tuple(sorted(unreproducible)), copies.count)
