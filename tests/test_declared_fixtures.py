@@ -83,6 +83,11 @@ def _remove_all_but(directory: Path, kept: set[tuple[str, str]]) -> None:
                 shutil.rmtree(path)
             elif path.exists() and directory in path.resolve().parents:
                 path.unlink()
+                pycache = path.parent / "__pycache__"
+                for pyc in pycache.glob(f"{path.stem}.*.pyc"):  # as pip: the module's bytecode goes with it
+                    pyc.unlink()
+                if pycache.is_dir() and not any(pycache.iterdir()):
+                    pycache.rmdir()
                 while path.parent != directory and not any(path.parent.iterdir()):  # as pip: an empty dir
                     path = path.parent  # would still import, as a namespace package
                     path.rmdir()

@@ -233,6 +233,7 @@ import json, os, zipfile
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     seen = {}
     for top, dirs, files in os.walk("."):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]  # this backend's own bytecode, not the archive's
         for name in dirs + files:
             path = os.path.join(top, name)[2:]
             if os.path.islink(path):
