@@ -16,7 +16,6 @@ cannot be written is an error (exit 120): it is the command's output.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import sys
@@ -162,6 +161,8 @@ class Console:
             lines.append(f"{self._paint('hint:', '1')} {exc.hint}")
         self._say(*lines)
         if self.json and not in_result and not isinstance(exc, OutputFailed):
+            import json  # lazy: --json only, and this module is imported before the hook process starts
+
             try:
                 self.result(json.dumps(error_json(exc), indent=2))
             except OutputFailed:  # the error's exit code stands

@@ -11,7 +11,6 @@ error of the backend's: a dead process is reported as HookProcessDied.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -23,6 +22,9 @@ from .inside import CHANNEL_LOST, SHIM_DIR, TARGET_HINT, TOO_OLD, describe_exit,
 from .interrupts import signals_deferred
 from .isolation import hook_environ
 from .reaper import end_group, end_strays
+
+# Imported where used (lazy): the hook process starts before they are paid for.
+#   json: for the messages, once the process is started (the import overlaps its start-up)
 
 TYPE_CHECKING = False  # typing would delay the hook process's start
 if TYPE_CHECKING:
@@ -203,6 +205,8 @@ class HookProcess:
         return self._receive()
 
     def _send(self, msg: Mapping[str, Any]) -> None:
+        import json  # lazy: see the top
+
         try:
             self._stdin.write(json.dumps(msg).encode("utf-8") + b"\n")
             self._stdin.flush()
@@ -210,6 +214,8 @@ class HookProcess:
             pass  # the process is gone: the next read says how it ended
 
     def _receive(self) -> dict[str, Any]:
+        import json  # lazy: see the top
+
         line = self._stdout.readline()
         if not line:
             raise HookProcessDied(self._proc.wait())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -11,7 +10,7 @@ from ..console import SCHEMA, error_json
 from ..isolation import REMOVED_VARIABLES, SET_VARIABLES
 
 # Imported where used (lazy): a command that does not print them does not pay for them.
-#   hashlib: --json only
+#   json, hashlib: --json only (and --json's error, console.py)
 #   importlib, importlib.metadata: --version only
 #   compare, dataclasses: --check-reproducible's report only (dataclasses imports inspect)
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
@@ -32,6 +31,8 @@ if TYPE_CHECKING:
 
 def document(info: dict[str, Any], failure: IsobuildError | None = None) -> str:
     """One JSON object as --json prints it: "schema" first, and a failure's keys when the result has one."""
+    import json  # lazy: see the top
+
     return json.dumps({"schema": SCHEMA, **info, **(error_json(failure) if failure else {})}, indent=2)
 
 
@@ -99,6 +100,8 @@ def usage_json(outcome: builder.Outcome, config_settings: Mapping[str, Any]) -> 
 
 def environment_json(hello: Hello) -> dict[str, Any]:
     """What ``env`` reports: the hooks' view, and the rule for their children."""
+    import json  # lazy: see the top
+
     removed = {name: os.environ[name] for name in REMOVED_VARIABLES if name in os.environ and name != "PYTHONPATH"}
     children = dict(hello.child_env)
     with open(children.pop("_ISOBUILD_HOOK_PATH"), encoding="ascii") as f:  # in the command's temp dir until it ends

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import json
-
 from ..errors import BadInput
+
+# Imported where used (lazy): it is imported before the hook process starts.
+#   json: --config-json only
 
 # Only what is needed before the hook process starts is imported at run time (see builder.py);
 # typing's names are for the type checker alone.
@@ -45,6 +46,8 @@ def config_settings(pairs: Sequence[str], json_text: str | None) -> dict[str, An
     """-C KEY=VALUE pairs over --config-json: a repeated key becomes a list, as pip and build make it."""
     settings: dict[str, Any] = {}
     if json_text is not None:
+        import json  # lazy: see the top
+
         try:
             settings = json.loads(json_text)
         except (json.JSONDecodeError, RecursionError) as exc:
