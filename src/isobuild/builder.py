@@ -31,7 +31,8 @@ from .runner import Hooks
 #   .dependencies (packaging): once its setup is sent; not at all with -x
 #   .scratch, .staging: for a build's staging dir, once the hook process is started
 #   .declared: only with --only-declared
-#   .usage: once a build's hooks are done, or for --only-declared's hint
+#   .usage: once the setup is sent (what the rest needs, imported while the hook process boots), for the
+#     record of what a build's hooks used and --only-declared's hint
 #   shutil, tempfile, email.parser: only for requires --runtime's metadata
 
 TYPE_CHECKING = False  # typing's import would delay the hook process's start
@@ -288,6 +289,8 @@ def _open(request: Request, progress: Progress, hooks: Hooks, staging: Staging |
         from .dependencies import parse_static  # lazy: see the top
 
         parse_static(project)
+    from . import usage  # noqa: F401  (lazy: see the top) Session.usage() reads it once the hooks are done
+
     if staging is not None:
         staging.create()
     return Session(request, progress, started, project, hooks.hello(), hooks, staging)

@@ -19,7 +19,9 @@ from .hookprocess import HookProcess, HookProcessDied
 
 # Imported where used (lazy): the hook process starts before this module's heavy imports are paid for.
 #   pyproject_hooks, warnings: once the setup is sent, while the hook process sets up and imports the backend
-#   zipfile, .wheelname (packaging): only to check or unpack a wheel the backend made
+#   .wheelname (packaging): to check the wheel the backend made; imported by setup(), while the backend is
+#     imported, not once the wheel is there
+#   zipfile: only to check or unpack a wheel the backend made
 #   difflib, pkgutil, importlib.metadata: only for the hint of a backend that does not import
 
 TYPE_CHECKING = False  # typing would delay the hook process's start
@@ -83,6 +85,8 @@ class Hooks:
         import warnings  # lazy: see the top
 
         import pyproject_hooks  # lazy: see the top
+
+        from . import wheelname  # noqa: F401  (lazy: see the top) for _wheel_problem()
 
         self._backend, self._backend_path = project.backend, list(project.backend_path)
         self._settings = dict(config_settings or {})  # {} rather than None, as build passes: some backends need a dict
