@@ -3,6 +3,7 @@ ends first, and the entry into the target that every user of it shares (inside.p
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ import pytest
 
 from isobuild.errors import InterpreterError, Interrupted
 
-from conftest import clean_env, isobuild_command
+from conftest import clean_env, copy_fixture, isobuild_command
 from helpers import wait_for
 
 # A backend whose build_wheel reports its pid, its parent (the frontend) and pyproject-hooks' control dir
@@ -105,3 +106,56 @@ def test_a_target_too_old_for_the_hooks_is_told_by_the_exit_code_the_frontend_pa
     assert result.returncode == TOO_OLD, result.stderr
     assert b"the hooks need Python 3.8 or newer" in result.stderr
     assert InterpreterError.exit_code != TOO_OLD  # a code of the target's, never one of isobuild's
+
+
+# Runs isobuild in this process and writes, at its first Popen (the hook process's), what it has imported.
+FIRST_POPEN = """
+import runpy, subprocess, sys
+before, record, start = set(sys.modules), sys.argv[1], subprocess.Popen.__init__
+
+def first(self, args, *rest, **kwargs):
+    subprocess.Popen.__init__ = start
+    imported = sorted(set(sys.modules) - before)
+    import json  # after the count: the frontend's own import is what is looked for
+    with open(record, "w") as f:
+        json.dump({"argv": list(args), "imported": imported}, f)
+    start(self, args, *rest, **kwargs)
+
+subprocess.Popen.__init__ = first
+sys.argv = ["isobuild", *sys.argv[2:]]
+runpy.run_module("isobuild", run_name="__main__", alter_sys=True)
+"""
+
+# What a build needs only once the hook process is started: imported before it, each delays the start
+# (builder.py's docstring; benchmarks/overhead.py measures what that costs).
+AFTER_THE_START = {
+    "dataclasses",
+    "email",
+    "importlib.metadata",
+    "inspect",
+    "isobuild.dependencies",
+    "isobuild.project",
+    "isobuild.staging",
+    "isobuild.usage",
+    "json",
+    "packaging",
+    "pyproject_hooks",
+    "tomli",
+    "tomllib",
+    "zipfile",
+}
+
+
+def test_the_hook_process_starts_before_what_the_rest_of_the_build_imports(tmp_path: Path) -> None:
+    src, record = copy_fixture("probe", tmp_path), tmp_path / "record.json"
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_POPEN, str(record), "wheel", str(src), "-o", str(tmp_path / "out")],
+        env=clean_env(TMPDIR=str(tmp_path)),
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    first = json.loads(record.read_text())
+    assert "serve" in first["argv"], first["argv"]  # the hook process (inside.inside_command)
+    early = [name for name in first["imported"] if name in AFTER_THE_START or name.split(".")[0] in AFTER_THE_START]
+    assert early == [], early
