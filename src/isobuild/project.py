@@ -13,7 +13,8 @@ import os
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .errors import BadInput
 from .scratch import inside
@@ -22,7 +23,7 @@ from .scratch import inside
 #   tomllib (tomli before 3.11): only where there is a pyproject.toml to read
 #   difflib: only for a key that is unknown (a typo's suggestion)
 
-TYPE_CHECKING = False  # typing's import would delay the hook process's start (builder.py)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
@@ -31,8 +32,9 @@ LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 LEGACY_REQUIRES = ["setuptools >= 40.8.0"]
 
 
-@dataclass(frozen=True)
-class BuildSystem:
+# NamedTuples, as builder.py's records: the setup the hook process waits for is sent once the project is
+# read, and dataclasses' import (inspect) would come before it.
+class BuildSystem(NamedTuple):
     """[build-system] as build validates it, with the warnings it gives (a typo, an unknown key)."""
 
     requires: list[str]
@@ -41,8 +43,7 @@ class BuildSystem:
     warnings: list[str]
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     """The project's build configuration, checked."""
 
     srcdir: str
@@ -50,7 +51,7 @@ class Project:
     backend: str
     backend_path: list[str]  # absolute
     warnings: tuple[str, ...] = ()
-    dependency_groups: Mapping[str, Any] = field(default_factory=dict)  # PEP 735's [dependency-groups], as written
+    dependency_groups: Mapping[str, Any] = MappingProxyType({})  # PEP 735's [dependency-groups], as written
 
     @property
     def display(self) -> str:
