@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from argparse import ArgumentParser, Namespace
 
 from ..errors import BadInput, exit_codes
 from . import commands
@@ -48,14 +49,8 @@ class _Refused(argparse.Action):
         super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS)
         self.hint = hint
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        raise BadInput(f"{option_string} is not an isobuild option", hint=self.hint)
+    def __call__(self, parser: ArgumentParser, namespace: Namespace, values: Any, option: str | None = None) -> None:
+        raise BadInput(f"{option} is not an isobuild option", hint=self.hint)
 
 
 class Parser(argparse.ArgumentParser):
@@ -89,13 +84,7 @@ class _Version(argparse.Action):
             help="print the versions of isobuild, Python and pyproject-hooks, packaging and installer, and exit",
         )
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
+    def __call__(self, parser: ArgumentParser, namespace: Namespace, values: Any, option: str | None = None) -> None:
         from .render import versions  # the libraries are imported by --version alone
 
         print(versions())  # on stdout, as argparse's own version action
