@@ -108,42 +108,59 @@ def test_a_target_too_old_for_the_hooks_is_told_by_the_exit_code_the_frontend_pa
     assert InterpreterError.exit_code != TOO_OLD  # a code of the target's, never one of isobuild's
 
 
-# Runs isobuild in this process and writes, at its first Popen (the hook process's), what it has imported.
+# Runs isobuild in this process and notes what it has imported at its first Popen (the hook process's start)
+# and at its first message to that process (the setup the process waits for, once it has booted).
 FIRST_POPEN = """
 import runpy, subprocess, sys
-before, record, start = set(sys.modules), sys.argv[1], subprocess.Popen.__init__
+before, record, start, notes = set(sys.modules), sys.argv[1], subprocess.Popen.__init__, {}
+
+def note(when, **more):
+    notes[when] = dict(imported=sorted(set(sys.modules) - before), **more)
+    if len(notes) == 2:
+        import json  # after the notes: the frontend's own import is what is looked for
+        with open(record, "w") as f:
+            json.dump(notes, f)
+
+class FirstWrite:
+    def __init__(self, stream):
+        self.stream = stream
+    def write(self, data):
+        if "setup" not in notes:
+            note("setup")
+        return self.stream.write(data)
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 def first(self, args, *rest, **kwargs):
     subprocess.Popen.__init__ = start
-    imported = sorted(set(sys.modules) - before)
-    import json  # after the count: the frontend's own import is what is looked for
-    with open(record, "w") as f:
-        json.dump({"argv": list(args), "imported": imported}, f)
+    note("start", argv=list(args))
     start(self, args, *rest, **kwargs)
+    self.stdin = FirstWrite(self.stdin)
 
 subprocess.Popen.__init__ = first
 sys.argv = ["isobuild", *sys.argv[2:]]
 runpy.run_module("isobuild", run_name="__main__", alter_sys=True)
 """
 
-# What a build needs only once the hook process is started: imported before it, each delays the start
-# (builder.py's docstring; benchmarks/overhead.py measures what that costs).
-AFTER_THE_START = {
+# What a build needs only once the hook process is started, or once its setup is sent: imported earlier,
+# each delays the process's start or the setup it waits for (builder.py's docstring; benchmarks/overhead.py
+# measures what that costs). tomllib is needed for the setup (the backend's name is in pyproject.toml).
+AFTER_THE_SETUP = {
     "dataclasses",
     "email",
     "importlib.metadata",
     "inspect",
     "isobuild.dependencies",
-    "isobuild.project",
-    "isobuild.staging",
     "isobuild.usage",
-    "json",
     "packaging",
     "pyproject_hooks",
-    "tomli",
-    "tomllib",
     "zipfile",
 }
+AFTER_THE_START = {*AFTER_THE_SETUP, "isobuild.project", "isobuild.staging", "json", "tomli", "tomllib"}
+
+
+def _among(names: list[str], modules: set[str]) -> list[str]:
+    return [name for name in names if name in modules or name.split(".")[0] in modules]
 
 
 def test_the_hook_process_starts_before_what_the_rest_of_the_build_imports(tmp_path: Path) -> None:
@@ -155,7 +172,7 @@ def test_the_hook_process_starts_before_what_the_rest_of_the_build_imports(tmp_p
         timeout=120,
     )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
-    first = json.loads(record.read_text())
-    assert "serve" in first["argv"], first["argv"]  # the hook process (inside.inside_command)
-    early = [name for name in first["imported"] if name in AFTER_THE_START or name.split(".")[0] in AFTER_THE_START]
-    assert early == [], early
+    notes = json.loads(record.read_text())
+    assert "serve" in notes["start"]["argv"], notes  # the hook process (inside.inside_command)
+    assert _among(notes["start"]["imported"], AFTER_THE_START) == []
+    assert _among(notes["setup"]["imported"], AFTER_THE_SETUP) == []
