@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import isobuild
 
-from conftest import PYZ
+from conftest import PYZ, clean_env, isobuild_command, run_isobuild
 
 # isobuild's own code, by where it lives (not by a directory name, which a clone called isobuild/ also
 # has): the package the tests run, which holds _inside/ and _shim/, and isobuild.pyz's members.
@@ -46,3 +48,41 @@ def wait_for(path: Path, seconds: float = 120) -> None:
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert path.exists(), path
+
+
+def all_succeed_at_once(commands: list[list[str]], timeout: float = 120) -> None:
+    """Start every ``isobuild ARGS`` of ``commands`` before waiting for any (so that they race), then each
+    must exit 0."""
+    procs = [
+        subprocess.Popen([*isobuild_command(), *args], env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for args in commands
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err.decode(errors="replace")
+
+
+def install_with_installer(wheel: Path, destdir: Path, prefix: str, wrapper: list[str] | None = None) -> None:
+    """The reference an install is compared with: ``python -m installer`` (pypa/installer's own command
+    line, no bytecode) into ``destdir``, run under ``wrapper`` (e.g. a umask) if given."""
+    argv = ["--prefix", prefix, "--destdir", str(destdir), "--no-compile-bytecode", str(wheel)]
+    subprocess.run(
+        [*(wrapper or []), sys.executable, "-m", "installer", *argv], check=True, env=clean_env(), timeout=300
+    )
+
+
+def python_says(python: str, code: str) -> str:
+    """What ``python -c CODE`` prints: a fact of that interpreter, asked of the interpreter itself."""
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def magic_number(python: str) -> str:
+    """``python``'s bytecode magic number, in hex: what the .pyc files it imports must start with."""
+    return python_says(python, "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())")
+
+
+def install_for(
+    python: str, wheel: Path, prefix: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``isobuild install WHEEL --python PYTHON --prefix PREFIX ARGS``: a wheel installed for a target."""
+    return run_isobuild("install", str(wheel), "--python", python, "--prefix", str(prefix), *args, env=env)

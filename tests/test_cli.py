@@ -90,20 +90,9 @@ def test_isobuild_runs_on_python_3_9(tmp_path: Path) -> None:
     deps = CACHE / "isobuild-deps-3.9"
     if not (deps / ".complete").exists():
         shutil.rmtree(deps, ignore_errors=True)
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-                str(deps),
-                str(REPO),
-            ],
-            check=True,
-            env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
+            [*pip, "--target", str(deps), str(REPO)], check=True, env=clean_env(PIP_ROOT_USER_ACTION="ignore")
         )
         (deps / ".complete").touch()
     src = copy_fixture("probe", tmp_path)

@@ -274,18 +274,8 @@ def _codegen(extra: Path) -> None:
 
 
 def _only_declared(src: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = clean_env(PYTHONPATH=str(build_env(VERSION)))
-    return run_isobuild(
-        "wheel",
-        str(src),
-        "--python",
-        require_interpreter(VERSION),
-        "-o",
-        str(tmp_path / "out"),
-        "--only-declared",
-        *args,
-        env=env,
-    )
+    env, python, out = clean_env(PYTHONPATH=str(build_env(VERSION))), require_interpreter(VERSION), tmp_path / "out"
+    return run_isobuild("wheel", str(src), "--python", python, "-o", str(out), "--only-declared", *args, env=env)
 
 
 def _members(wheel: str | Path) -> dict[str, bytes]:

@@ -19,6 +19,7 @@ from isobuild.install.journal import Journal
 from isobuild.install.target import Target
 
 from conftest import base_python, clean_env, isobuild_command, make_wheel, run_isobuild, snapshot
+from helpers import all_succeed_at_once, install_with_installer
 
 REFUSED = RefusedWheel.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -251,40 +252,9 @@ def test_modes_are_installers_under_any_umask(tmp_path: Path, umask: int) -> Non
     _executable_member(wheel, "demo-1.0.data/scripts/tool")
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     umasked = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh"]
-    subprocess.run(
-        [
-            *umasked,
-            *isobuild_command(),
-            "install",
-            str(wheel),
-            "--prefix",
-            "/usr",
-            "--destdir",
-            str(ours),
-            "--no-compile",
-            "-q",
-        ],
-        check=True,
-        env=clean_env(),
-        timeout=300,
-    )
-    subprocess.run(
-        [
-            *umasked,
-            sys.executable,
-            "-m",
-            "installer",
-            "--prefix",
-            "/usr",
-            "--destdir",
-            str(theirs),
-            "--no-compile-bytecode",
-            str(wheel),
-        ],
-        check=True,
-        env=clean_env(),
-        timeout=300,
-    )
+    argv = ["install", str(wheel), "--prefix", "/usr", "--destdir", str(ours), "--no-compile", "-q"]
+    subprocess.run([*umasked, *isobuild_command(), *argv], check=True, env=clean_env(), timeout=300)
+    install_with_installer(wheel, theirs, "/usr", wrapper=umasked)
     assert _modes(ours) == _modes(theirs)
     assert _modes(ours)["usr/bin/demo-cli"] == (0o777 & ~umask) | 0o111
 
@@ -300,27 +270,9 @@ def test_concurrent_installs_that_create_one_deep_prefix_never_refuse_one_anothe
     ]
     for round_ in range(3):
         dest = tmp_path / f"dest{round_}"
-        procs = [
-            subprocess.Popen(
-                [
-                    *isobuild_command(),
-                    "install",
-                    str(w),
-                    "--prefix",
-                    prefix,
-                    "--destdir",
-                    str(dest),
-                    "--no-compile",
-                    "-q",
-                ],
-                env=clean_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            for w in wheels
-        ]
-        for proc in procs:
-            _, err = proc.communicate(timeout=300)
-            assert proc.returncode == 0, err.decode(errors="replace")
+        all_succeed_at_once(
+            [["install", str(w), "--prefix", prefix, "--destdir", str(dest), "--no-compile", "-q"] for w in wheels],
+            timeout=300,
+        )
         site = Path(str(dest) + prefix) / SITE
         assert sorted(p.name for p in site.iterdir() if "." not in p.name) == [f"pkg{i}" for i in range(8)]

@@ -21,7 +21,7 @@ import pytest
 from isobuild.errors import BackendFailed, BadInput, InstallFailed, InterpreterError, Interrupted, OutputFailed
 
 from conftest import apt_install, clean_env, copy_fixture, isobuild_command, make_wheel, run_isobuild, snapshot
-from helpers import alive, own_traceback, wait_for
+from helpers import alive, all_succeed_at_once, own_traceback, wait_for
 
 BAD_INPUT, BACKEND_FAILED, INTERPRETER = BadInput.exit_code, BackendFailed.exit_code, InterpreterError.exit_code
 INSTALL_FAILED, INTERRUPTED = InstallFailed.exit_code, Interrupted.exit_code
@@ -30,18 +30,7 @@ INSTALL_FAILED, INTERRUPTED = InstallFailed.exit_code, Interrupted.exit_code
 def test_concurrent_builds_into_one_new_outdir_all_succeed(tmp_path: Path) -> None:
     outdir = tmp_path / "deep" / "new" / "out"
     sources = [copy_fixture("probe", tmp_path / f"copy{i}") for i in range(10)]
-    procs = [
-        subprocess.Popen(
-            [*isobuild_command(), "wheel", str(src), "-o", str(outdir), "-q"],
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for src in sources
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode(errors="replace")
+    all_succeed_at_once([["wheel", str(src), "-o", str(outdir), "-q"] for src in sources])
     assert sorted(p.name for p in outdir.iterdir()) == ["probe-1.0-py3-none-any.whl"]
 
 
@@ -88,6 +77,18 @@ def strace() -> str:
     return "strace"
 
 
+def _traced(
+    strace: str, trace: Path, options: list[str], argv: list[str], **env: str
+) -> subprocess.CompletedProcess[bytes]:
+    """isobuild ARGV under strace (its ``options``: what to trace, what to inject), the trace in ``trace``."""
+    return subprocess.run(
+        [strace, "-qq", "-o", str(trace), *options, *isobuild_command(), *argv],
+        env=clean_env(PYTHONDONTWRITEBYTECODE="1", **env),
+        capture_output=True,
+        timeout=120,
+    )
+
+
 # Every system call of the frontend that makes or removes a name, or waits for a child. strace delivers the
 # signal on the way into the Nth call; the call completes (or waits while isobuild holds interrupts back).
 _SWEPT = ("mkdir,mkdirat", "rename,renameat,renameat2", "unlink,unlinkat", "rmdir", "wait4")
@@ -113,23 +114,8 @@ def _signal_after_each_call(
             reset()
             shutil.rmtree(temp, ignore_errors=True)
             temp.mkdir()
-            result = subprocess.run(
-                [
-                    strace,
-                    "-qq",
-                    "-o",
-                    str(trace),
-                    "-e",
-                    f"trace={calls}",
-                    "-e",
-                    f"inject={calls}:signal={name[3:]}:when={nth}",
-                    *isobuild_command(),
-                    *argv,
-                ],
-                env=clean_env(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1"),
-                capture_output=True,
-                timeout=120,
-            )
+            inject = f"inject={calls}:signal={name[3:]}:when={nth}"
+            result = _traced(strace, trace, ["-e", f"trace={calls}", "-e", inject], argv, TMPDIR=str(temp))
             lines = trace.read_text().splitlines()
             hits = [i for i, line in enumerate(lines) if line.startswith(f"--- {name}")]
             if not hits:
@@ -260,23 +246,7 @@ def test_the_artifact_is_renamed_into_outdir_once_the_hook_process_has_exited(tm
     """So that nothing the hook process does at its exit (the backend's atexit handlers) can follow the
     commit point, and an interrupt while it exits leaves OUTDIR as it was."""
     src, trace = copy_fixture("probe", tmp_path), tmp_path / "trace"
-    result = subprocess.run(
-        [
-            strace,
-            "-qq",
-            "-o",
-            str(trace),
-            "-e",
-            "trace=rename,renameat,renameat2,wait4",
-            *isobuild_command(),
-            "wheel",
-            str(src),
-            "-q",
-        ],
-        capture_output=True,
-        timeout=120,
-        env=clean_env(PYTHONDONTWRITEBYTECODE="1"),
-    )
+    result = _traced(strace, trace, ["-e", "trace=rename,renameat,renameat2,wait4"], ["wheel", str(src), "-q"])
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     lines = trace.read_text().splitlines()
     reaped = [i for i, line in enumerate(lines) if line.startswith("wait4(") and not line.endswith("= 0")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 
 from isobuild.errors import InstallFailed, RefusedWheel
 
-from conftest import clean_env, digest, isobuild_command, make_wheel, run_isobuild, snapshot
+from conftest import digest, make_wheel, run_isobuild, snapshot
+from helpers import all_succeed_at_once
 
 REFUSED, INSTALL_FAILED = RefusedWheel.exit_code, InstallFailed.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -94,18 +94,7 @@ def test_a_failed_overwrite_puts_back_every_file_it_replaced(tmp_path: Path) -> 
 def test_concurrent_installs_into_one_new_prefix_all_succeed(tmp_path: Path) -> None:
     prefix = tmp_path / "deep" / "new" / "prefix"
     wheels = [make_wheel(tmp_path / f"w{i}", {f"pkg{i}/__init__.py": b"X = 1\n"}, name=f"pkg{i}") for i in range(6)]
-    procs = [
-        subprocess.Popen(
-            [*isobuild_command(), "install", str(w), "--prefix", str(prefix), "-q"],
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for w in wheels
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode(errors="replace")
+    all_succeed_at_once([["install", str(w), "--prefix", str(prefix), "-q"] for w in wheels])
     assert sorted(p.name for p in (prefix / SITE).iterdir() if p.name.startswith("pkg") and "." not in p.name) == [
         f"pkg{i}" for i in range(6)
     ]

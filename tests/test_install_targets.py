@@ -14,6 +14,7 @@ import pytest
 from isobuild.errors import RefusedWheel
 
 from conftest import DEFAULT_TARGET, base_python, clean_env, make_wheel, require_interpreter, run_isobuild
+from helpers import install_with_installer
 
 REFUSED = RefusedWheel.exit_code
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -214,34 +215,9 @@ def _record(root: Path) -> set[str]:
 def test_a_sound_wheel_installs_file_for_file_as_installer_and_pip_install_it(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", SOUND, name="sound")
     ours, theirs, pips = tmp_path / "isobuild", tmp_path / "installer", tmp_path / "pip"
-    _ok(
-        run_isobuild(
-            "install",
-            str(wheel),
-            "--prefix",
-            "/usr",
-            "--destdir",
-            str(ours),
-            "--no-compile",
-            "--python",
-            sys.executable,
-        )
-    )  # the interpreter installer and pip write into shebangs
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "installer",
-            "--prefix",
-            "/usr",
-            "--destdir",
-            str(theirs),
-            "--no-compile-bytecode",
-            str(wheel),
-        ],
-        check=True,
-        env=clean_env(),
-    )
+    argv = ["install", str(wheel), "--prefix", "/usr", "--destdir", str(ours), "--no-compile"]
+    _ok(run_isobuild(*argv, "--python", sys.executable))  # the interpreter installer and pip write into shebangs
+    install_with_installer(wheel, theirs, "/usr")
     subprocess.run(
         [
             sys.executable,

@@ -36,6 +36,7 @@ from conftest import (
     require_interpreter,
     run_isobuild,
 )
+from helpers import install_for, magic_number, python_says
 
 NEW = ["3.14", "3.15"]
 FETCH = REPO / "tools" / "fetch_pythons.py"
@@ -141,12 +142,7 @@ def test_env_keeps_every_debian_site_dir_out(tmp_path: Path, target: tuple[str, 
     version, python = target
     report = json.loads(_ok(run_isobuild("env", str(REPO / "fixtures" / "probe"), "--python", python, "--json")))
     assert report["interpreter"] == python and report["python_version"].startswith(version + ".")
-    site_dirs = subprocess.run(
-        [python, "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    site_dirs = python_says(python, "import site; print('\\n'.join(site.getsitepackages()))").split()
     assert site_dirs and set(site_dirs) <= set(report["excluded"]["system_site"])
     assert not set(site_dirs) & set(report["sys_path"] + report["children"]["same_interpreter"]["sys_path"])
 
@@ -273,20 +269,7 @@ def test_bytecode_every_level_and_invalidation_mode(tmp_path: Path, target: tupl
     version, python = target
     wheel = make_wheel(tmp_path / "w", {**DEMO, "demo/mod.py": b'"""doc"""\nassert True\nX = 1\n'})
     prefix = tmp_path / "prefix"
-    _ok(
-        run_isobuild(
-            "install",
-            str(wheel),
-            "--python",
-            python,
-            "--prefix",
-            str(prefix),
-            "--optimize",
-            "0,1,2",
-            "--invalidation-mode",
-            mode,
-        )
-    )
+    _ok(install_for(python, wheel, prefix, "--optimize", "0,1,2", "--invalidation-mode", mode))
     cache = prefix / "lib" / f"python{version}" / "site-packages" / "demo" / "__pycache__"
     tag = f"cpython-{_nodot(version)}"
     assert sorted(p.name for p in cache.glob("mod.*")) == [
@@ -294,12 +277,7 @@ def test_bytecode_every_level_and_invalidation_mode(tmp_path: Path, target: tupl
         f"mod.{tag}.opt-2.pyc",
         f"mod.{tag}.pyc",
     ]
-    magic = subprocess.run(
-        [python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    magic = magic_number(python)
     for pyc in cache.glob("mod.*"):
         header = pyc.read_bytes()[:8]
         assert header[:4].hex() == magic and int.from_bytes(header[4:8], "little") == PYC_FLAGS[mode], pyc
@@ -383,20 +361,7 @@ def test_c_extension_into_a_debian_prefix(tmp_path: Path, target: tuple[str, str
     assert wheel.name.startswith(f"cdemo-1.0-cp{_nodot(version)}-cp{_nodot(version)}-linux_x86_64")
     assert any(n.endswith(f".cpython-{_nodot(version)}-x86_64-linux-gnu.so") for n in zipfile.ZipFile(wheel).namelist())
     prefix = tmp_path / "usr"
-    _ok(
-        run_isobuild(
-            "install",
-            str(wheel),
-            "--python",
-            python,
-            "--prefix",
-            str(prefix),
-            "--scheme",
-            "deb_system",
-            "--check-imports",
-            env=env,
-        )
-    )
+    _ok(install_for(python, wheel, prefix, "--scheme", "deb_system", "--check-imports", env=env))
     assert next((prefix / "lib" / "python3" / "dist-packages").glob("cdemo.cpython-*.so")).is_file()
 
 

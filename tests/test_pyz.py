@@ -15,6 +15,7 @@ import pytest
 from isobuild.errors import InterpreterError
 
 from conftest import REPO, clean_env, copy_fixture, read_report, require_interpreter
+from helpers import magic_number
 
 FRONTEND_VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
 
@@ -217,12 +218,7 @@ def test_a_pyz_built_by_the_python_that_runs_it_imports_its_bytecode(tmp_path: P
         capture_output=True,
         env=clean_env(PIP_ROOT_USER_ACTION="ignore"),
     )
-    magic = subprocess.run(
-        [python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    magic = magic_number(python)
     assert zipfile.ZipFile(output).read("isobuild/__init__.pyc")[:4].hex() == magic
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import isobuild.cli, packaging.tags; "

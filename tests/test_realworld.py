@@ -24,6 +24,7 @@ import pytest
 from isobuild.errors import UndeclaredMatters
 
 from conftest import CACHE, c_build_env, clean_env, make_poisoned, require_interpreter, run_isobuild
+from helpers import install_for
 
 pytestmark = pytest.mark.realworld
 
@@ -56,7 +57,8 @@ PROJECTS = {
     "platformdirs==4.3.6": ("platformdirs", "hatchling + hatch-vcs"),
     "certifi==2024.8.30": ("certifi", "legacy setup.py, no pyproject.toml"),
 }
-BUILD_REQUIREMENTS = [
+# The backends in pure Python (and what they import), which NEWEST_BUILD_REQUIREMENTS below shares.
+PURE_BACKENDS = [
     "setuptools",
     "wheel",
     "setuptools-scm",
@@ -66,6 +68,9 @@ BUILD_REQUIREMENTS = [
     "flit_core>=3.9,<4",
     "poetry-core",
     "pdm-backend",
+]
+BUILD_REQUIREMENTS = [
+    *PURE_BACKENDS,
     "Cython>=3",
     "editables",
     "meson",
@@ -201,18 +206,7 @@ NEWEST_PROJECTS = sorted(
     for pin, (_name, what) in PROJECTS.items()
     if pin.startswith("markupsafe==") or not any(word in what for word in ("C ", "C+", "CMake", "meson"))
 )
-NEWEST_BUILD_REQUIREMENTS = [
-    "setuptools",
-    "wheel",
-    "setuptools-scm",
-    "hatchling",
-    "hatch-vcs",
-    "hatch-fancy-pypi-readme",
-    "flit_core>=3.9,<4",
-    "poetry-core",
-    "pdm-backend",
-    "editables",
-]
+NEWEST_BUILD_REQUIREMENTS = [*PURE_BACKENDS, "editables"]  # BUILD_REQUIREMENTS' order: the cache key hashes it
 
 
 @pytest.fixture(scope="module")
@@ -263,18 +257,7 @@ def test_real_project_for_the_newest_python_into_a_debian_prefix(
     if name == "markupsafe":
         assert "-cp315-cp315-" in wheel.name
     prefix = tmp_path / "usr"
-    installed = run_isobuild(
-        "install",
-        str(wheel),
-        "--python",
-        python,
-        "--prefix",
-        str(prefix),
-        "--scheme",
-        "deb_system",
-        "--check-imports",
-        env=env,
-    )
+    installed = install_for(python, wheel, prefix, "--scheme", "deb_system", "--check-imports", env=env)
     assert installed.returncode == 0, installed.stderr.decode(errors="replace")[-4000:]
     top = prefix / "lib" / "python3" / "dist-packages" / name.split(".")[0]
     assert top.is_dir() or top.with_suffix(".py").is_file()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEFAULT_TARGET, REPO, build_env, clean_env, copy_fixture
+from helpers import python_says
 
 BLOCK = re.compile(r"^```sh recipe-test\n(.*?)^```", re.S | re.M)
 SECTIONS = (REPO / "docs" / "pipelines.md").read_text().split("\n## ")[1:]
@@ -61,12 +62,7 @@ def test_recipe(tmp_path: Path, title: str, project: str, pyz: Path) -> None:
         if needed in RECIPES[title] and not Path(needed).exists():
             pytest.skip(f"the recipe runs {needed}, which this machine lacks")
     src = copy_fixture(project, tmp_path)
-    version = subprocess.run(
-        [DEFAULT_TARGET, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = python_says(DEFAULT_TARGET, "import sys; print('%d.%d' % sys.version_info[:2])").strip()
     destdir = tmp_path / "destdir"
     destdir.mkdir()
     package, script = PROJECTS[project]

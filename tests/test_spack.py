@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CACHE, REPO, base_python, clean_env, find_interpreter
+from helpers import python_says
 
 SPACK = os.environ.get("ISOBUILD_SPACK", "")
 SPACK_PACKAGES = os.environ.get("ISOBUILD_SPACK_PACKAGES", "")
@@ -136,12 +137,7 @@ def external_python() -> tuple[str, str]:
     python = os.environ.get("ISOBUILD_SPACK_PYTHON") or find_interpreter(version)
     if python is None:
         pytest.skip(f"no Python {version} for Spack's external python (set ISOBUILD_SPACK_PYTHON)")
-    out = subprocess.run(
-        [python, "-c", "import sys, platform; print(platform.python_version(), sys.prefix)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    out = python_says(python, "import sys, platform; print(platform.python_version(), sys.prefix)").split()
     if out[0].rsplit(".", 1)[0] != f"{sys.version_info[0]}.{sys.version_info[1]}":
         pytest.skip(
             f"Spack's Python {out[0]} is not the tests' {sys.version.split()[0]}: the bytecode of the "
