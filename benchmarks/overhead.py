@@ -27,9 +27,12 @@ import os
 import shutil
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from run import BACKENDS, FLOOR, PROJECTS, REPO, fresh_copy, machine, sh, throwaway, timed  # benchmarks/ is sys.path[0]
+
+Compare = Callable[[dict[str, str], dict[str, str], Path, int], None]  # pythons, env, root, rounds
 
 # Not part of a checkout's source: left out of the copy that is installed.
 _NOT_SOURCE = shutil.ignore_patterns(
@@ -51,21 +54,8 @@ def setup(root: Path, this: Path, against: Path) -> tuple[dict[str, str], dict[s
     """{label: python} for the two checkouts, and the environment every run gets (run.py's)."""
     pythons = {"this": install_checkout(this, root / "this"), "against": install_checkout(against, root / "against")}
     build_env = root / "build-env"
-    sh(
-        [
-            pythons["this"],
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-            str(build_env),
-            "setuptools",
-            "flit_core",
-            "hatchling",
-        ]
-    )
+    pip = [pythons["this"], "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    sh([*pip, "--target", str(build_env), "setuptools", "flit_core", "hatchling"])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONUSERBASE")}
     env["PYTHONPATH"] = str(build_env)
     return pythons, env
@@ -103,20 +93,25 @@ def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: in
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main_against(doc: str, title: str, rounds: int, compare: Compare) -> None:
+    """The command line that overhead.py and stretches.py share: two checkouts installed, then ``compare``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--against", type=Path, required=True, metavar="DIR", help="the other checkout (only read)")
     parser.add_argument("--this", type=Path, default=REPO, metavar="DIR2", help="default: this checkout")
-    parser.add_argument("--rounds", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     for option, tree in (("--this", args.this), ("--against", args.against)):
         if not (tree / "src" / "isobuild").is_dir():
             parser.error(f"{option} {tree}: not a checkout of isobuild (no src/isobuild)")
-    with throwaway("isobuild-overhead-", args.keep) as root:
+    with throwaway(f"{title.replace(' ', '-')}-", args.keep) as root:
         pythons, env = setup(root, args.this.resolve(), args.against.resolve())
-        print(f"# isobuild overhead: {machine(pythons['this'])}; this = {args.this}, DIR = {args.against}")
+        print(f"# {title}: {machine(pythons['this'])}; this = {args.this}, DIR = {args.against}")
         compare(pythons, env, root, args.rounds)
+
+
+def main() -> None:
+    main_against(__doc__ or "", "isobuild overhead", 24, compare)
 
 
 if __name__ == "__main__":

@@ -92,18 +92,8 @@ def commands(python: str, venv: Path, src: Path, out: Path) -> dict[str, list[st
         ],
         "build": [python, "-m", "build", "--no-isolation", "--wheel", "-o", str(out), str(src)],
         "pip": [python, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(out), str(src)],
-        "uv": [
-            str(venv / "bin" / "uv"),
-            "build",
-            "--no-build-isolation",
-            "--wheel",
-            "-o",
-            str(out),
-            "--python",
-            python,
-            "-q",
-            str(src),
-        ],
+        "uv": [str(venv / "bin" / "uv"), "build", "--no-build-isolation", "--wheel", "-o", str(out), "--python", python]
+        + ["-q", str(src)],
     }
 
 

@@ -19,14 +19,13 @@ Options: --against DIR (required), --this DIR2 (default: this checkout), --round
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 from pathlib import Path
 
-from overhead import setup  # benchmarks/ is sys.path[0]
-from run import PROJECTS, REPO, fresh_copy, machine, throwaway
+from overhead import main_against  # benchmarks/ is sys.path[0]
+from run import PROJECTS, fresh_copy
 
 # Runs isobuild in this process, noting the times (ms since its first line) of the stretches' ends.
 # Only public objects are wrapped: Popen, the pipes it made, and os._exit (the CLI leaves through it).
@@ -71,6 +70,7 @@ runpy.run_module("isobuild", run_name="__main__", alter_sys=True)
 """
 
 STRETCHES = ("start", "setup", "tail")
+Runs = dict[str, list[dict[str, float]]]  # checkout: each round's stretches
 
 
 def stretches(python: str, cwd: Path, env: dict[str, str], record: Path) -> dict[str, float]:
@@ -82,17 +82,22 @@ def stretches(python: str, cwd: Path, env: dict[str, str], record: Path) -> dict
     return {"start": marks["start"], "setup": marks["setup"] - marks["start"], "tail": marks["exit"] - marks["reply"]}
 
 
-def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: int) -> None:
+def alternated(pythons: dict[str, str], env: dict[str, str], root: Path, project: str, rounds: int) -> Runs:
+    """Each checkout's stretches, round by round, the two in turn (ABBA)."""
     scratch = root / "scratch"
-    scratch.mkdir()
+    scratch.mkdir(exist_ok=True)
+    runs: Runs = {"this": [], "against": []}
+    for round_ in range(rounds):
+        for name in ("this", "against") if round_ % 2 == 0 else ("against", "this"):
+            runs[name].append(stretches(pythons[name], fresh_copy(project, scratch), env, root / "marks.json"))
+    return runs
+
+
+def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: int) -> None:
     print(f"\n## The frontend's stretches, this against DIR (medians of {rounds} rounds, ms)\n")
     print("| project | stretch | DIR | this | this - DIR: median of rounds |\n|---|---|---|---|---|")
     for label, project in PROJECTS.items():
-        runs: dict[str, list[dict[str, float]]] = {"this": [], "against": []}
-        for round_ in range(rounds):
-            order = ("this", "against") if round_ % 2 == 0 else ("against", "this")
-            for name in order:
-                runs[name].append(stretches(pythons[name], fresh_copy(project, scratch), env, root / "marks.json"))
+        runs = alternated(pythons, env, root, project, rounds)
         for stretch in STRETCHES:
             this, against = ([run[stretch] for run in runs[name]] for name in ("this", "against"))
             diff = statistics.median(a - b for a, b in zip(this, against))
@@ -104,19 +109,7 @@ def compare(pythons: dict[str, str], env: dict[str, str], root: Path, rounds: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--against", type=Path, required=True, metavar="DIR", help="the other checkout (only read)")
-    parser.add_argument("--this", type=Path, default=REPO, metavar="DIR2", help="default: this checkout")
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--keep", action="store_true")
-    args = parser.parse_args()
-    for option, tree in (("--this", args.this), ("--against", args.against)):
-        if not (tree / "src" / "isobuild").is_dir():
-            parser.error(f"{option} {tree}: not a checkout of isobuild (no src/isobuild)")
-    with throwaway("isobuild-stretches-", args.keep) as root:
-        pythons, env = setup(root, args.this.resolve(), args.against.resolve())
-        print(f"# isobuild stretches: {machine(pythons['this'])}; this = {args.this}, DIR = {args.against}")
-        compare(pythons, env, root, args.rounds)
+    main_against(__doc__ or "", "isobuild stretches", 40, compare)
 
 
 if __name__ == "__main__":

