@@ -52,13 +52,15 @@ def shim(shim_dir: str) -> Any:
 
 
 def _load_shim(shim_dir: str) -> Any:
+    """Its code as an import gets it (get_code: the cached bytecode where there is one, as the children's
+    own import of it uses), run in a module of another name, so that it does not act as a sitecustomize."""
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", [shim_dir])
-    get_source = getattr(spec.loader, "get_source", None) if spec is not None else None
-    if spec is None or spec.origin is None or get_source is None:
+    get_code = getattr(spec.loader, "get_code", None) if spec is not None else None
+    if spec is None or spec.origin is None or get_code is None:
         raise RuntimeError(f"isobuild's shim is missing from {shim_dir}")
     module = types.ModuleType("_isobuild_shim")
     module.__file__ = spec.origin
-    exec(compile(get_source("sitecustomize"), spec.origin, "exec"), module.__dict__)
+    exec(get_code("sitecustomize"), module.__dict__)
     return module
 
 
